@@ -1,0 +1,123 @@
+"""NTM addressing as pure tensor functions (Graves et al. 2014, section 3.3).
+
+Every function takes and returns plain tensors: no variables, no state. Shapes
+use B for batch, H for heads, N for memory cells (N in the NTM paper), W for the
+word size (M in the NTM paper) and S for the number of shift offsets.
+
+The full addressing chain of one head at step t is
+
+    w_c = content_weights(M_{t-1}, k_t, beta_t)          (eq. 5)
+    w_g = interpolate(w_c, w_{t-1}, g_t)                  (eq. 7)
+    w~  = shift(w_g, s_t)                                 (eq. 8)
+    w_t = sharpen(w~, gamma_t)                            (eq. 9)
+
+and `address` composes the four.
+"""
+
+import tensorflow as tf
+
+_EPS = 1e-6  # keeps the cosine finite (and its gradient) for all-zero rows/keys
+_TINY = 1e-30  # floor before log() in sharpen: exp(-69) is far below float32 use
+
+
+def content_weights(memory, keys, strengths):
+  """Content-based weights, w_c(i) = softmax_i(beta * K[k, M(i)]) (eq. 5-6).
+
+  K is the cosine similarity k.M(i) / (|k| |M(i)|). Norms are taken as
+  sqrt(|x|^2 + eps), so an all-zero row or key has similarity 0 to everything
+  and yields uniform weights with finite gradients instead of NaN.
+
+  Args:
+    memory: [B, N, W] memory matrix M_{t-1}.
+    keys: [B, H, W] key vectors k_t, one per head.
+    strengths: [B, H] key strengths beta_t >= 0.
+
+  Returns:
+    [B, H, N] weights; each row sums to 1.
+  """
+  dots = tf.einsum("bhw,bnw->bhn", keys, memory)
+  memory_norms = tf.sqrt(tf.reduce_sum(tf.square(memory), axis=-1) + _EPS)
+  key_norms = tf.sqrt(tf.reduce_sum(tf.square(keys), axis=-1) + _EPS)
+  cosine = dots / (key_norms[:, :, None] * memory_norms[:, None, :])
+  return tf.nn.softmax(strengths[:, :, None] * cosine, axis=-1)
+
+
+def interpolate(content, previous, gates):
+  """Interpolation gate, w_g = g * w_c + (1 - g) * w_{t-1} (eq. 7).
+
+  Args:
+    content: [B, H, N] content weights w_c.
+    previous: [B, H, N] previous step's weights w_{t-1}.
+    gates: [B, H] interpolation gates g_t in [0, 1].
+
+  Returns:
+    [B, H, N] gated weights.
+  """
+  gates = gates[:, :, None]
+  return gates * content + (1.0 - gates) * previous
+
+
+def shift(weights, shift_weights):
+  """Circular convolution, w~(i) = sum_k s(k) w((i - o_k) mod N) (eq. 8).
+
+  shift_weights[..., k] is the weight of offset o_k = k - S // 2, so offset +1
+  moves the focus to the next cell. Costs O(N * S): one roll per offset, never
+  an N x N matrix.
+
+  Args:
+    weights: [B, H, N] gated weights w_g.
+    shift_weights: [B, H, S] shift distribution s_t, S odd.
+
+  Returns:
+    [B, H, N] shifted weights.
+  """
+  num_shifts = shift_weights.shape[-1]
+  if num_shifts is None or num_shifts % 2 != 1:
+    raise ValueError(
+        f"shift_weights must have an odd static last dimension S, got shape "
+        f"{shift_weights.shape}")
+  half = num_shifts // 2
+  out = 0.0
+  for k in range(num_shifts):
+    # tf.roll(w, o)[i] = w[(i - o) mod N].
+    out += shift_weights[:, :, k:k + 1] * tf.roll(weights, shift=k - half,
+                                                  axis=-1)
+  return out
+
+
+def sharpen(weights, gammas):
+  """Sharpening, w(i) = w~(i)^gamma / sum_j w~(j)^gamma (eq. 9), gamma >= 1.
+
+  Computed as softmax(gamma * log(w~)), which is the same quantity without
+  overflow or underflow of the power; weights below 1e-30 are floored so that
+  zeros give neither NaN values nor NaN gradients.
+
+  Args:
+    weights: [B, H, N] shifted weights w~.
+    gammas: [B, H] sharpening exponents gamma_t >= 1.
+
+  Returns:
+    [B, H, N] sharpened weights; each row sums to 1.
+  """
+  log_weights = tf.math.log(tf.maximum(weights, _TINY))
+  return tf.nn.softmax(gammas[:, :, None] * log_weights, axis=-1)
+
+
+def address(memory, previous, keys, strengths, gates, shift_weights, gammas):
+  """The whole NTM addressing chain for H heads at once (eq. 5-9).
+
+  Args:
+    memory: [B, N, W] memory M_{t-1}.
+    previous: [B, H, N] weights w_{t-1}.
+    keys: [B, H, W] keys k_t.
+    strengths: [B, H] key strengths beta_t.
+    gates: [B, H] interpolation gates g_t.
+    shift_weights: [B, H, S] shift distributions s_t.
+    gammas: [B, H] sharpening exponents gamma_t >= 1.
+
+  Returns:
+    [B, H, N] weights w_t.
+  """
+  content = content_weights(memory, keys, strengths)
+  gated = interpolate(content, previous, gates)
+  return sharpen(shift(gated, shift_weights), gammas)

@@ -1,0 +1,275 @@
+"""NTMCell: controller -> heads -> addressing -> memory -> read vectors.
+
+The cell owns the variables (controller, head interface, output layer and the
+learned initial state) and composes the pure functions of `addressing` and
+`memory`; it never reaches into their internals. It is a Keras RNN cell, so
+`keras.layers.RNN(NTMCell(...))` works, and it also exposes `step` on a
+structured `NTMState` for `memtk.unroll`.
+
+One step, for H_r read heads and H_w write heads (H = H_r + H_w):
+
+    h_t, c_t = controller([x_t, r_{t-1}], c_{t-1})
+    params   = heads(h_t)                                  (HeadParams)
+    w_t      = address(M_{t-1}, w_{t-1}, params)           [B, H, N]
+    M_t      = write(M_{t-1}, w_t[write heads], e_t, a_t)
+    r_t      = read(M_t, w_t[read heads])                  [B, H_r, W]
+    y_t      = clip(V [h_t, r_t] + b, +-clip_value)        logits
+
+All heads address M_{t-1} in one pass (one cosine over memory per step); the
+read sees the memory after this step's write, so a value can be read back the
+step it is written.
+"""
+
+import math
+from typing import Any, NamedTuple
+
+import keras
+import tensorflow as tf
+
+from memtk import addressing
+from memtk import controllers as controllers_lib
+from memtk import heads as heads_lib
+from memtk import memory as memory_lib
+
+ADDRESSING_MODES = ("soft",)
+MEMORY_INITS = ("constant", "learned", "random")
+_CONSTANT_MEMORY = 1e-6  # Collier & Beel 2018: trained ~2x faster than others
+_RANDOM_MEMORY_STDDEV = 0.5
+_INITIAL_FOCUS = 0.99  # learned initial weighting starts 99% on cell 0
+
+
+class NTMState(NamedTuple):
+  """The recurrent state of an NTMCell."""
+  controller: Any  # the controller's own (nested) state
+  memory: tf.Tensor  # [B, N, W] M_t
+  read: tf.Tensor  # [B, H_r, W] r_t
+  weights: tf.Tensor  # [B, H, N] w_t, read heads first
+
+
+def _check_positive_int(name, value):
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+@keras.saving.register_keras_serializable(package="memtk")
+class NTMCell(keras.layers.Layer):
+  """A Neural Turing Machine step as a Keras RNN cell.
+
+  Args:
+    controller: a Keras RNN cell (keras.layers.LSTMCell, GRUCell, a memtk
+      controller or your own layer; see memtk.controllers for the contract),
+      or one of the names 'lstm', 'gru', 'feedforward'.
+    output_size: O, the size of the logits y_t.
+    memory_size: N in the NTM paper, the number of memory cells.
+    word_size: W (M in the NTM paper), the width of a memory cell.
+    num_read_heads: H_r.
+    num_write_heads: H_w.
+    addressing: 'soft' (every head attends to every cell).
+    shift_range: largest shift offset; S = 2 * shift_range + 1 <= N.
+    memory_init: 'constant' (every cell 1e-6), 'learned' (a trained [N, W]
+      matrix) or 'random' (N(0, 0.5^2) per sequence).
+    clip_value: interface and output logits are clipped to +-clip_value.
+    controller_units: units of a controller given by name.
+  """
+
+  def __init__(self, controller, output_size, memory_size=128, word_size=20,
+               num_read_heads=1, num_write_heads=1, addressing="soft",
+               shift_range=1, memory_init="constant", clip_value=20.0,
+               controller_units=controllers_lib.DEFAULT_UNITS, **kwargs):
+    super().__init__(**kwargs)
+    for name, value in [("output_size", output_size),
+                        ("memory_size", memory_size),
+                        ("word_size", word_size),
+                        ("num_read_heads", num_read_heads),
+                        ("num_write_heads", num_write_heads),
+                        ("controller_units", controller_units)]:
+      _check_positive_int(name, value)
+    if isinstance(shift_range, bool) or not isinstance(shift_range, int) or (
+        shift_range < 0):
+      raise ValueError(f"shift_range must be an int >= 0, got {shift_range!r}")
+    if 2 * shift_range + 1 > memory_size:
+      raise ValueError(
+          f"shift_range={shift_range} gives {2 * shift_range + 1} shift "
+          f"offsets, wider than memory_size={memory_size}")
+    if addressing not in ADDRESSING_MODES:
+      raise ValueError(
+          f"addressing must be one of {ADDRESSING_MODES}, got {addressing!r}")
+    if memory_init not in MEMORY_INITS:
+      raise ValueError(
+          f"memory_init must be one of {MEMORY_INITS}, got {memory_init!r}")
+    if not clip_value > 0:
+      raise ValueError(f"clip_value must be > 0, got {clip_value!r}")
+    if isinstance(controller, str):
+      controller = controllers_lib.make_controller(controller, controller_units)
+    controllers_lib.check_controller(controller)
+
+    self.controller = controller
+    self.output_size = output_size
+    self.memory_size = memory_size
+    self.word_size = word_size
+    self.num_read_heads = num_read_heads
+    self.num_write_heads = num_write_heads
+    self.num_heads = num_read_heads + num_write_heads
+    self.addressing = addressing
+    self.shift_range = shift_range
+    self.memory_init = memory_init
+    self.clip_value = float(clip_value)
+    self.controller_units = controller_units
+    self.interface = heads_lib.HeadInterface(
+        num_read_heads, num_write_heads, word_size, 2 * shift_range + 1,
+        clip_value=self.clip_value, name="interface")
+    self.output_layer = keras.layers.Dense(output_size, name="output")
+    self._seed = keras.random.SeedGenerator(0) if memory_init == "random" else None
+    self.input_size = None
+
+  # --- state layout -------------------------------------------------------
+
+  @property
+  def _state_template(self):
+    return NTMState(
+        controller=self.controller.state_size,
+        memory=(self.memory_size, self.word_size),
+        read=(self.num_read_heads, self.word_size),
+        weights=(self.num_heads, self.memory_size))
+
+  @property
+  def state_size(self):
+    """Flat list of state shapes (without batch), as keras.layers.RNN wants."""
+    template = self._state_template
+    return (tf.nest.flatten(template.controller)
+            + [list(template.memory), list(template.read),
+               list(template.weights)])
+
+  def pack_state(self, flat_states):
+    """Turns the flat list keras.layers.RNN carries back into an NTMState."""
+    flat = tf.nest.flatten(flat_states)
+    num_controller = len(tf.nest.flatten(self.controller.state_size))
+    controller_state = tf.nest.pack_sequence_as(
+        self.controller.state_size, flat[:num_controller])
+    return NTMState(controller_state, *flat[num_controller:])
+
+  @staticmethod
+  def flatten_state(state):
+    return tf.nest.flatten(state.controller) + [state.memory, state.read,
+                                                 state.weights]
+
+  # --- variables -----------------------------------------------------------
+
+  def build(self, input_shape):
+    input_size = input_shape[-1]
+    if input_size is None:
+      raise ValueError(f"the input feature size must be known, got shape "
+                       f"{tuple(input_shape)}")
+    self.input_size = int(input_size)
+    controller_input = (None, self.input_size
+                        + self.num_read_heads * self.word_size)
+    if not self.controller.built:
+      self.controller.build(controller_input)
+    controller_output = getattr(self.controller, "output_size", None)
+    if not isinstance(controller_output, int):
+      probe, _ = self.controller(
+          tf.zeros((1, controller_input[1])),
+          controllers_lib.initial_state(self.controller, 1))
+      controller_output = int(probe.shape[-1])
+    self.interface.build((None, controller_output))
+    self.output_layer.build(
+        (None, controller_output + self.num_read_heads * self.word_size))
+    n = self.memory_size
+    peak = math.log(_INITIAL_FOCUS * (n - 1) / (1 - _INITIAL_FOCUS)) if n > 1 else 0.0
+    self.initial_weight_logits = self.add_weight(
+        shape=(self.num_heads, n), name="initial_weight_logits",
+        initializer=keras.initializers.Constant(
+            [[peak] + [0.0] * (n - 1)] * self.num_heads))
+    self.initial_read = self.add_weight(
+        shape=(self.num_read_heads, self.word_size), name="initial_read",
+        initializer="zeros")
+    if self.memory_init == "learned":
+      self.initial_memory = self.add_weight(
+          shape=(n, self.word_size), name="initial_memory",
+          initializer=keras.initializers.RandomNormal(
+              stddev=_RANDOM_MEMORY_STDDEV))
+    self.built = True
+
+  # --- initial state -------------------------------------------------------
+
+  def initial_ntm_state(self, batch_size):
+    """The NTMState before the first step, for a batch of `batch_size`."""
+    shape = (batch_size, self.memory_size, self.word_size)
+    if self.memory_init == "constant":
+      memory = tf.fill(shape, tf.constant(_CONSTANT_MEMORY, self.compute_dtype))
+    elif self.memory_init == "learned":
+      memory = tf.broadcast_to(self.initial_memory[None], shape)
+    else:
+      memory = keras.random.normal(shape, stddev=_RANDOM_MEMORY_STDDEV,
+                                   seed=self._seed, dtype=self.compute_dtype)
+    weights = tf.nn.softmax(self.initial_weight_logits)
+    return NTMState(
+        controller=controllers_lib.initial_state(self.controller, batch_size,
+                                                 self.compute_dtype),
+        memory=memory,
+        read=tf.broadcast_to(self.initial_read[None],
+                             (batch_size, self.num_read_heads, self.word_size)),
+        weights=tf.broadcast_to(weights[None],
+                                (batch_size, self.num_heads, self.memory_size)))
+
+  def get_initial_state(self, batch_size=None):
+    return self.flatten_state(self.initial_ntm_state(batch_size))
+
+  # --- the step ------------------------------------------------------------
+
+  def step(self, inputs, state):
+    """One NTM step on structured state.
+
+    Args:
+      inputs: [B, I] x_t.
+      state: NTMState at t - 1.
+
+    Returns:
+      (logits [B, O] y_t, NTMState at t).
+    """
+    batch = tf.shape(inputs)[0]
+    read_flat = tf.reshape(state.read,
+                           [batch, self.num_read_heads * self.word_size])
+    controller_output, controller_state = self.controller(
+        tf.concat([inputs, read_flat], axis=-1), state.controller)
+    params = self.interface(controller_output)
+    weights = addressing.address(state.memory, state.weights, params.key,
+                                 params.strength, params.gate, params.shift,
+                                 params.gamma)
+    read_weights = weights[:, :self.num_read_heads]
+    write_weights = weights[:, self.num_read_heads:]
+    memory = memory_lib.write(state.memory, write_weights, params.erase,
+                              params.add)
+    read = memory_lib.read(memory, read_weights)
+    logits = self.output_layer(tf.concat(
+        [controller_output,
+         tf.reshape(read, [batch, self.num_read_heads * self.word_size])],
+        axis=-1))
+    logits = tf.clip_by_value(logits, -self.clip_value, self.clip_value)
+    return logits, NTMState(controller_state, memory, read, weights)
+
+  def call(self, inputs, states, training=None):
+    del training
+    if len(inputs.shape) != 2:
+      raise ValueError(f"NTMCell inputs must be [batch, features], got shape "
+                       f"{tuple(inputs.shape)}")
+    logits, state = self.step(inputs, self.pack_state(states))
+    return logits, self.flatten_state(state)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+        controller=keras.saving.serialize_keras_object(self.controller),
+        output_size=self.output_size, memory_size=self.memory_size,
+        word_size=self.word_size, num_read_heads=self.num_read_heads,
+        num_write_heads=self.num_write_heads, addressing=self.addressing,
+        shift_range=self.shift_range, memory_init=self.memory_init,
+        clip_value=self.clip_value, controller_units=self.controller_units)
+    return config
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    config["controller"] = keras.saving.deserialize_keras_object(
+        config["controller"])
+    return cls(**config)

@@ -1,0 +1,99 @@
+"""From the controller's output to named head parameters (NTM paper, 3.3).
+
+All heads share one linear projection of the controller output (one matmul per
+step, whatever the number of heads). `parse` splits that interface vector and
+applies the NTM activations; it is the only place that knows the layout.
+
+Heads are ordered read heads first, then write heads. The addressing fields
+(key ... gamma) cover all H = H_read + H_write heads; erase and add cover the
+write heads only.
+"""
+
+from typing import NamedTuple
+
+import keras
+import tensorflow as tf
+
+
+class HeadParams(NamedTuple):
+  """Per-step head parameters; B batch, H heads, H_w write heads, W word size."""
+  key: tf.Tensor  # [B, H, W] k_t = tanh(.)
+  strength: tf.Tensor  # [B, H] beta_t = softplus(.) >= 0
+  gate: tf.Tensor  # [B, H] g_t = sigmoid(.) in (0, 1)
+  shift: tf.Tensor  # [B, H, S] s_t = softmax over S = 2 * shift_range + 1
+  gamma: tf.Tensor  # [B, H] gamma_t = 1 + softplus(.) >= 1
+  erase: tf.Tensor  # [B, H_w, W] e_t = sigmoid(.) in (0, 1)
+  add: tf.Tensor  # [B, H_w, W] a_t = tanh(.)
+
+
+def interface_size(num_read_heads, num_write_heads, word_size, num_shifts):
+  """Length of the interface vector that `parse` splits."""
+  num_heads = num_read_heads + num_write_heads
+  return num_heads * (word_size + 3 + num_shifts) + 2 * num_write_heads * word_size
+
+
+def parse(interface, num_read_heads, num_write_heads, word_size, num_shifts):
+  """Splits an interface vector into activated head parameters.
+
+  Args:
+    interface: [B, interface_size(...)] raw (pre-activation) values.
+    num_read_heads: H_r.
+    num_write_heads: H_w.
+    word_size: W, the width of a memory row.
+    num_shifts: S = 2 * shift_range + 1.
+
+  Returns:
+    HeadParams with the NTM activations applied.
+  """
+  num_heads = num_read_heads + num_write_heads
+  sizes = [num_heads * word_size, num_heads, num_heads, num_heads * num_shifts,
+           num_heads, num_write_heads * word_size, num_write_heads * word_size]
+  key, strength, gate, shift, gamma, erase, add = tf.split(
+      interface, sizes, axis=-1)
+  return HeadParams(
+      key=tf.tanh(tf.reshape(key, [-1, num_heads, word_size])),
+      strength=tf.nn.softplus(strength),
+      gate=tf.sigmoid(gate),
+      shift=tf.nn.softmax(tf.reshape(shift, [-1, num_heads, num_shifts])),
+      gamma=1.0 + tf.nn.softplus(gamma),
+      erase=tf.sigmoid(tf.reshape(erase, [-1, num_write_heads, word_size])),
+      add=tf.tanh(tf.reshape(add, [-1, num_write_heads, word_size])))
+
+
+@keras.saving.register_keras_serializable(package="memtk")
+class HeadInterface(keras.layers.Layer):
+  """Projects the controller output to HeadParams.
+
+  The raw interface is clipped to [-clip_value, clip_value] before the
+  activations (Collier & Beel 2018), which keeps softplus strengths and
+  sharpening exponents bounded early in training.
+  """
+
+  def __init__(self, num_read_heads, num_write_heads, word_size, num_shifts,
+               clip_value=20.0, **kwargs):
+    super().__init__(**kwargs)
+    self.num_read_heads = num_read_heads
+    self.num_write_heads = num_write_heads
+    self.word_size = word_size
+    self.num_shifts = num_shifts
+    self.clip_value = clip_value
+    self.projection = keras.layers.Dense(
+        interface_size(num_read_heads, num_write_heads, word_size, num_shifts),
+        name="projection")
+
+  def build(self, input_shape):
+    self.projection.build(input_shape)
+
+  def call(self, controller_output):
+    raw = tf.clip_by_value(self.projection(controller_output),
+                           -self.clip_value, self.clip_value)
+    return parse(raw, self.num_read_heads, self.num_write_heads, self.word_size,
+                 self.num_shifts)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_read_heads=self.num_read_heads,
+                  num_write_heads=self.num_write_heads,
+                  word_size=self.word_size, num_shifts=self.num_shifts,
+                  clip_value=self.clip_value)
+    return config

@@ -1,0 +1,54 @@
+"""The measure of success on the algorithmic tasks, and the default loss."""
+
+import keras
+import tensorflow as tf
+
+
+def bit_errors(logits, targets, mask):
+  """Wrong bits per sequence, outputs thresholded at 0.5.
+
+  Args:
+    logits: [B, T, O] model outputs before the sigmoid.
+    targets: [B, T, O] target bits.
+    mask: [B, T] 1 where an answer is expected, 0 elsewhere.
+
+  Returns:
+    [B] number of wrong output bits in each sequence, counted where mask is 1.
+  """
+  wrong = tf.cast(tf.not_equal(logits > 0.0, targets > 0.5), logits.dtype)
+  return tf.reduce_sum(tf.reduce_sum(wrong, axis=-1)
+                       * tf.cast(mask, logits.dtype), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="memtk")
+class BitErrorsPerSequence(keras.metrics.Metric):
+  """Mean bit errors per sequence; pass the answer mask as sample_weight."""
+
+  def __init__(self, name="bit_errors", **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.errors = self.add_variable(shape=(), initializer="zeros",
+                                    aggregation="sum", name="errors")
+    self.sequences = self.add_variable(shape=(), initializer="zeros",
+                                       aggregation="sum", name="sequences")
+
+  def update_state(self, y_true, y_pred, sample_weight=None):
+    y_pred = tf.convert_to_tensor(y_pred)
+    if sample_weight is None:
+      sample_weight = tf.ones(tf.shape(y_pred)[:2], y_pred.dtype)
+    errors = bit_errors(y_pred, tf.cast(y_true, y_pred.dtype), sample_weight)
+    self.errors.assign_add(tf.reduce_sum(errors))
+    self.sequences.assign_add(tf.cast(tf.shape(errors)[0], self.dtype))
+
+  def result(self):
+    return tf.math.divide_no_nan(self.errors, self.sequences)
+
+
+def masked_sigmoid_cross_entropy():
+  """Sigmoid cross-entropy on logits, averaged over the masked-in steps.
+
+  With the answer mask passed to fit as sample_weight, the loss is the mean
+  cross-entropy per bit where an answer is expected (chance is ln 2 = 0.693).
+  """
+  return keras.losses.BinaryCrossentropy(
+      from_logits=True, reduction="mean_with_sample_weight",
+      name="masked_sigmoid_cross_entropy")

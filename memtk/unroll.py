@@ -1,0 +1,70 @@
+"""A free time loop over a step function, compiled by XLA as one while loop."""
+
+import tensorflow as tf
+
+
+def unroll(step, inputs, initial_state, collect=None):
+  """Runs `step` over the time axis of `inputs`.
+
+  Args:
+    step: (x_t [B, I], state) -> (output_t [B, O], new_state); `state` is any
+      tf.nest structure and keeps its structure from step to step.
+    inputs: [B, T, I] batch-major inputs.
+    initial_state: the state before the first step.
+    collect: optional (state) -> nested tensors, recorded after every step
+      (attention weights for heat maps, say).
+
+  Returns:
+    (outputs [B, T, O], final_state, collected) where `collected` mirrors
+    collect's structure with a time axis after the batch axis ([B, T, ...]),
+    or None without `collect`.
+  """
+  inputs_tm = tf.transpose(inputs, [1, 0, 2])
+  static_steps = inputs.shape[1]
+  num_steps = static_steps if static_steps is not None else tf.shape(inputs)[1]
+
+  def arrays_like(structure):
+    return tf.nest.map_structure(
+        lambda x: tf.TensorArray(x.dtype, size=num_steps,
+                                 element_shape=x.shape), structure)
+
+  # One step outside the loop gives the output structure and dtype.
+  first_output, first_state = step(inputs_tm[0], initial_state)
+  output_array = arrays_like(first_output)
+  output_array = output_array.write(0, first_output)
+  collect_array = None
+  if collect is not None:
+    first_collected = collect(first_state)
+    collect_array = tf.nest.map_structure(
+        lambda ta, x: ta.write(0, x), arrays_like(first_collected),
+        first_collected)
+
+  def body(t, state, out_ta, col_ta):
+    output, new_state = step(inputs_tm[t], state)
+    out_ta = out_ta.write(t, output)
+    if col_ta is not None:
+      col_ta = tf.nest.map_structure(lambda ta, x: ta.write(t, x), col_ta,
+                                     collect(new_state))
+    return t + 1, new_state, out_ta, col_ta
+
+  loop_vars = (tf.constant(1), first_state, output_array, collect_array)
+  if collect is None:
+    loop_vars = loop_vars[:3]
+    wrapped = lambda t, s, o: body(t, s, o, None)[:3]
+  else:
+    wrapped = body
+  results = tf.while_loop(
+      lambda t, *_: t < num_steps, wrapped, loop_vars,
+      maximum_iterations=(num_steps - 1 if static_steps is not None else None))
+  final_state, out_ta = results[1], results[2]
+
+  def batch_major(ta):
+    stacked = ta.stack()
+    rank = len(stacked.shape)
+    return tf.transpose(stacked, [1, 0] + list(range(2, rank)))
+
+  outputs = batch_major(out_ta)
+  collected = None
+  if collect is not None:
+    collected = tf.nest.map_structure(batch_major, results[3])
+  return outputs, final_state, collected

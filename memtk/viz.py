@@ -1,0 +1,101 @@
+"""Plots: attention heat maps over time, and learning curves.
+
+matplotlib is an optional dependency (`pip install "memtk[viz]"`); it is only
+imported when a plot is drawn.
+"""
+
+import numpy as np
+
+
+def _pyplot():
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError(
+        'plotting needs matplotlib: pip install "memtk[viz]"') from e
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def plot_attention(path, inputs, targets, outputs, read_weights, write_weights,
+                   mask=None, title=None):
+  """Writes a PNG heat map of one sequence: what went in, came out, and where
+  the heads looked.
+
+  Args:
+    path: where to write the PNG.
+    inputs: [T, I] input vectors.
+    targets: [T, O] target bits.
+    outputs: [T, O] output probabilities (sigmoid of the logits).
+    read_weights: [T, H_r, N] read weightings.
+    write_weights: [T, H_w, N] write weightings.
+    mask: optional [T]; steps where an answer is expected are marked.
+    title: optional figure title.
+  """
+  plt = _pyplot()
+  panels = [("inputs", inputs.T, "features"), ("targets", targets.T, "bits"),
+            ("outputs", outputs.T, "bits")]
+  for h in range(write_weights.shape[1]):
+    panels.append((f"write weights, head {h}", write_weights[:, h].T,
+                   "memory cell"))
+  for h in range(read_weights.shape[1]):
+    panels.append((f"read weights, head {h}", read_weights[:, h].T,
+                   "memory cell"))
+  # Show only the memory cells the heads actually visit, plus a margin.
+  used = np.concatenate([read_weights.max(axis=(0, 1)),
+                         write_weights.max(axis=(0, 1))]).reshape(2, -1).max(0)
+  visited = np.nonzero(used > 0.05)[0]
+  lo, hi = (0, len(used)) if visited.size == 0 else (
+      max(0, visited.min() - 2), min(len(used), visited.max() + 3))
+  heights = [max(1.0, p[1].shape[0] / 8) if "weights" not in p[0]
+             else max(2.0, (hi - lo) / 6) for p in panels]
+  fig, axes = plt.subplots(len(panels), 1, figsize=(10, sum(heights) + 1.5),
+                           gridspec_kw={"height_ratios": heights},
+                           sharex=True, squeeze=False)
+  for ax, (name, data, ylabel) in zip(axes[:, 0], panels):
+    extent = None
+    if "weights" in name:
+      data = data[lo:hi]
+      extent = (-0.5, data.shape[1] - 0.5, hi - 0.5, lo - 0.5)
+    ax.imshow(data, aspect="auto", interpolation="nearest", cmap="viridis",
+              vmin=0.0, vmax=1.0, extent=extent)
+    ax.set_title(name, fontsize=9, loc="left")
+    ax.set_ylabel(ylabel, fontsize=8)
+    if mask is not None and name == "outputs":
+      answer = np.nonzero(mask > 0)[0]
+      if answer.size:
+        ax.axvspan(answer.min() - 0.5, answer.max() + 0.5, color="white",
+                   fill=False, lw=1.0, ls="--")
+  axes[-1, 0].set_xlabel("time step")
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def plot_learning_curves(path, curves, title=None, ylabel="bit errors per sequence"):
+  """Writes a PNG of learning curves on a log y axis.
+
+  Args:
+    path: where to write the PNG.
+    curves: list of (label, xs, ys) with xs training sequences seen.
+    title: optional title.
+    ylabel: the y axis label.
+  """
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(8, 5))
+  for label, xs, ys in curves:
+    ys = np.maximum(np.asarray(ys, dtype=float), 1e-3)  # log scale shows 0 as 1e-3
+    ax.plot(xs, ys, label=label, lw=1.2)
+  ax.set_yscale("log")
+  ax.set_xlabel("training sequences")
+  ax.set_ylabel(ylabel)
+  ax.grid(True, which="both", alpha=0.3)
+  ax.legend(fontsize=8)
+  if title:
+    ax.set_title(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)

@@ -1,0 +1,1 @@
+"""Algorithmic tasks for memory models, and the training/evaluation CLI."""

@@ -1,0 +1,121 @@
+"""What training, evaluation and the benchmarks share: tasks by name, the
+model built from a run's config, seeded data streams and evaluation."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import memtk
+from tasks import associative_recall
+from tasks import copy
+
+TASKS = {"copy": copy.CopyTask,
+         "associative_recall": associative_recall.AssociativeRecallTask}
+
+# The model and optimiser settings a run is made of (the recipe of Collier &
+# Beel 2018: LSTM 100, N=128, W=20, Adam 1e-3, batch 32, global-norm clip 50).
+DEFAULT_CONFIG = {
+    "task": "copy",
+    "controller": "lstm",
+    "controller_units": 100,
+    "memory_size": 128,
+    "word_size": 20,
+    "num_read_heads": 1,
+    "num_write_heads": 1,
+    "shift_range": 1,
+    "memory_init": "constant",
+    "batch_size": 32,
+    "learning_rate": 1e-3,
+    "clip_norm": 50.0,
+    "seed": 0,
+}
+
+# Streams of the seeded data: training batch k of seed s is drawn from
+# default_rng([s, _TRAIN, k]), so a resumed run sees the very same batches.
+_TRAIN, _EVAL, _TEST = 0, 1, 2
+
+
+def make_task(name):
+  if name not in TASKS:
+    raise ValueError(f"task must be one of {sorted(TASKS)}, got {name!r}")
+  return TASKS[name]()
+
+
+def make_model(config, task):
+  """The NTM and its compiled optimiser for a run config (see DEFAULT_CONFIG)."""
+  model = memtk.NTM(
+      config["controller"], task.output_size,
+      memory_size=config["memory_size"], word_size=config["word_size"],
+      num_read_heads=config["num_read_heads"],
+      num_write_heads=config["num_write_heads"],
+      shift_range=config["shift_range"], memory_init=config["memory_init"],
+      controller_units=config["controller_units"])
+  model.build((None, None, task.input_size))
+  if not config["learning_rate"] > 0:
+    raise ValueError(
+        f"learning_rate must be > 0, got {config['learning_rate']}")
+  if not config["clip_norm"] > 0:
+    raise ValueError(f"clip_norm must be > 0, got {config['clip_norm']}")
+  optimizer = keras.optimizers.Adam(config["learning_rate"],
+                                    global_clipnorm=config["clip_norm"])
+  model.compile(optimizer=optimizer,
+                steps_per_execution=config.get("steps_per_execution", 1))
+  optimizer.build(model.trainable_variables)
+  return model
+
+
+def train_batches(task, seed, batch_size, start_step):
+  """Endless (inputs, targets, mask) batches from training step `start_step`."""
+  step = start_step
+  while True:
+    rng = np.random.default_rng([seed, _TRAIN, step])
+    yield task.sample(rng, batch_size)
+    step += 1
+
+
+def train_dataset(task, seed, batch_size, start_step):
+  signature = (
+      tf.TensorSpec((batch_size, task.num_steps, task.input_size), tf.float32),
+      tf.TensorSpec((batch_size, task.num_steps, task.output_size), tf.float32),
+      tf.TensorSpec((batch_size, task.num_steps), tf.float32))
+  return tf.data.Dataset.from_generator(
+      lambda: train_batches(task, seed, batch_size, start_step),
+      output_signature=signature).prefetch(4)
+
+
+class Evaluator:
+  """Bit errors per sequence of a model on fresh sequences, XLA-compiled."""
+
+  def __init__(self, model):
+    self.model = model
+    self._forward = tf.function(model, jit_compile=True, reduce_retracing=True)
+
+  def errors(self, inputs, targets, mask, batch_size=500):
+    """[num_sequences] bit errors of each sequence."""
+    out = []
+    for i in range(0, len(inputs), batch_size):
+      logits = self._forward(tf.constant(inputs[i:i + batch_size]))
+      out.append(memtk.metrics.bit_errors(
+          logits, tf.constant(targets[i:i + batch_size]),
+          tf.constant(mask[i:i + batch_size])).numpy())
+    return np.concatenate(out)
+
+  def bits_per_sequence(self, task, seed, stream, index, num_sequences=1000):
+    """Mean bit errors per sequence over `num_sequences` fresh sequences."""
+    rng = np.random.default_rng([seed, stream, index])
+    return float(np.mean(self.errors(*task.sample(rng, num_sequences))))
+
+
+def save_json(path, data):
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(data, f, indent=2)
+  os.replace(tmp, path)
+
+
+def load_json(path):
+  with open(path) as f:
+    return json.load(f)

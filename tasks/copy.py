@@ -1,0 +1,61 @@
+"""The copy task (Graves et al. 2014, 4.1): read a sequence, then write it back.
+
+Layout of one sequence of length L, with b = num_bits:
+
+    step       0 .. L-1      L            L+1 .. 2L     2L+1 .. T-1
+    input      bits, 0       0.., 1       zeros         zeros (padding)
+    target     zeros         zeros        the bits      zeros
+    mask       0             0            1             0
+
+Inputs have b + 1 channels (the last one marks the delimiter), targets b.
+Every batch is padded to T = 2 * max_length + 1 steps, so one compiled step
+serves every length in the batch.
+"""
+
+import numpy as np
+
+
+class CopyTask:
+  """Copy of random binary vectors, lengths drawn uniformly per sequence."""
+
+  name = "copy"
+
+  def __init__(self, num_bits=8, min_length=1, max_length=20):
+    if num_bits < 1:
+      raise ValueError(f"num_bits must be >= 1, got {num_bits}")
+    if min_length < 1:
+      raise ValueError(f"min_length must be >= 1, got {min_length}")
+    if max_length < min_length:
+      raise ValueError(f"max_length must be >= min_length={min_length}, got "
+                       f"{max_length}")
+    self.num_bits = num_bits
+    self.min_length = min_length
+    self.max_length = max_length
+    self.input_size = num_bits + 1
+    self.output_size = num_bits
+    self.num_steps = 2 * max_length + 1
+
+  def sample(self, rng, batch_size):
+    """A batch: inputs [B, T, b+1], targets [B, T, b], mask [B, T] (float32)."""
+    lengths = rng.integers(self.min_length, self.max_length + 1,
+                           size=batch_size)
+    inputs = np.zeros((batch_size, self.num_steps, self.input_size), np.float32)
+    targets = np.zeros((batch_size, self.num_steps, self.output_size),
+                       np.float32)
+    mask = np.zeros((batch_size, self.num_steps), np.float32)
+    bits = rng.integers(0, 2, size=(batch_size, self.max_length,
+                                    self.num_bits)).astype(np.float32)
+    for i, length in enumerate(lengths):
+      inputs[i, :length, :self.num_bits] = bits[i, :length]
+      inputs[i, length, self.num_bits] = 1.0
+      targets[i, length + 1:2 * length + 1] = bits[i, :length]
+      mask[i, length + 1:2 * length + 1] = 1.0
+    return inputs, targets, mask
+
+  def variant(self, size):
+    """The same task at one fixed length, for generalisation tests."""
+    return CopyTask(self.num_bits, size, size)
+
+  # Longer than training (lengths 1-20) to test generalisation, as in the paper.
+  generalisation_sizes = (20, 40, 80, 120)
+  size_name = "length"

@@ -1,0 +1,50 @@
+r"""Evaluates a trained run: bit errors per sequence on the training
+distribution and on longer sequences, and attention heat maps.
+
+  python -m tasks.evaluate --logdir=runs/copy
+
+writes <logdir>/evaluation.json, <logdir>/heatmap.png (a sequence of the
+longest training size) and <logdir>/heatmap_long.png (the longest
+generalisation size).
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from tasks import evaluation
+
+# --- what to evaluate ---
+_LOGDIR = flags.DEFINE_string(
+    "logdir", "runs/copy", "Run directory written by tasks.train.")
+_NUM_SEQUENCES = flags.DEFINE_integer(
+    "num_sequences", 1000, "Fresh sequences per measured size.")
+_SIZES = flags.DEFINE_list(
+    "sizes", None, "Generalisation sizes (copy lengths or recall item counts); "
+    "default: the task's own (copy 20,40,80,120; recall 6,8,12).")
+
+
+def main(argv):
+  del argv
+  try:
+    if _NUM_SEQUENCES.value < 1:
+      raise ValueError(
+          f"num_sequences must be >= 1, got {_NUM_SEQUENCES.value}")
+    sizes = None
+    if _SIZES.value:
+      try:
+        sizes = [int(s) for s in _SIZES.value]
+      except ValueError:
+        raise ValueError(f"sizes must be ints, got {_SIZES.value}") from None
+      if min(sizes) < 1:
+        raise ValueError(f"sizes must be >= 1, got {_SIZES.value}")
+    model, task, config = evaluation.load_run(_LOGDIR.value)
+    for size in sizes or ():
+      task.variant(size)  # rejects sizes the task cannot take
+  except (ValueError, TypeError) as e:
+    sys.exit(f"error: {e}")
+  evaluation.evaluate_run(model, task, config, _LOGDIR.value, _NUM_SEQUENCES.value, sizes)
+
+
+if __name__ == "__main__":
+  app.run(main)

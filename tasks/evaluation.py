@@ -1,0 +1,84 @@
+"""Evaluation of a trained run: bit errors per sequence on the training
+distribution and on longer sequences, and attention heat maps. Used by
+tasks.train (at the end of training) and tasks.evaluate (the CLI)."""
+
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import memtk
+from tasks import common
+
+
+def load_run(logdir):
+  """(model, task, config) of a run directory, at its latest checkpoint."""
+  config_path = os.path.join(logdir, "config.json")
+  if not os.path.exists(config_path):
+    raise ValueError(f"logdir {logdir!r} holds no config.json: not a run "
+                     "directory written by tasks.train")
+  config = common.load_json(config_path)
+  task = common.make_task(config["task"])
+  model = common.make_model(config, task)
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+  latest = tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints"))
+  if latest is None:
+    raise ValueError(f"logdir {logdir!r} holds no checkpoint yet")
+  checkpoint.restore(latest).expect_partial()
+  return model, task, config
+
+
+def write_heatmap(model, task, seed, path, title):
+  """Runs one fresh sequence of `task` and plots its attention to `path`."""
+  rng = np.random.default_rng([seed, common._TEST, 10**6])  # pylint: disable=protected-access
+  inputs, targets, mask = task.sample(rng, 1)
+  trace = model.trace(tf.constant(inputs))
+  errors = memtk.metrics.bit_errors(trace["logits"], targets, mask).numpy()[0]
+  memtk.viz.plot_attention(
+      path, inputs[0], targets[0], tf.sigmoid(trace["logits"])[0].numpy(),
+      trace["read_weights"][0].numpy(), trace["write_weights"][0].numpy(),
+      mask=mask[0], title=f"{title}: {errors:.0f} bit errors")
+
+
+def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
+                 log=print):
+  """Measures a model and writes evaluation.json and the heat maps.
+
+  Returns:
+    dict with 'bits_per_sequence' (training distribution) and
+    'generalisation' ({size: bits per sequence}).
+  """
+  import memtk.viz  # pylint: disable=g-import-not-at-top,unused-import
+  evaluator = common.Evaluator(model)
+  seed = config["seed"]
+  sizes = [int(s) for s in (sizes or task.generalisation_sizes)]
+  start = time.time()
+  results = {
+      "task": task.name,
+      "num_sequences": num_sequences,
+      "bits_per_sequence": evaluator.bits_per_sequence(
+          task, seed, common._TEST, 0, num_sequences),  # pylint: disable=protected-access
+      "generalisation": {},
+      "size_name": task.size_name,
+  }
+  log(f"eval {task.name}: {results['bits_per_sequence']:.4f} bit errors per "
+      f"sequence on {num_sequences} fresh training-distribution sequences")
+  for size in sizes:
+    bits = evaluator.bits_per_sequence(task.variant(size), seed, common._TEST,  # pylint: disable=protected-access
+                                       size, num_sequences)
+    results["generalisation"][str(size)] = bits
+    log(f"eval {task.name} {task.size_name}={size}: {bits:.4f} bit errors per "
+        "sequence")
+  train_size = (task.max_length if task.name == "copy" else task.max_items)
+  write_heatmap(model, task.variant(train_size), seed,
+                os.path.join(logdir, "heatmap.png"),
+                f"{task.name}, {task.size_name} {train_size}")
+  write_heatmap(model, task.variant(max(sizes)), seed,
+                os.path.join(logdir, "heatmap_long.png"),
+                f"{task.name}, {task.size_name} {max(sizes)}")
+  results["seconds"] = time.time() - start
+  common.save_json(os.path.join(logdir, "evaluation.json"), results)
+  log(f"wrote {os.path.join(logdir, 'evaluation.json')}, heatmap.png and "
+      "heatmap_long.png")
+  return results

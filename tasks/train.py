@@ -1,0 +1,259 @@
+r"""Trains an NTM on an algorithmic task through `model.fit`.
+
+  python -m tasks.train                       # copy, the default recipe
+  python -m tasks.train --task=associative_recall --logdir=runs/recall
+
+Prints progress (step, loss, bit errors per sequence, sequences/s, ETA),
+evaluates on fresh held-out sequences every --eval_every steps, saves a
+checkpoint after each evaluation, stops once converged (--target_bits reached
+on --converge_evals evaluations in a row), then evaluates generalisation to
+longer sequences and writes heat maps. Rerunning the same command in the same
+--logdir resumes from the last checkpoint with the same data stream.
+"""
+
+import math
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks import common
+from tasks import evaluation
+
+# --- task and model ---
+_TASK = flags.DEFINE_enum("task", "copy", sorted(common.TASKS), "Task.")
+_CONTROLLER = flags.DEFINE_string(
+    "controller", "lstm", "Controller: lstm, gru or feedforward.")
+_CONTROLLER_UNITS = flags.DEFINE_integer(
+    "controller_units", 100, "Units of the controller.")
+_MEMORY_SIZE = flags.DEFINE_integer("memory_size", 128, "N, memory cells.")
+_WORD_SIZE = flags.DEFINE_integer("word_size", 20, "W, width of a cell.")
+_NUM_READ_HEADS = flags.DEFINE_integer("num_read_heads", 1, "Read heads.")
+_NUM_WRITE_HEADS = flags.DEFINE_integer("num_write_heads", 1, "Write heads.")
+_SHIFT_RANGE = flags.DEFINE_integer(
+    "shift_range", 1, "Largest shift offset (S = 2 * shift_range + 1).")
+_MEMORY_INIT = flags.DEFINE_string(
+    "memory_init", "constant", "Memory initialisation: constant (1e-6), "
+    "learned or random.")
+
+# --- optimisation ---
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam step size.")
+_CLIP_NORM = flags.DEFINE_float(
+    "clip_norm", 50.0, "Gradients are clipped to this global norm.")
+_MAX_STEPS = flags.DEFINE_integer(
+    "max_steps", 20000, "Stop after this many steps if not converged.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seeds the weights and the data.")
+_STEPS_PER_EXECUTION = flags.DEFINE_integer(
+    "steps_per_execution", 10, "Train steps per compiled call (less Python "
+    "overhead; progress is reported at this granularity).")
+
+# --- evaluation, convergence and output ---
+_LOGDIR = flags.DEFINE_string(
+    "logdir", "runs/copy", "Checkpoints, config, history and heat maps.")
+_EVAL_EVERY = flags.DEFINE_integer(
+    "eval_every", 200, "Steps between evaluations and checkpoints.")
+_EVAL_SEQUENCES = flags.DEFINE_integer(
+    "eval_sequences", 1000, "Fresh held-out sequences per evaluation.")
+_TARGET_BITS = flags.DEFINE_float(
+    "target_bits", 0.1, "Converged below this many bit errors per sequence.")
+_CONVERGE_EVALS = flags.DEFINE_integer(
+    "converge_evals", 3, "Evaluations in a row below --target_bits needed to "
+    "stop (a single dip is not convergence).")
+_LOG_EVERY = flags.DEFINE_integer(
+    "log_every", 100, "Steps between progress lines.")
+_FINAL_EVAL = flags.DEFINE_bool(
+    "final_eval", True, "Evaluate generalisation and write heat maps at the end.")
+
+
+def config_from_flags():
+  """The run config, with every flag checked before any work starts."""
+  for flag in (_CONTROLLER_UNITS, _MEMORY_SIZE, _WORD_SIZE, _NUM_READ_HEADS,
+               _NUM_WRITE_HEADS, _BATCH_SIZE, _MAX_STEPS, _STEPS_PER_EXECUTION,
+               _EVAL_EVERY, _EVAL_SEQUENCES, _CONVERGE_EVALS, _LOG_EVERY):
+    if flag.value < 1:
+      raise ValueError(f"--{flag.name} must be >= 1, got {flag.value}")
+  if _SHIFT_RANGE.value < 0:
+    raise ValueError(f"--shift_range must be >= 0, got {_SHIFT_RANGE.value}")
+  for flag in (_LEARNING_RATE, _CLIP_NORM, _TARGET_BITS):
+    if not flag.value > 0:
+      raise ValueError(f"--{flag.name} must be > 0, got {flag.value}")
+  if _EVAL_EVERY.value % _STEPS_PER_EXECUTION.value:
+    raise ValueError(
+        f"--eval_every={_EVAL_EVERY.value} must be a multiple of "
+        f"--steps_per_execution={_STEPS_PER_EXECUTION.value}")
+  return {
+      "task": _TASK.value,
+      "controller": _CONTROLLER.value,
+      "controller_units": _CONTROLLER_UNITS.value,
+      "memory_size": _MEMORY_SIZE.value,
+      "word_size": _WORD_SIZE.value,
+      "num_read_heads": _NUM_READ_HEADS.value,
+      "num_write_heads": _NUM_WRITE_HEADS.value,
+      "shift_range": _SHIFT_RANGE.value,
+      "memory_init": _MEMORY_INIT.value,
+      "batch_size": _BATCH_SIZE.value,
+      "learning_rate": _LEARNING_RATE.value,
+      "clip_norm": _CLIP_NORM.value,
+      "seed": _SEED.value,
+      "steps_per_execution": _STEPS_PER_EXECUTION.value,
+  }
+
+
+def _duration(seconds):
+  seconds = int(seconds)
+  return (f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600
+          else f"{seconds // 60}m{seconds % 60:02d}s")
+
+
+class Progress(keras.callbacks.Callback):
+  """Prints step, loss, training bit errors, sequences/s and ETA."""
+
+  def __init__(self, every, max_steps, batch_size, log=print):
+    super().__init__()
+    self.every, self.max_steps, self.batch_size = every, max_steps, batch_size
+    self.log = log
+    self._last_step = None
+    self._last_time = None
+
+  def on_train_begin(self, logs=None):
+    self._last_step = int(self.model.optimizer.iterations.numpy())
+    self._last_time = time.time()
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = int(self.model.optimizer.iterations.numpy())
+    if step - self._last_step < self.every:
+      return
+    now = time.time()
+    rate = (step - self._last_step) * self.batch_size / (now - self._last_time)
+    eta = (self.max_steps - step) * self.batch_size / max(rate, 1e-9)
+    logs = logs or {}
+    self.log(f"step {step:6d}/{self.max_steps}  loss {logs.get('loss', 0):.4f}"
+             f"  train bits/seq {logs.get('bit_errors', 0):7.3f}"
+             f"  {rate:6.0f} seq/s  eta {_duration(eta)}")
+    self._last_step, self._last_time = step, now
+
+
+class EvaluateAndCheckpoint(keras.callbacks.Callback):
+  """After every epoch (eval_every steps): evaluate on fresh sequences, save a
+  checkpoint and the history, and stop once converged."""
+
+  def __init__(self, task, config, logdir, manager, history, num_sequences,
+               target_bits, converge_evals, elapsed, log=print):
+    super().__init__()
+    self.task, self.config, self.logdir = task, config, logdir
+    self.manager, self.history = manager, history
+    self.num_sequences = num_sequences
+    self.target_bits, self.converge_evals = target_bits, converge_evals
+    self.elapsed = elapsed
+    self.log = log
+    self.evaluator = None
+    self._start = None
+
+  def on_train_begin(self, logs=None):
+    self.evaluator = common.Evaluator(self.model)
+    self._start = time.time() - self.elapsed
+
+  def on_epoch_end(self, epoch, logs=None):
+    step = int(self.model.optimizer.iterations.numpy())
+    logs = logs or {}
+    if not np.isfinite(logs.get("loss", 0.0)):
+      self.log(f"error: loss became {logs.get('loss')} at step {step}; not "
+               "saving this state")
+      self.model.stop_training = True
+      return
+    bits = self.evaluator.bits_per_sequence(
+        self.task, self.config["seed"], common._EVAL, step,  # pylint: disable=protected-access
+        self.num_sequences)
+    record = {"step": step,
+              "sequences": step * self.config["batch_size"],
+              "seconds": time.time() - self._start,
+              "loss": float(logs.get("loss", float("nan"))),
+              "bits_per_sequence": bits}
+    self.history.append(record)
+    self.manager.save(checkpoint_number=step)
+    common.save_json(os.path.join(self.logdir, "history.json"), self.history)
+    self.log(f"eval  {step:6d}  {bits:.4f} bit errors per sequence on "
+             f"{self.num_sequences} fresh sequences  "
+             f"({_duration(record['seconds'])} elapsed)")
+    recent = [r["bits_per_sequence"] for r in self.history[-self.converge_evals:]]
+    if len(recent) == self.converge_evals and max(recent) < self.target_bits:
+      self.log(f"converged: below {self.target_bits} bit errors per sequence "
+               f"in {self.converge_evals} evaluations in a row")
+      self.model.stop_training = True
+
+
+def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
+          converge_evals, log_every, final_eval=True, log=print):
+  """Trains (or resumes) a run in `logdir`; returns its history records."""
+  task = common.make_task(config["task"])
+  os.makedirs(logdir, exist_ok=True)
+  config_path = os.path.join(logdir, "config.json")
+  if os.path.exists(config_path):
+    saved = common.load_json(config_path)
+    if saved != config:
+      changed = sorted(k for k in set(saved) | set(config)
+                       if saved.get(k) != config.get(k))
+      raise ValueError(
+          f"logdir {logdir!r} holds a run with other settings ({', '.join(changed)}"
+          "); pass another --logdir to start a new run")
+  keras.utils.set_random_seed(config["seed"])
+  model = common.make_model(config, task)
+  common.save_json(config_path, config)
+
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+  manager = tf.train.CheckpointManager(
+      checkpoint, os.path.join(logdir, "checkpoints"), max_to_keep=3)
+  history = []
+  if manager.latest_checkpoint:
+    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    step = int(model.optimizer.iterations.numpy())
+    history_path = os.path.join(logdir, "history.json")
+    if os.path.exists(history_path):
+      history = [r for r in common.load_json(history_path) if r["step"] <= step]
+    log(f"resuming from {manager.latest_checkpoint} at step {step}")
+  start_step = int(model.optimizer.iterations.numpy())
+  log(f"training {config['task']}: {config['controller']} controller, "
+      f"N={config['memory_size']} W={config['word_size']}, batch "
+      f"{config['batch_size']}, up to {max_steps} steps; logdir {logdir}")
+
+  evaluate_cb = EvaluateAndCheckpoint(
+      task, config, logdir, manager, history, eval_sequences, target_bits,
+      converge_evals, elapsed=history[-1]["seconds"] if history else 0.0,
+      log=log)
+  if start_step < max_steps:
+    model.fit(
+        common.train_dataset(task, config["seed"], config["batch_size"],
+                             start_step),
+        steps_per_epoch=eval_every,
+        epochs=math.ceil(max_steps / eval_every),
+        initial_epoch=start_step // eval_every,
+        callbacks=[Progress(log_every, max_steps, config["batch_size"], log),
+                   evaluate_cb],
+        verbose=0)
+  if final_eval and history and np.isfinite(history[-1]["loss"]):
+    evaluation.evaluate_run(model, task, config, logdir, eval_sequences, log=log)
+  return history
+
+
+def main(argv):
+  del argv
+  try:
+    config = config_from_flags()
+    common.make_task(config["task"])
+    history = train(config, _LOGDIR.value, _MAX_STEPS.value, _EVAL_EVERY.value,
+                    _EVAL_SEQUENCES.value, _TARGET_BITS.value,
+                    _CONVERGE_EVALS.value, _LOG_EVERY.value, _FINAL_EVAL.value)
+  except (ValueError, TypeError) as e:
+    sys.exit(f"error: {e}")
+  if history and not np.isfinite(history[-1]["loss"]):
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  app.run(main)

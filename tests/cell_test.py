@@ -1,0 +1,149 @@
+"""NTMCell and NTM: execution modes, Keras integration, options, bad input."""
+
+from absl.testing import parameterized
+import keras
+import numpy as np
+import tensorflow as tf
+
+import memtk
+from memtk import cell as cell_lib
+
+
+def small_model(**kwargs):
+  args = dict(memory_size=8, word_size=5, controller_units=16)
+  args.update(kwargs)
+  return memtk.NTM(args.pop("controller", "lstm"), 4, **args)
+
+
+class CellTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    keras.utils.set_random_seed(0)
+    self.x = np.random.default_rng(0).normal(size=(3, 6, 5)).astype(np.float32)
+
+  @parameterized.parameters("lstm", "gru", "feedforward")
+  def test_eager_xla_and_unknown_batch_agree(self, controller):
+    model = small_model(controller=controller, num_read_heads=2,
+                        num_write_heads=2)
+    eager = model(self.x)
+    xla = tf.function(model, jit_compile=True)(self.x)
+    unknown = tf.function(
+        model, jit_compile=True,
+        input_signature=[tf.TensorSpec([None, None, 5], tf.float32)])
+    self.assertAllClose(eager, xla, atol=1e-5)
+    self.assertAllClose(eager, unknown(self.x), atol=1e-5)
+    self.assertEqual(eager.shape, (3, 6, 4))
+
+  def test_cell_step_eager_and_xla_agree(self):
+    model = small_model()
+    model.build((None, None, 5))
+    cell = model.cell
+    states = cell.get_initial_state(3)
+    eager, eager_states = cell(self.x[:, 0], states)
+    step = tf.function(
+        lambda x, s: cell(x, s), jit_compile=True)
+    xla, xla_states = step(self.x[:, 0], states)
+    self.assertAllClose(eager, xla, atol=1e-5)
+    for a, b in zip(eager_states, xla_states):
+      self.assertAllClose(a, b, atol=1e-5)
+
+  def test_keras_rnn_layer_runs_the_cell(self):
+    model = small_model(num_read_heads=2)
+    want = model(self.x)
+    rnn = keras.layers.RNN(model.cell, return_sequences=True)
+    self.assertAllClose(rnn(self.x), want, atol=1e-5)
+
+  def test_state_structure(self):
+    model = small_model(num_read_heads=2, num_write_heads=3)
+    model.build((None, None, 5))
+    state = model.cell.initial_ntm_state(4)
+    self.assertIsInstance(state, cell_lib.NTMState)
+    self.assertEqual(state.memory.shape, (4, 8, 5))
+    self.assertEqual(state.read.shape, (4, 2, 5))
+    self.assertEqual(state.weights.shape, (4, 5, 8))
+    self.assertAllClose(tf.reduce_sum(state.weights, -1), np.ones((4, 5)))
+    flat = model.cell.get_initial_state(4)
+    repacked = model.cell.pack_state(flat)
+    self.assertAllClose(repacked.memory, state.memory)
+
+  def test_trace_weights_are_distributions(self):
+    model = small_model(num_read_heads=2, num_write_heads=1)
+    trace = model.trace(tf.constant(self.x))
+    self.assertEqual(trace["read_weights"].shape, (3, 6, 2, 8))
+    self.assertEqual(trace["write_weights"].shape, (3, 6, 1, 8))
+    self.assertAllClose(tf.reduce_sum(trace["read_weights"], -1),
+                        np.ones((3, 6, 2)), atol=1e-5)
+    self.assertAllClose(trace["logits"], model(self.x), atol=1e-5)
+
+  def test_read_vectors_feed_back_to_controller(self):
+    model = small_model(num_read_heads=2)
+    model.build((None, None, 5))
+    # The controller sees x_t (5) and both read vectors (2 x 5).
+    self.assertEqual(model.cell.controller.kernel.shape[0], 5 + 2 * 5)
+    before = model(self.x).numpy()
+    model.cell.initial_read.assign(np.ones((2, 5)))
+    self.assertNotAllClose(model(self.x).numpy()[:, 0], before[:, 0])
+
+  def test_trainable_variables_hold_every_weight(self):
+    model = small_model(memory_init="learned")
+    model.build((None, None, 5))
+    names = {v.path.split("/", 1)[1] for v in model.trainable_variables}
+    self.assertEqual(names, {
+        "ntm_cell/initial_weight_logits", "ntm_cell/initial_read",
+        "ntm_cell/initial_memory", "ntm_cell/lstm_cell/kernel",
+        "ntm_cell/lstm_cell/recurrent_kernel", "ntm_cell/lstm_cell/bias",
+        "ntm_cell/interface/projection/kernel",
+        "ntm_cell/interface/projection/bias", "ntm_cell/output/kernel",
+        "ntm_cell/output/bias"})
+
+  def test_memory_init_options(self):
+    constant = small_model(memory_init="constant")
+    constant.build((None, None, 5))
+    self.assertAllClose(constant.cell.initial_ntm_state(2).memory,
+                        np.full((2, 8, 5), 1e-6))
+    learned = small_model(memory_init="learned")
+    learned.build((None, None, 5))
+    learned.cell.initial_memory.assign(np.full((8, 5), 0.25))
+    self.assertAllClose(learned.cell.initial_ntm_state(2).memory,
+                        np.full((2, 8, 5), 0.25))
+    random = small_model(memory_init="random")
+    random.build((None, None, 5))
+    first = random.cell.initial_ntm_state(2).memory.numpy()
+    second = random.cell.initial_ntm_state(2).memory.numpy()
+    self.assertGreater(first.std(), 0.3)
+    self.assertNotAllClose(first, second)
+
+  def test_outputs_are_clipped(self):
+    model = small_model(clip_value=0.5)
+    model.build((None, None, 5))
+    model.cell.output_layer.bias.assign(np.full(4, 100.0))
+    self.assertAllClose(model(self.x), np.full((3, 6, 4), 0.5))
+
+  @parameterized.named_parameters(
+      ("memory_size", dict(memory_size=0), "memory_size"),
+      ("word_size", dict(word_size=-1), "word_size"),
+      ("read_heads", dict(num_read_heads=0), "num_read_heads"),
+      ("write_heads", dict(num_write_heads=0), "num_write_heads"),
+      ("shift_wider_than_memory", dict(memory_size=4, shift_range=2),
+       "shift_range=2"),
+      ("negative_shift", dict(shift_range=-1), "shift_range"),
+      ("addressing", dict(addressing="fuzzy"), "addressing"),
+      ("memory_init", dict(memory_init="ones"), "memory_init"),
+      ("controller_name", dict(controller="transformer"), "transformer"),
+      ("clip", dict(clip_value=0.0), "clip_value"))
+  def test_bad_constructor_arguments(self, kwargs, message):
+    with self.assertRaisesRegex(ValueError, message):
+      small_model(**kwargs)
+
+  def test_bad_inputs_at_call_time(self):
+    model = small_model()
+    model(self.x)
+    with self.assertRaisesRegex(ValueError, r"\[batch, time, features\]"):
+      model(self.x[:, 0])
+    with self.assertRaisesRegex(ValueError, "5 features"):
+      model(np.zeros((3, 6, 7), np.float32))
+
+
+if __name__ == "__main__":
+  tf.test.main()

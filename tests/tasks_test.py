@@ -1,0 +1,100 @@
+"""Formats and masks of the task generators."""
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from tasks import associative_recall
+from tasks import common
+from tasks import copy
+
+
+class CopyTaskTest(tf.test.TestCase):
+
+  def test_format_and_mask(self):
+    task = copy.CopyTask(num_bits=8, min_length=1, max_length=20)
+    x, y, m = task.sample(np.random.default_rng(0), 64)
+    self.assertEqual(x.shape, (64, 41, 9))
+    self.assertEqual(y.shape, (64, 41, 8))
+    self.assertEqual(m.shape, (64, 41))
+    for i in range(64):
+      length = int(m[i].sum())
+      self.assertBetween(length, 1, 20)
+      self.assertEqual(x[i, length, 8], 1.0)  # delimiter right after the bits
+      self.assertEqual(x[i, :, 8].sum(), 1.0)
+      self.assertAllEqual(y[i, length + 1:2 * length + 1], x[i, :length, :8])
+      self.assertAllEqual(m[i, length + 1:2 * length + 1], np.ones(length))
+      self.assertEqual(y[i].sum(), y[i, length + 1:2 * length + 1].sum())
+      self.assertEqual(np.abs(x[i, length + 1:]).sum(), 0.0)
+
+  def test_seeded(self):
+    task = copy.CopyTask()
+    a = task.sample(np.random.default_rng(3), 4)
+    b = task.sample(np.random.default_rng(3), 4)
+    for u, v in zip(a, b):
+      self.assertAllEqual(u, v)
+
+  def test_lengths_cover_range(self):
+    task = copy.CopyTask(min_length=1, max_length=20)
+    _, _, m = task.sample(np.random.default_rng(0), 2000)
+    self.assertEqual(set(m.sum(1).astype(int)), set(range(1, 21)))
+
+  def test_variant_is_fixed_length(self):
+    x, _, m = copy.CopyTask().variant(120).sample(np.random.default_rng(0), 3)
+    self.assertEqual(x.shape, (3, 241, 9))
+    self.assertAllEqual(m.sum(1), [120] * 3)
+
+  def test_bad_arguments(self):
+    with self.assertRaisesRegex(ValueError, "max_length"):
+      copy.CopyTask(min_length=5, max_length=2)
+    with self.assertRaisesRegex(ValueError, "num_bits"):
+      copy.CopyTask(num_bits=0)
+
+
+class AssociativeRecallTaskTest(tf.test.TestCase):
+
+  def test_format_and_answer(self):
+    task = associative_recall.AssociativeRecallTask()
+    x, y, m = task.sample(np.random.default_rng(0), 64)
+    self.assertEqual(x.shape, (64, 6 * 4 + 8, 8))
+    self.assertEqual(y.shape, (64, 32, 6))
+    for i in range(64):
+      item_starts = np.nonzero(x[i, :, 6])[0]
+      count = len(item_starts)
+      self.assertBetween(count, 2, 6)
+      self.assertAllEqual(item_starts, np.arange(count) * 4)
+      query_marks = np.nonzero(x[i, :, 7])[0]
+      self.assertAllEqual(query_marks, [count * 4, count * 4 + 4])
+      query = x[i, count * 4 + 1:count * 4 + 4, :6]
+      items = [x[i, s + 1:s + 4, :6] for s in item_starts]
+      j = [k for k in range(count - 1) if np.array_equal(items[k], query)][0]
+      answer = np.nonzero(m[i])[0]
+      self.assertAllEqual(answer, np.arange(count * 4 + 5, count * 4 + 8))
+      self.assertAllEqual(y[i, answer], items[j + 1])
+      self.assertEqual(np.abs(x[i, answer]).sum(), 0.0)
+
+  def test_variant_and_bad_arguments(self):
+    task = associative_recall.AssociativeRecallTask().variant(12)
+    _, _, m = task.sample(np.random.default_rng(1), 5)
+    self.assertEqual(m.shape, (5, 12 * 4 + 8))
+    with self.assertRaisesRegex(ValueError, "min_items"):
+      associative_recall.AssociativeRecallTask(min_items=1)
+
+
+class CommonTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_train_stream_resumes_at_step(self):
+    task = copy.CopyTask()
+    stream = common.train_batches(task, 7, 4, 0)
+    batches = [next(stream) for _ in range(3)]
+    resumed = next(common.train_batches(task, 7, 4, 2))
+    for u, v in zip(batches[2], resumed):
+      self.assertAllEqual(u, v)
+
+  def test_unknown_task(self):
+    with self.assertRaisesRegex(ValueError, "task must be one of"):
+      common.make_task("sorting")
+
+
+if __name__ == "__main__":
+  tf.test.main()
