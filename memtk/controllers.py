@@ -72,11 +72,11 @@ def make_controller(name, units=DEFAULT_UNITS):
   if units < 1:
     raise ValueError(f"controller units must be >= 1, got {units}")
   if name == "lstm":
-    return keras.layers.LSTMCell(units, unit_forget_bias=True)
+    return keras.layers.LSTMCell(units, unit_forget_bias=True, name="controller")
   if name == "gru":
-    return keras.layers.GRUCell(units)
+    return keras.layers.GRUCell(units, name="controller")
   if name == "feedforward":
-    return FeedForwardController(units)
+    return FeedForwardController(units, name="controller")
   raise ValueError(
       f"controller must be one of {CONTROLLER_NAMES} or a Keras RNN cell, "
       f"got {name!r}")

@@ -45,9 +45,12 @@ _MEMORY_INIT = flags.DEFINE_string(
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam step size.")
 _CLIP_NORM = flags.DEFINE_float(
-    "clip_norm", 50.0, "Gradients are clipped to this global norm.")
+    "clip_norm", 10.0, "Gradients are clipped to this global norm.")
 _MAX_STEPS = flags.DEFINE_integer(
-    "max_steps", 20000, "Stop after this many steps if not converged.")
+    "max_steps", 10000, "Stop after this many steps if not converged.")
+_MAX_MINUTES = flags.DEFINE_float(
+    "max_minutes", 8.0, "Stop after this much training time, checked at each "
+    "evaluation (0: no limit).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the weights and the data.")
 _STEPS_PER_EXECUTION = flags.DEFINE_integer(
     "steps_per_execution", 10, "Train steps per compiled call (less Python "
@@ -83,6 +86,8 @@ def config_from_flags():
   for flag in (_LEARNING_RATE, _CLIP_NORM, _TARGET_BITS):
     if not flag.value > 0:
       raise ValueError(f"--{flag.name} must be > 0, got {flag.value}")
+  if _MAX_MINUTES.value < 0:
+    raise ValueError(f"--max_minutes must be >= 0, got {_MAX_MINUTES.value}")
   if _EVAL_EVERY.value % _STEPS_PER_EXECUTION.value:
     raise ValueError(
         f"--eval_every={_EVAL_EVERY.value} must be a multiple of "
@@ -144,13 +149,15 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
   checkpoint and the history, and stop once converged."""
 
   def __init__(self, task, config, logdir, manager, history, num_sequences,
-               target_bits, converge_evals, elapsed, log=print):
+               target_bits, converge_evals, elapsed, max_seconds=0.0,
+               log=print):
     super().__init__()
     self.task, self.config, self.logdir = task, config, logdir
     self.manager, self.history = manager, history
     self.num_sequences = num_sequences
     self.target_bits, self.converge_evals = target_bits, converge_evals
     self.elapsed = elapsed
+    self.max_seconds = max_seconds
     self.log = log
     self.evaluator = None
     self._start = None
@@ -186,10 +193,15 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
       self.log(f"converged: below {self.target_bits} bit errors per sequence "
                f"in {self.converge_evals} evaluations in a row")
       self.model.stop_training = True
+    elif self.max_seconds and record["seconds"] >= self.max_seconds:
+      self.log(f"stopping: time limit of {_duration(self.max_seconds)} reached "
+               "before convergence")
+      self.model.stop_training = True
 
 
 def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
-          converge_evals, log_every, final_eval=True, log=print):
+          converge_evals, log_every, final_eval=True, max_minutes=0.0,
+          log=print):
   """Trains (or resumes) a run in `logdir`; returns its history records."""
   task = common.make_task(config["task"])
   os.makedirs(logdir, exist_ok=True)
@@ -225,7 +237,7 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
   evaluate_cb = EvaluateAndCheckpoint(
       task, config, logdir, manager, history, eval_sequences, target_bits,
       converge_evals, elapsed=history[-1]["seconds"] if history else 0.0,
-      log=log)
+      max_seconds=60.0 * max_minutes, log=log)
   if start_step < max_steps:
     model.fit(
         common.train_dataset(task, config["seed"], config["batch_size"],
@@ -248,7 +260,8 @@ def main(argv):
     common.make_task(config["task"])
     history = train(config, _LOGDIR.value, _MAX_STEPS.value, _EVAL_EVERY.value,
                     _EVAL_SEQUENCES.value, _TARGET_BITS.value,
-                    _CONVERGE_EVALS.value, _LOG_EVERY.value, _FINAL_EVAL.value)
+                    _CONVERGE_EVALS.value, _LOG_EVERY.value, _FINAL_EVAL.value,
+                    _MAX_MINUTES.value)
   except (ValueError, TypeError) as e:
     sys.exit(f"error: {e}")
   if history and not np.isfinite(history[-1]["loss"]):

@@ -91,8 +91,8 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
     names = {v.path.split("/", 1)[1] for v in model.trainable_variables}
     self.assertEqual(names, {
         "ntm_cell/initial_weight_logits", "ntm_cell/initial_read",
-        "ntm_cell/initial_memory", "ntm_cell/lstm_cell/kernel",
-        "ntm_cell/lstm_cell/recurrent_kernel", "ntm_cell/lstm_cell/bias",
+        "ntm_cell/initial_memory", "ntm_cell/controller/kernel",
+        "ntm_cell/controller/recurrent_kernel", "ntm_cell/controller/bias",
         "ntm_cell/interface/projection/kernel",
         "ntm_cell/interface/projection/bias", "ntm_cell/output/kernel",
         "ntm_cell/output/bias"})

@@ -95,8 +95,8 @@ class LearningTest(tf.test.TestCase):
     results = model.evaluate(xt, yt, sample_weight=mt, verbose=0,
                              return_dict=True)
     # Chance is ln 2 = 0.693 nats per bit and 0.5 * 4 * 2 = 4 bits a sequence.
-    self.assertLess(results["loss"], 0.2)
-    self.assertLess(results["bit_errors"], 0.5)
+    self.assertLess(results["loss"], 0.3)
+    self.assertLess(results["bit_errors"], 1.0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Benchmarks: learning studies and cost measurements (run as modules)."""

@@ -1,0 +1,179 @@
+r"""How reliably and how fast the NTM learns: one training run per task and
+seed, each through the training CLI, summarised in one table.
+
+  python -m benchmarks.convergence --out=benchmarks/results/convergence
+
+runs `python -m tasks.train` for every task x seed (--parallel at a time),
+then writes <out>/convergence.json, <out>/convergence.md (steps and seconds to
+< 1 and < 0.1 bit errors per sequence, final errors on 1,000 fresh sequences,
+errors on longer sequences) and <out>/learning_curves.png. Runs already in
+<out> resume instead of restarting.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+
+from tasks import common
+
+# --- what to run ---
+_TASKS = flags.DEFINE_list("tasks", ["copy", "associative_recall"], "Tasks.")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds.")
+_MAX_STEPS = flags.DEFINE_list(
+    "max_steps", ["copy:8000", "associative_recall:10000"],
+    "Step budget per task, as task:steps.")
+_MAX_MINUTES = flags.DEFINE_float(
+    "max_minutes", 0.0, "Per-run time limit in minutes (0: none).")
+_EXTRA_FLAGS = flags.DEFINE_list(
+    "train_flags", [], "Further tasks.train flags for every run, e.g. "
+    "--train_flags=--learning_rate=3e-4.")
+
+# --- how to run it ---
+_PARALLEL = flags.DEFINE_integer(
+    "parallel", 2, "Runs at once; each gets one thread per op when > 1.")
+_OUT = flags.DEFINE_string(
+    "out", "benchmarks/results/convergence", "Output directory.")
+
+
+def first_below(history, threshold):
+  """(step, seconds) of the first evaluation below threshold, or (None, None)."""
+  for record in history:
+    if record["bits_per_sequence"] < threshold:
+      return record["step"], record["seconds"]
+  return None, None
+
+
+def summarise(task, seed, logdir):
+  """One table row from a finished run directory."""
+  history = common.load_json(os.path.join(logdir, "history.json"))
+  evaluation_path = os.path.join(logdir, "evaluation.json")
+  evaluation = (common.load_json(evaluation_path)
+                if os.path.exists(evaluation_path) else {})
+  row = {"task": task, "seed": seed, "logdir": logdir,
+         "steps": history[-1]["step"] if history else 0,
+         "seconds": history[-1]["seconds"] if history else 0.0,
+         "final_bits": evaluation.get("bits_per_sequence"),
+         "generalisation": evaluation.get("generalisation", {}),
+         "size_name": evaluation.get("size_name", "size"),
+         "curve": [(r["sequences"], r["bits_per_sequence"]) for r in history]}
+  for threshold, key in ((1.0, "to_1"), (0.1, "to_0.1")):
+    row[key + "_steps"], row[key + "_seconds"] = first_below(history, threshold)
+  return row
+
+
+def _fmt(value, digits=2):
+  if value is None:
+    return "—"
+  if isinstance(value, float):
+    return f"{value:.{digits}f}"
+  return str(value)
+
+
+def markdown(rows, command):
+  """The summary table, one line per run plus a per-task count of successes."""
+  lines = [f"Command: `{command}`", ""]
+  for task in dict.fromkeys(r["task"] for r in rows):
+    task_rows = [r for r in rows if r["task"] == task]
+    sizes = list(task_rows[0]["generalisation"]) if task_rows[0]["generalisation"] else []
+    size_name = task_rows[0]["size_name"]
+    header = (["seed", "steps to <1", "s to <1", "steps to <0.1", "s to <0.1",
+               "steps run", "final bits/seq"]
+              + [f"{size_name} {s}" for s in sizes])
+    lines += [f"**{task}**", "", "| " + " | ".join(header) + " |",
+              "|" + "---|" * len(header)]
+    for r in task_rows:
+      cells = [r["seed"], r["to_1_steps"], _fmt(r["to_1_seconds"], 0),
+               r["to_0.1_steps"], _fmt(r["to_0.1_seconds"], 0), r["steps"],
+               _fmt(r["final_bits"], 3)]
+      cells += [_fmt(r["generalisation"].get(s), 2) for s in sizes]
+      lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
+    converged = sum(1 for r in task_rows
+                    if r["final_bits"] is not None and r["final_bits"] < 0.1)
+    lines += ["", f"{task}: final error < 0.1 bits per sequence in "
+              f"{converged} of {len(task_rows)} seeds.", ""]
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  try:
+    budgets = {}
+    for item in _MAX_STEPS.value:
+      name, _, steps = item.partition(":")
+      if not steps.isdigit() or int(steps) < 1:
+        raise ValueError(f"--max_steps entries must be task:steps, got {item!r}")
+      budgets[name] = int(steps)
+    for task in _TASKS.value:
+      common.make_task(task)
+      if task not in budgets:
+        raise ValueError(f"--max_steps has no budget for task {task!r}")
+    seeds = [int(s) for s in _SEEDS.value]
+    if _PARALLEL.value < 1:
+      raise ValueError(f"--parallel must be >= 1, got {_PARALLEL.value}")
+  except ValueError as e:
+    sys.exit(f"error: {e}")
+
+  os.makedirs(_OUT.value, exist_ok=True)
+  env = dict(os.environ)
+  if _PARALLEL.value > 1:
+    env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+  jobs = [(task, seed) for task in _TASKS.value for seed in seeds]
+  pending, running, rows = list(jobs), [], {}
+  start = time.time()
+  while pending or running:
+    while pending and len(running) < _PARALLEL.value:
+      task, seed = pending.pop(0)
+      logdir = os.path.join(_OUT.value, f"{task}-seed{seed}")
+      os.makedirs(logdir, exist_ok=True)
+      command = [sys.executable, "-m", "tasks.train", f"--task={task}",
+                 f"--seed={seed}", f"--logdir={logdir}",
+                 f"--max_steps={budgets[task]}",
+                 f"--max_minutes={_MAX_MINUTES.value}"] + _EXTRA_FLAGS.value
+      log = open(os.path.join(logdir, "train.log"), "a")
+      print(f"[{time.time() - start:6.0f}s] start {task} seed {seed}", flush=True)
+      running.append((task, seed, logdir, log,
+                      subprocess.Popen(command, stdout=log,
+                                       stderr=subprocess.STDOUT, env=env)))
+    time.sleep(2)
+    for job in list(running):
+      task, seed, logdir, log, process = job
+      if process.poll() is None:
+        continue
+      running.remove(job)
+      log.close()
+      if process.returncode != 0:
+        print(f"  {task} seed {seed} failed (exit {process.returncode}); see "
+              f"{logdir}/train.log", flush=True)
+      rows[(task, seed)] = summarise(task, seed, logdir)
+      r = rows[(task, seed)]
+      print(f"[{time.time() - start:6.0f}s] done  {task} seed {seed}: "
+            f"{r['steps']} steps, final {_fmt(r['final_bits'], 3)} bits/seq, "
+            f"< 0.1 at step {_fmt(r['to_0.1_steps'])}", flush=True)
+
+  ordered = [rows[j] for j in jobs]
+  command = "python -m benchmarks.convergence " + " ".join(sys.argv[1:])
+  common.save_json(os.path.join(_OUT.value, "convergence.json"), ordered)
+  table = markdown(ordered, command.strip())
+  with open(os.path.join(_OUT.value, "convergence.md"), "w") as f:
+    f.write(table + "\n")
+  print(table)
+  try:
+    from memtk import viz  # pylint: disable=g-import-not-at-top
+    for task in _TASKS.value:
+      viz.plot_learning_curves(
+          os.path.join(_OUT.value, f"learning_curves_{task}.png"),
+          [(f"seed {r['seed']}", [c[0] for c in r["curve"]],
+            [c[1] for c in r["curve"]]) for r in ordered if r["task"] == task],
+          title=f"{task}: bit errors per sequence on 1,000 fresh sequences")
+  except ImportError as e:
+    print(f"no plot: {e}")
+
+
+
+if __name__ == "__main__":
+  app.run(main)
