@@ -72,6 +72,9 @@ _LOG_EVERY = flags.DEFINE_integer(
     "log_every", 100, "Steps between progress lines.")
 _FINAL_EVAL = flags.DEFINE_bool(
     "final_eval", True, "Evaluate generalisation and write heat maps at the end.")
+_GENERALISATION_SIZES = flags.DEFINE_list(
+    "generalisation_sizes", None, "Sizes for the final evaluation (copy "
+    "lengths or recall item counts); default: the task's own.")
 
 
 def config_from_flags():
@@ -86,6 +89,11 @@ def config_from_flags():
   for flag in (_LEARNING_RATE, _CLIP_NORM, _TARGET_BITS):
     if not flag.value > 0:
       raise ValueError(f"--{flag.name} must be > 0, got {flag.value}")
+  for size in _GENERALISATION_SIZES.value or ():
+    if not size.isdigit():
+      raise ValueError(f"--generalisation_sizes must be positive ints, got "
+                       f"{_GENERALISATION_SIZES.value}")
+    common.make_task(_TASK.value).variant(int(size))
   if _MAX_MINUTES.value < 0:
     raise ValueError(f"--max_minutes must be >= 0, got {_MAX_MINUTES.value}")
   if _EVAL_EVERY.value % _STEPS_PER_EXECUTION.value:
@@ -201,7 +209,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 
 def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
           converge_evals, log_every, final_eval=True, max_minutes=0.0,
-          log=print):
+          generalisation_sizes=None, log=print):
   """Trains (or resumes) a run in `logdir`; returns its history records."""
   task = common.make_task(config["task"])
   os.makedirs(logdir, exist_ok=True)
@@ -249,7 +257,8 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
                    evaluate_cb],
         verbose=0)
   if final_eval and history and np.isfinite(history[-1]["loss"]):
-    evaluation.evaluate_run(model, task, config, logdir, eval_sequences, log=log)
+    evaluation.evaluate_run(model, task, config, logdir, eval_sequences,
+                            generalisation_sizes, log=log)
   return history
 
 
@@ -261,7 +270,7 @@ def main(argv):
     history = train(config, _LOGDIR.value, _MAX_STEPS.value, _EVAL_EVERY.value,
                     _EVAL_SEQUENCES.value, _TARGET_BITS.value,
                     _CONVERGE_EVALS.value, _LOG_EVERY.value, _FINAL_EVAL.value,
-                    _MAX_MINUTES.value)
+                    _MAX_MINUTES.value, _GENERALISATION_SIZES.value)
   except (ValueError, TypeError) as e:
     sys.exit(f"error: {e}")
   if history and not np.isfinite(history[-1]["loss"]):

@@ -1,0 +1,78 @@
+"""The training and evaluation CLIs, end to end on a tiny model."""
+
+import json
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_TINY = ["--memory_size=8", "--word_size=4", "--controller_units=8",
+         "--eval_every=10", "--eval_sequences=20", "--log_every=10",
+         "--generalisation_sizes=20,24"]
+
+
+def run(module, *args):
+  env = dict(os.environ, PYTHONPATH=_ROOT + os.pathsep
+             + os.environ.get("PYTHONPATH", ""))
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=_ROOT,
+                        capture_output=True, text=True, env=env, timeout=600)
+
+
+class TrainCliTest(tf.test.TestCase):
+
+  def test_train_resume_and_evaluate(self):
+    logdir = os.path.join(self.get_temp_dir(), "run")
+    first = run("tasks.train", f"--logdir={logdir}", "--max_steps=20", *_TINY)
+    self.assertEqual(first.returncode, 0, first.stderr + first.stdout)
+    self.assertIn("eval      20", first.stdout)
+    self.assertRegex(first.stdout, r"step +10/20 +loss")
+    history = json.load(open(os.path.join(logdir, "history.json")))
+    self.assertEqual([r["step"] for r in history], [10, 20])
+    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
+    self.assertEqual(set(evaluation["generalisation"]), {"20", "24"})
+    for name in ("heatmap.png", "heatmap_long.png"):
+      self.assertGreater(os.path.getsize(os.path.join(logdir, name)), 1000)
+
+    # The same command with a larger budget resumes at step 20.
+    second = run("tasks.train", f"--logdir={logdir}", "--max_steps=30", *_TINY)
+    self.assertEqual(second.returncode, 0, second.stderr + second.stdout)
+    self.assertIn("resuming from", second.stdout)
+    self.assertIn("at step 20", second.stdout)
+    history = json.load(open(os.path.join(logdir, "history.json")))
+    self.assertEqual([r["step"] for r in history], [10, 20, 30])
+
+    evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
+                    "--num_sequences=10")
+    self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
+    self.assertIn("length=21", evaluated.stdout)
+
+  def test_changed_settings_in_same_logdir_are_refused(self):
+    logdir = os.path.join(self.get_temp_dir(), "other")
+    run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+        "--final_eval=false", *_TINY)
+    changed = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+                  "--final_eval=false", "--learning_rate=0.5", *_TINY)
+    self.assertNotEqual(changed.returncode, 0)
+    self.assertIn("learning_rate", changed.stderr)
+
+  def test_bad_flags_give_one_line_errors(self):
+    for flag, message in [("--memory_size=0", "--memory_size must be >= 1, got 0"),
+                          ("--controller=transformer", "'transformer'"),
+                          ("--shift_range=70", "shift_range=70"),
+                          ("--memory_init=ones", "'ones'"),
+                          ("--learning_rate=-1", "--learning_rate must be > 0")]:
+      result = run("tasks.train", flag, "--max_steps=1",
+                   f"--logdir={self.get_temp_dir()}/bad")
+      self.assertNotEqual(result.returncode, 0, flag)
+      self.assertIn(message, result.stderr, flag)
+      self.assertNotIn("Traceback", result.stderr, flag)
+    result = run("tasks.evaluate", f"--logdir={self.get_temp_dir()}/missing")
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn("no config.json", result.stderr)
+    self.assertNotIn("Traceback", result.stderr)
+
+
+if __name__ == "__main__":
+  tf.test.main()
