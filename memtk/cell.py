@@ -26,10 +26,9 @@ from typing import Any, NamedTuple
 import keras
 import tensorflow as tf
 
-from memtk import addressing
+from memtk import access
 from memtk import controllers as controllers_lib
 from memtk import heads as heads_lib
-from memtk import memory as memory_lib
 
 ADDRESSING_MODES = ("soft",)
 MEMORY_INITS = ("constant", "learned", "random")
@@ -233,14 +232,10 @@ class NTMCell(keras.layers.Layer):
     controller_output, controller_state = self.controller(
         tf.concat([inputs, read_flat], axis=-1), state.controller)
     params = self.interface(controller_output)
-    weights = addressing.address(state.memory, state.weights, params.key,
-                                 params.strength, params.gate, params.shift,
-                                 params.gamma)
-    read_weights = weights[:, :self.num_read_heads]
-    write_weights = weights[:, self.num_read_heads:]
-    memory = memory_lib.write(state.memory, write_weights, params.erase,
-                              params.add)
-    read = memory_lib.read(memory, read_weights)
+    weights, memory, read = access.soft_access(
+        state.memory, state.weights, params.key, params.strength, params.gate,
+        params.shift, params.gamma, params.erase, params.add,
+        self.num_read_heads)
     logits = self.output_layer(tf.concat(
         [controller_output,
          tf.reshape(read, [batch, self.num_read_heads * self.word_size])],

@@ -31,6 +31,7 @@ DEFAULT_CONFIG = {
     "memory_init": "constant",
     "batch_size": 32,
     "learning_rate": 1e-3,
+    "lr_half_life": 1000,
     "clip_norm": 10.0,
     "seed": 0,
 }
@@ -44,6 +45,23 @@ def make_task(name):
   if name not in TASKS:
     raise ValueError(f"task must be one of {sorted(TASKS)}, got {name!r}")
   return TASKS[name]()
+
+
+@keras.saving.register_keras_serializable(package="memtk")
+class HalvingSchedule(keras.optimizers.schedules.LearningRateSchedule):
+  """lr(step) = max(initial * 0.5 ** (step / half_life), initial / 10)."""
+
+  def __init__(self, initial, half_life):
+    self.initial = initial
+    self.half_life = half_life
+
+  def __call__(self, step):
+    decayed = self.initial * tf.pow(0.5, tf.cast(step, tf.float32)
+                                    / self.half_life)
+    return tf.maximum(decayed, self.initial / 10.0)
+
+  def get_config(self):
+    return {"initial": self.initial, "half_life": self.half_life}
 
 
 def make_model(config, task):
@@ -61,7 +79,10 @@ def make_model(config, task):
         f"learning_rate must be > 0, got {config['learning_rate']}")
   if not config["clip_norm"] > 0:
     raise ValueError(f"clip_norm must be > 0, got {config['clip_norm']}")
-  optimizer = keras.optimizers.Adam(config["learning_rate"],
+  learning_rate = config["learning_rate"]
+  if config.get("lr_half_life"):
+    learning_rate = HalvingSchedule(learning_rate, config["lr_half_life"])
+  optimizer = keras.optimizers.Adam(learning_rate,
                                     global_clipnorm=config["clip_norm"])
   model.compile(optimizer=optimizer,
                 steps_per_execution=config.get("steps_per_execution", 1))

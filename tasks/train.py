@@ -44,6 +44,9 @@ _MEMORY_INIT = flags.DEFINE_string(
 # --- optimisation ---
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam step size.")
+_LR_HALF_LIFE = flags.DEFINE_integer(
+    "lr_half_life", 1000, "Steps over which the learning rate halves, down to "
+    "a tenth of --learning_rate (0: constant).")
 _CLIP_NORM = flags.DEFINE_float(
     "clip_norm", 10.0, "Gradients are clipped to this global norm.")
 _MAX_STEPS = flags.DEFINE_integer(
@@ -94,6 +97,8 @@ def config_from_flags():
       raise ValueError(f"--generalisation_sizes must be positive ints, got "
                        f"{_GENERALISATION_SIZES.value}")
     common.make_task(_TASK.value).variant(int(size))
+  if _LR_HALF_LIFE.value < 0:
+    raise ValueError(f"--lr_half_life must be >= 0, got {_LR_HALF_LIFE.value}")
   if _MAX_MINUTES.value < 0:
     raise ValueError(f"--max_minutes must be >= 0, got {_MAX_MINUTES.value}")
   if _EVAL_EVERY.value % _STEPS_PER_EXECUTION.value:
@@ -112,6 +117,7 @@ def config_from_flags():
       "memory_init": _MEMORY_INIT.value,
       "batch_size": _BATCH_SIZE.value,
       "learning_rate": _LEARNING_RATE.value,
+      "lr_half_life": _LR_HALF_LIFE.value,
       "clip_norm": _CLIP_NORM.value,
       "seed": _SEED.value,
       "steps_per_execution": _STEPS_PER_EXECUTION.value,

@@ -1,0 +1,79 @@
+"""The fused soft access equals the composition of addressing and memory ops,
+in value and in gradient."""
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from memtk import access
+from memtk import addressing
+from memtk import memory as memory_lib
+
+
+def composed(memory, previous, keys, strengths, gates, shifts, gammas, erase,
+             add, num_read_heads):
+  weights = addressing.address(memory, previous, keys, strengths, gates, shifts,
+                               gammas)
+  new_memory = memory_lib.write(memory, weights[:, num_read_heads:], erase, add)
+  return weights, new_memory, memory_lib.read(new_memory,
+                                               weights[:, :num_read_heads])
+
+
+def random_inputs(rng, num_read, num_write, n=7, w=4, s=3, b=2, zero=False):
+  h = num_read + num_write
+  softmax = lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True)
+  return [
+      np.zeros((b, n, w)) if zero else rng.normal(size=(b, n, w)),
+      softmax(rng.normal(size=(b, h, n)) * 2),
+      np.zeros((b, h, w)) if zero else rng.normal(size=(b, h, w)),
+      rng.uniform(0.1, 5, size=(b, h)),
+      rng.uniform(0.05, 0.95, size=(b, h)),
+      softmax(rng.normal(size=(b, h, s))),
+      1 + rng.uniform(0.1, 3, size=(b, h)),
+      rng.uniform(0.05, 0.95, size=(b, num_write, w)),
+      rng.normal(size=(b, num_write, w)),
+  ]
+
+
+class AccessTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters((1, 1, 3, False), (2, 1, 3, False),
+                            (1, 3, 5, False), (2, 2, 1, False),
+                            (1, 1, 3, True))
+  def test_values_and_gradients_match_composition(self, num_read, num_write,
+                                                  num_shifts, zero):
+    rng = np.random.default_rng(num_read * 10 + num_write + num_shifts)
+    inputs = [tf.constant(x) for x in random_inputs(rng, num_read, num_write,
+                                                    s=num_shifts, zero=zero)]
+    # Random cotangents for the three outputs.
+    cotangents = None
+    grads = []
+    for fn in (access.soft_access, composed):
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = fn(*inputs, num_read_heads=num_read)
+        if cotangents is None:
+          cotangents = [tf.constant(rng.normal(size=o.shape)) for o in outputs]
+          values = outputs
+        else:
+          for got, want in zip(values, outputs):
+            self.assertAllClose(got, want, atol=1e-10)
+        loss = sum(tf.reduce_sum(o * c) for o, c in zip(outputs, cotangents))
+      grads.append(tape.gradient(loss, inputs))
+    for fused, reference in zip(*grads):
+      self.assertTrue(np.all(np.isfinite(fused.numpy())))
+      self.assertAllClose(fused, reference, atol=1e-8, rtol=1e-6)
+
+  def test_gradient_matches_finite_differences(self):
+    rng = np.random.default_rng(5)
+    inputs = [tf.constant(x) for x in random_inputs(rng, 1, 2, n=5, w=3)]
+    fn = lambda *xs: access.soft_access(*xs, num_read_heads=1)
+    for output in range(3):
+      theoretical, numerical = tf.test.compute_gradient(
+          lambda *xs, o=output: fn(*xs)[o], inputs)
+      for t, n in zip(theoretical, numerical):
+        self.assertAllClose(t, n, atol=1e-5, rtol=1e-4)
+
+
+if __name__ == "__main__":
+  tf.test.main()
