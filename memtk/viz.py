@@ -48,8 +48,7 @@ def plot_attention(path, inputs, targets, outputs, read_weights, write_weights,
   visited = np.nonzero(used > 0.05)[0]
   lo, hi = (0, len(used)) if visited.size == 0 else (
       max(0, visited.min() - 2), min(len(used), visited.max() + 3))
-  heights = [max(1.0, p[1].shape[0] / 8) if "weights" not in p[0]
-             else max(2.0, (hi - lo) / 6) for p in panels]
+  heights = [1.2 if "weights" not in p[0] else 2.5 for p in panels]
   fig, axes = plt.subplots(len(panels), 1, figsize=(10, sum(heights) + 1.5),
                            gridspec_kw={"height_ratios": heights},
                            sharex=True, squeeze=False)

@@ -12,6 +12,7 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 from tasks import evaluation
 
 # --- what to evaluate ---
@@ -26,6 +27,7 @@ _SIZES = flags.DEFINE_list(
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # no per-checkpoint INFO lines
   try:
     if _NUM_SEQUENCES.value < 1:
       raise ValueError(

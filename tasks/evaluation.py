@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 import memtk
+from memtk import viz
 from tasks import common
 
 
@@ -35,7 +36,7 @@ def write_heatmap(model, task, seed, path, title):
   inputs, targets, mask = task.sample(rng, 1)
   trace = model.trace(tf.constant(inputs))
   errors = memtk.metrics.bit_errors(trace["logits"], targets, mask).numpy()[0]
-  memtk.viz.plot_attention(
+  viz.plot_attention(
       path, inputs[0], targets[0], tf.sigmoid(trace["logits"])[0].numpy(),
       trace["read_weights"][0].numpy(), trace["write_weights"][0].numpy(),
       mask=mask[0], title=f"{title}: {errors:.0f} bit errors")
@@ -49,7 +50,6 @@ def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
     dict with 'bits_per_sequence' (training distribution) and
     'generalisation' ({size: bits per sequence}).
   """
-  import memtk.viz  # pylint: disable=g-import-not-at-top,unused-import
   evaluator = common.Evaluator(model)
   seed = config["seed"]
   sizes = [int(s) for s in (sizes or task.generalisation_sizes)]

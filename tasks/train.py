@@ -18,6 +18,7 @@ import time
 
 from absl import app
 from absl import flags
+from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
@@ -25,36 +26,38 @@ import tensorflow as tf
 from tasks import common
 from tasks import evaluation
 
+_D = common.DEFAULT_CONFIG  # the default recipe
+
 # --- task and model ---
-_TASK = flags.DEFINE_enum("task", "copy", sorted(common.TASKS), "Task.")
+_TASK = flags.DEFINE_enum("task", _D["task"], sorted(common.TASKS), "Task.")
 _CONTROLLER = flags.DEFINE_string(
-    "controller", "lstm", "Controller: lstm, gru or feedforward.")
+    "controller", _D["controller"], "Controller: lstm, gru or feedforward.")
 _CONTROLLER_UNITS = flags.DEFINE_integer(
-    "controller_units", 100, "Units of the controller.")
-_MEMORY_SIZE = flags.DEFINE_integer("memory_size", 128, "N, memory cells.")
-_WORD_SIZE = flags.DEFINE_integer("word_size", 20, "W, width of a cell.")
-_NUM_READ_HEADS = flags.DEFINE_integer("num_read_heads", 1, "Read heads.")
-_NUM_WRITE_HEADS = flags.DEFINE_integer("num_write_heads", 1, "Write heads.")
+    "controller_units", _D["controller_units"], "Units of the controller.")
+_MEMORY_SIZE = flags.DEFINE_integer("memory_size", _D["memory_size"], "N, memory cells.")
+_WORD_SIZE = flags.DEFINE_integer("word_size", _D["word_size"], "W, width of a cell.")
+_NUM_READ_HEADS = flags.DEFINE_integer("num_read_heads", _D["num_read_heads"], "Read heads.")
+_NUM_WRITE_HEADS = flags.DEFINE_integer("num_write_heads", _D["num_write_heads"], "Write heads.")
 _SHIFT_RANGE = flags.DEFINE_integer(
-    "shift_range", 1, "Largest shift offset (S = 2 * shift_range + 1).")
+    "shift_range", _D["shift_range"], "Largest shift offset (S = 2 * shift_range + 1).")
 _MEMORY_INIT = flags.DEFINE_string(
-    "memory_init", "constant", "Memory initialisation: constant (1e-6), "
+    "memory_init", _D["memory_init"], "Memory initialisation: constant (1e-6), "
     "learned or random.")
 
 # --- optimisation ---
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam step size.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", _D["batch_size"], "Sequences per step.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", _D["learning_rate"], "Adam step size.")
 _LR_HALF_LIFE = flags.DEFINE_integer(
-    "lr_half_life", 1000, "Steps over which the learning rate halves, down to "
+    "lr_half_life", _D["lr_half_life"], "Steps over which the learning rate halves, down to "
     "a tenth of --learning_rate (0: constant).")
 _CLIP_NORM = flags.DEFINE_float(
-    "clip_norm", 10.0, "Gradients are clipped to this global norm.")
+    "clip_norm", _D["clip_norm"], "Gradients are clipped to this global norm.")
 _MAX_STEPS = flags.DEFINE_integer(
     "max_steps", 10000, "Stop after this many steps if not converged.")
 _MAX_MINUTES = flags.DEFINE_float(
     "max_minutes", 8.0, "Stop after this much training time, checked at each "
     "evaluation (0: no limit).")
-_SEED = flags.DEFINE_integer("seed", 0, "Seeds the weights and the data.")
+_SEED = flags.DEFINE_integer("seed", _D["seed"], "Seeds the weights and the data.")
 _STEPS_PER_EXECUTION = flags.DEFINE_integer(
     "steps_per_execution", 10, "Train steps per compiled call (less Python "
     "overhead; progress is reported at this granularity).")
@@ -270,6 +273,7 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # no per-checkpoint INFO lines
   try:
     config = config_from_flags()
     common.make_task(config["task"])

@@ -1,0 +1,33 @@
+"""The README's code example runs as written."""
+
+import os
+import re
+
+import tensorflow as tf
+
+_README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "README.md")
+
+
+class ReadmeTest(tf.test.TestCase):
+
+  def test_python_example_runs(self):
+    text = open(_README).read()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    self.assertNotEmpty(blocks)
+    namespace = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)  # pylint: disable=exec-used
+    self.assertEqual(tuple(namespace["logits"].shape), (4, 41, 8))
+    self.assertEqual(tuple(namespace["trace"]["read_weights"].shape),
+                     (4, 41, 1, 128))
+
+  def test_quick_start_lines(self):
+    text = open(_README).read()
+    lines = re.findall(r"^python3 -m venv \.venv && .*$", text, re.M)
+    self.assertLen(lines, 2)
+    self.assertIn("tasks.train", lines[0])
+    self.assertIn("pytest", lines[1])
+
+
+if __name__ == "__main__":
+  tf.test.main()
