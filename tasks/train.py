@@ -48,8 +48,11 @@ _MEMORY_INIT = flags.DEFINE_string(
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", _D["batch_size"], "Sequences per step.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", _D["learning_rate"], "Adam step size.")
 _LR_HALF_LIFE = flags.DEFINE_integer(
-    "lr_half_life", _D["lr_half_life"], "Steps over which the learning rate halves, down to "
-    "a tenth of --learning_rate (0: constant).")
+    "lr_half_life", _D["lr_half_life"], "Once decaying, the learning rate "
+    "halves every this many steps, down to a tenth (0: constant).")
+_LR_DECAY_BELOW = flags.DEFINE_float(
+    "lr_decay_below", _D["lr_decay_below"], "The decay starts at the first "
+    "evaluation below this many bit errors per sequence.")
 _CLIP_NORM = flags.DEFINE_float(
     "clip_norm", _D["clip_norm"], "Gradients are clipped to this global norm.")
 _MAX_STEPS = flags.DEFINE_integer(
@@ -92,7 +95,7 @@ def config_from_flags():
       raise ValueError(f"--{flag.name} must be >= 1, got {flag.value}")
   if _SHIFT_RANGE.value < 0:
     raise ValueError(f"--shift_range must be >= 0, got {_SHIFT_RANGE.value}")
-  for flag in (_LEARNING_RATE, _CLIP_NORM, _TARGET_BITS):
+  for flag in (_LEARNING_RATE, _CLIP_NORM, _TARGET_BITS, _LR_DECAY_BELOW):
     if not flag.value > 0:
       raise ValueError(f"--{flag.name} must be > 0, got {flag.value}")
   for size in _GENERALISATION_SIZES.value or ():
@@ -121,6 +124,7 @@ def config_from_flags():
       "batch_size": _BATCH_SIZE.value,
       "learning_rate": _LEARNING_RATE.value,
       "lr_half_life": _LR_HALF_LIFE.value,
+      "lr_decay_below": _LR_DECAY_BELOW.value,
       "clip_norm": _CLIP_NORM.value,
       "seed": _SEED.value,
       "steps_per_execution": _STEPS_PER_EXECUTION.value,
@@ -198,13 +202,16 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
               "sequences": step * self.config["batch_size"],
               "seconds": time.time() - self._start,
               "loss": float(logs.get("loss", float("nan"))),
-              "bits_per_sequence": bits}
+              "bits_per_sequence": bits,
+              "learning_rate": float(self.model.optimizer.learning_rate.numpy())}
     self.history.append(record)
+    self.model.optimizer.learning_rate.assign(
+        common.learning_rate_at(self.config, step, self.history))
     self.manager.save(checkpoint_number=step)
     common.save_json(os.path.join(self.logdir, "history.json"), self.history)
     self.log(f"eval  {step:6d}  {bits:.4f} bit errors per sequence on "
-             f"{self.num_sequences} fresh sequences  "
-             f"({_duration(record['seconds'])} elapsed)")
+             f"{self.num_sequences} fresh sequences  lr {record['learning_rate']:.2g}"
+             f"  ({_duration(record['seconds'])} elapsed)")
     recent = [r["bits_per_sequence"] for r in self.history[-self.converge_evals:]]
     if len(recent) == self.converge_evals and max(recent) < self.target_bits:
       self.log(f"converged: below {self.target_bits} bit errors per sequence "
