@@ -92,6 +92,12 @@ class NTM(keras.Model):
                     weighted_metrics=weighted_metrics, jit_compile=jit_compile,
                     **kwargs)
 
+  def compile_from_config(self, config):
+    """Recompiles a loaded model with its saved compile arguments."""
+    self.compile(**keras.saving.deserialize_keras_object(config))
+    if self.built:
+      self.optimizer.build(self.trainable_variables)
+
   def get_config(self):
     config = self.cell.get_config()
     for key in ("trainable", "dtype"):

@@ -1,5 +1,7 @@
 """NTMCell and NTM: execution modes, Keras integration, options, bad input."""
 
+import os
+
 from absl.testing import parameterized
 import keras
 import numpy as np
@@ -119,6 +121,23 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
     model.build((None, None, 5))
     model.cell.output_layer.bias.assign(np.full(4, 100.0))
     self.assertAllClose(model(self.x), np.full((3, 6, 4), 0.5))
+
+  @parameterized.named_parameters(("lstm", "lstm", "constant"),
+                                  ("gru_learned", "gru", "learned"))
+  def test_save_and_load_round_trip(self, controller, memory_init):
+    model = small_model(controller=controller, memory_init=memory_init,
+                        num_read_heads=2)
+    model.compile(optimizer="adam")
+    model.fit(self.x, np.zeros((3, 6, 4), np.float32), verbose=0)
+    want = model(self.x)
+    path = os.path.join(self.get_temp_dir(), f"{controller}.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    self.assertIsInstance(loaded, memtk.NTM)
+    self.assertAllClose(loaded(self.x), want, atol=1e-6)
+    self.assertEqual(loaded.cell.memory_init, memory_init)
+    # Compiled again with the optimizer state: training continues as before.
+    self.assertEqual(int(loaded.optimizer.iterations), 1)
 
   @parameterized.named_parameters(
       ("memory_size", dict(memory_size=0), "memory_size"),
