@@ -1,0 +1,110 @@
+"""Hard (sampled) address choices and their gradient estimators.
+
+A hard head turns its addressing distribution w [B, H, N] into one cell per
+head. Choosing is not differentiable, so training needs an estimator:
+
+  * REINFORCE (score function): grad E_i[L] = E_i[(L - b) grad log w(i)]
+    for any baseline b that does not depend on the choice i; `surrogate`
+    builds the loss whose gradient is that estimate, from per-step rewards
+    turned into rewards-to-go.
+  * straight-through Gumbel-softmax: the forward pass uses the one-hot of
+    argmax(log w + g), g ~ Gumbel(0, 1) (an exact sample of w); the backward
+    pass uses the gradient of softmax((log w + g) / tau).
+
+Pure functions of tensors; the noise is an argument, so the caller owns the
+random stream (and a seed reproduces a run).
+"""
+
+import tensorflow as tf
+
+_TINY = 1e-30  # floor before log(): a weight of 0 has log-probability -69
+_CDF_MARGIN = 1e-6
+
+
+def sample(weights, uniform):
+  """Draws one cell per head from w by inverting its CDF.
+
+  Args:
+    weights: [B, H, N] addressing distributions (rows sum to 1).
+    uniform: [B, H] U(0, 1) noise.
+
+  Returns:
+    [B, H] int32 indices i ~ w.
+  """
+  cdf = tf.cumsum(weights, axis=-1)
+  # The threshold stays just below the total, so rounding can never select
+  # a trailing cell of weight 0 (the cells' odds move by at most 1e-6).
+  threshold = uniform[..., None] * cdf[..., -1:] * (1.0 - _CDF_MARGIN)
+  index = tf.reduce_sum(tf.cast(cdf <= threshold, tf.int32), axis=-1)
+  return tf.minimum(index, tf.shape(weights)[-1] - 1)
+
+
+def greedy(weights):
+  """[B, H] int32 argmax of w: the deterministic choice for evaluation."""
+  return tf.argmax(weights, axis=-1, output_type=tf.int32)
+
+
+def log_prob(weights, indices):
+  """[B, H] log w(i) of the chosen indices."""
+  chosen = tf.gather(weights, indices, batch_dims=2)
+  return tf.math.log(tf.maximum(chosen, _TINY))
+
+
+def entropy(weights):
+  """[B, H] entropy -sum_i w(i) log w(i) of each head's distribution."""
+  return -tf.reduce_sum(weights * tf.math.log(tf.maximum(weights, _TINY)), -1)
+
+
+def gumbel_straight_through(weights, gumbel_noise, temperature):
+  """Straight-through Gumbel-softmax choice.
+
+  Args:
+    weights: [B, H, N] addressing distributions.
+    gumbel_noise: [B, H, N] Gumbel(0, 1) noise, -log(-log(U)).
+    temperature: tau > 0 of the relaxation used by the backward pass.
+
+  Returns:
+    (indices [B, H] int32, one-hot [B, H, N] whose value is exactly
+    one_hot(indices) and whose gradient is that of the relaxed sample).
+  """
+  logits = tf.math.log(tf.maximum(weights, _TINY)) + gumbel_noise
+  indices = tf.argmax(logits, axis=-1, output_type=tf.int32)
+  relaxed = tf.nn.softmax(logits / temperature, axis=-1)
+  hard = tf.one_hot(indices, tf.shape(weights)[-1], dtype=weights.dtype)
+  # relaxed - stop_gradient(relaxed) is exactly 0 forward, so the value is
+  # exactly one-hot; (hard + relaxed) - relaxed would round.
+  return indices, hard + (relaxed - tf.stop_gradient(relaxed))
+
+
+def gumbel_noise(shape, seed, dtype=tf.float32):
+  """Gumbel(0, 1) noise from a stateless seed (a [2] int tensor)."""
+  uniform = tf.random.stateless_uniform(shape, seed, minval=1e-20, maxval=1.0,
+                                        dtype=dtype)
+  return -tf.math.log(-tf.math.log(uniform))
+
+
+def rewards_to_go(rewards, mask):
+  """R_t = sum_{t' >= t} r_t' mask_t': the return that a choice at t affects.
+
+  Args:
+    rewards: [B, T] per-step rewards (minus the per-step task loss).
+    mask: [B, T] 1 where the step's reward counts.
+
+  Returns:
+    [B, T] rewards-to-go.
+  """
+  return tf.cumsum(rewards * mask, axis=1, reverse=True)
+
+
+def surrogate(log_probs, advantages):
+  """REINFORCE surrogate loss: its gradient is -E[A grad log w(i)].
+
+  Args:
+    log_probs: [B, T, H] log w(i) of the choices made.
+    advantages: [B, T] return minus baseline (held constant).
+
+  Returns:
+    Scalar: -mean_B sum_{T, H} log w(i) * stop_gradient(A).
+  """
+  weighted = tf.reduce_sum(log_probs, axis=-1) * tf.stop_gradient(advantages)
+  return -tf.reduce_mean(tf.reduce_sum(weighted, axis=1))

@@ -1,0 +1,156 @@
+"""Hard choices and gradient estimators, checked against exact answers."""
+
+import numpy as np
+import tensorflow as tf
+
+from memtk import estimators
+from memtk import memory as memory_lib
+
+
+class SamplingTest(tf.test.TestCase):
+
+  def test_sample_frequencies_follow_weights(self):
+    weights = np.array([[[0.05, 0.4, 0.0, 0.25, 0.3]]], np.float32)
+    draws = 20000
+    uniform = np.random.default_rng(0).uniform(size=(draws, 1)).astype(np.float32)
+    indices = estimators.sample(np.repeat(weights, draws, 0), uniform).numpy()
+    counts = np.bincount(indices[:, 0], minlength=5)
+    self.assertEqual(counts[2], 0)  # a zero-weight cell is never chosen
+    expected = weights[0, 0] * draws
+    nonzero = expected > 0
+    chi_square = np.sum((counts[nonzero] - expected[nonzero]) ** 2
+                        / expected[nonzero])
+    # 3 degrees of freedom: P(chi2 > 16.27) = 0.001.
+    self.assertLess(chi_square, 16.27)
+
+  def test_sample_edges(self):
+    weights = tf.constant([[[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]]])
+    for u in (0.0, 0.5, 0.999999, 1.0):
+      indices = estimators.sample(weights, tf.fill((1, 2), u)).numpy()
+      self.assertEqual(indices[0, 0], 1)
+      self.assertIn(indices[0, 1], (0, 1))
+
+  def test_gumbel_argmax_samples_weights(self):
+    weights = tf.constant([[[0.1, 0.6, 0.3]]])
+    draws = 20000
+    noise = estimators.gumbel_noise((draws, 1, 3), tf.constant([3, 4]))
+    indices, one_hot = estimators.gumbel_straight_through(
+        tf.repeat(weights, draws, 0), noise, 0.5)
+    freq = np.bincount(indices.numpy()[:, 0], minlength=3) / draws
+    self.assertAllClose(freq, [0.1, 0.6, 0.3], atol=0.015)
+    self.assertAllEqual(one_hot.numpy(), tf.one_hot(indices, 3).numpy())
+
+  def test_log_prob_and_entropy(self):
+    weights = tf.constant([[[0.5, 0.25, 0.25, 0.0]]])
+    self.assertAllClose(estimators.log_prob(weights, tf.constant([[1]])),
+                        [[np.log(0.25)]])
+    self.assertAllClose(estimators.entropy(weights),
+                        [[-(0.5 * np.log(0.5) + 0.5 * np.log(0.25))]])
+    self.assertTrue(np.isfinite(
+        estimators.log_prob(weights, tf.constant([[3]])).numpy()).all())
+
+  def test_rewards_to_go(self):
+    rewards = tf.constant([[1.0, 2.0, 3.0, 4.0]])
+    mask = tf.constant([[1.0, 1.0, 0.0, 1.0]])
+    self.assertAllClose(estimators.rewards_to_go(rewards, mask),
+                        [[7.0, 6.0, 4.0, 4.0]])
+
+
+class ReinforceTest(tf.test.TestCase):
+  """One head picks a row of a fixed memory; the loss is how far that row is
+  from a target. E[L] = sum_i w(i) L(i) has an exact gradient to compare with."""
+
+  def setUp(self):
+    super().setUp()
+    rng = np.random.default_rng(1)
+    self.n = 6
+    self.memory = tf.constant(rng.normal(size=(1, self.n, 3)))
+    self.target = tf.constant(rng.normal(size=(3,)))
+    self.logits = tf.constant(rng.normal(size=(self.n,)))
+
+  def _losses(self):  # L(i) for every row i: [N]
+    rows = memory_lib.read_rows(self.memory, tf.range(self.n)[None])[0]
+    return tf.reduce_sum(tf.square(rows - self.target), -1)
+
+  def _estimates(self, draws, baseline):
+    """Per-sample REINFORCE gradients [draws, N] of E[L] wrt the logits."""
+    logits = tf.Variable(self.logits)
+    with tf.GradientTape() as tape:
+      weights = tf.nn.softmax(logits)[None, None]
+      # grad log w(i) for every possible choice i: [N, N].
+      every = estimators.log_prob(tf.repeat(weights, self.n, 0),
+                                  tf.range(self.n)[:, None])[:, 0]
+    score = tape.jacobian(every, logits).numpy()
+    uniform = np.random.default_rng(2).uniform(size=(draws, 1))
+    indices = estimators.sample(np.repeat(weights.numpy(), draws, 0),
+                                uniform).numpy()[:, 0]
+    losses = self._losses().numpy()
+    # The REINFORCE sample of grad E[L]: (L(i) - b) grad log w(i).
+    return (losses[indices] - baseline)[:, None] * score[indices]
+
+  def test_matches_exact_gradient_by_enumeration(self):
+    logits = tf.Variable(self.logits)
+    with tf.GradientTape() as tape:
+      expected = tf.reduce_sum(tf.nn.softmax(logits) * self._losses())
+    exact = tape.gradient(expected, logits).numpy()
+    draws = 20000
+    for baseline in (0.0, float(expected)):
+      estimates = self._estimates(draws, baseline)
+      mean = estimates.mean(0)
+      standard_error = estimates.std(0) / np.sqrt(draws)
+      # Within 5 standard errors in every coordinate (and close in absolute terms).
+      self.assertTrue(np.all(np.abs(mean - exact) < 5 * standard_error + 1e-9),
+                      (baseline, mean, exact, standard_error))
+
+  def test_baseline_lowers_variance(self):
+    logits = tf.Variable(self.logits)
+    expected = float(tf.reduce_sum(tf.nn.softmax(logits) * self._losses()))
+    without = self._estimates(5000, 0.0).var(0).sum()
+    with_baseline = self._estimates(5000, expected).var(0).sum()
+    self.assertLess(with_baseline, 0.5 * without)
+
+  def test_surrogate_gradient_is_the_estimate(self):
+    log_probs = tf.Variable([[[np.log(0.5)], [np.log(0.25)]]], dtype=tf.float32)
+    advantages = tf.constant([[2.0, -1.0]])
+    with tf.GradientTape() as tape:
+      loss = estimators.surrogate(log_probs, advantages)
+    self.assertAllClose(tape.gradient(loss, log_probs), [[[-2.0], [1.0]]])
+
+
+class StraightThroughTest(tf.test.TestCase):
+
+  def test_forward_is_hard_and_gradients_finite(self):
+    rng = np.random.default_rng(3)
+    memory = tf.constant(rng.normal(size=(2, 5, 4)), tf.float32)
+    logits = tf.Variable(rng.normal(size=(2, 1, 5)), dtype=tf.float32)
+    noise = estimators.gumbel_noise((2, 1, 5), tf.constant([1, 2]))
+    with tf.GradientTape() as tape:
+      weights = tf.nn.softmax(logits)
+      indices, one_hot = estimators.gumbel_straight_through(weights, noise, 0.5)
+      read = memory_lib.read(memory, one_hot)
+      loss = tf.reduce_sum(read ** 2)
+    self.assertAllClose(read, memory_lib.read_rows(memory, indices))
+    grad = tape.gradient(loss, logits).numpy()
+    self.assertTrue(np.all(np.isfinite(grad)))
+    self.assertGreater(np.abs(grad).sum(), 0.0)
+
+  def test_equals_soft_gradient_at_low_temperature_on_one_hot(self):
+    rng = np.random.default_rng(4)
+    memory = tf.Variable(rng.normal(size=(1, 5, 4)))
+    weights = tf.constant(np.eye(5)[[2]][None])  # a one-hot distribution
+    noise = tf.constant(rng.gumbel(size=(1, 1, 5)))
+    target = tf.constant(rng.normal(size=(1, 1, 4)))
+    grads = []
+    for straight_through in (True, False):
+      with tf.GradientTape() as tape:
+        if straight_through:
+          _, w = estimators.gumbel_straight_through(weights, noise, 1e-3)
+        else:
+          w = weights
+        loss = tf.reduce_sum(tf.square(memory_lib.read(memory, w) - target))
+      grads.append(tape.gradient(loss, memory))
+    self.assertAllClose(grads[0], grads[1])
+
+
+if __name__ == "__main__":
+  tf.test.main()
