@@ -42,10 +42,16 @@ class AssociativeRecallTask:
   def _steps(self, num_items):
     return num_items * (self.item_length + 1) + 2 * self.item_length + 2
 
-  def sample(self, rng, batch_size):
-    """A batch: inputs [B, T, b+2], targets [B, T, b], mask [B, T] (float32)."""
+  def sample(self, rng, batch_size, difficulty=1.0):
+    """A batch: inputs [B, T, b+2], targets [B, T, b], mask [B, T] (float32).
+
+    `difficulty` in (0, 1] caps the item count at that fraction of the way
+    from min_items to max_items (for a curriculum); the padding stays the same.
+    """
     b, length = self.num_bits, self.item_length
-    counts = rng.integers(self.min_items, self.max_items + 1, size=batch_size)
+    most = self.min_items + int(round(
+        (self.max_items - self.min_items) * difficulty))
+    counts = rng.integers(self.min_items, most + 1, size=batch_size)
     inputs = np.zeros((batch_size, self.num_steps, self.input_size), np.float32)
     targets = np.zeros((batch_size, self.num_steps, self.output_size),
                        np.float32)

@@ -33,6 +33,7 @@ DEFAULT_CONFIG = {
     "learning_rate": 1e-3,
     "lr_half_life": 1000,
     "lr_decay_below": 1.0,
+    "curriculum_steps": 0,
     "clip_norm": 10.0,
     "seed": 0,
 }
@@ -87,22 +88,34 @@ def make_model(config, task):
   return model
 
 
-def train_batches(task, seed, batch_size, start_step):
-  """Endless (inputs, targets, mask) batches from training step `start_step`."""
+def curriculum_difficulty(step, curriculum_steps):
+  """Linear length curriculum: the share of the task's size range at `step`."""
+  if not curriculum_steps:
+    return 1.0
+  return min(1.0, (step + 1) / curriculum_steps)
+
+
+def train_batches(task, seed, batch_size, start_step, curriculum_steps=0):
+  """Endless (inputs, targets, mask) batches from training step `start_step`.
+
+  Batch k depends only on (seed, k), so a resumed run sees the same stream.
+  """
   step = start_step
   while True:
     rng = np.random.default_rng([seed, _TRAIN, step])
-    yield task.sample(rng, batch_size)
+    yield task.sample(rng, batch_size,
+                      curriculum_difficulty(step, curriculum_steps))
     step += 1
 
 
-def train_dataset(task, seed, batch_size, start_step):
+def train_dataset(task, seed, batch_size, start_step, curriculum_steps=0):
   signature = (
       tf.TensorSpec((batch_size, task.num_steps, task.input_size), tf.float32),
       tf.TensorSpec((batch_size, task.num_steps, task.output_size), tf.float32),
       tf.TensorSpec((batch_size, task.num_steps), tf.float32))
   return tf.data.Dataset.from_generator(
-      lambda: train_batches(task, seed, batch_size, start_step),
+      lambda: train_batches(task, seed, batch_size, start_step,
+                            curriculum_steps),
       output_signature=signature).prefetch(4)
 
 

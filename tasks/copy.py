@@ -35,10 +35,15 @@ class CopyTask:
     self.output_size = num_bits
     self.num_steps = 2 * max_length + 1
 
-  def sample(self, rng, batch_size):
-    """A batch: inputs [B, T, b+1], targets [B, T, b], mask [B, T] (float32)."""
-    lengths = rng.integers(self.min_length, self.max_length + 1,
-                           size=batch_size)
+  def sample(self, rng, batch_size, difficulty=1.0):
+    """A batch: inputs [B, T, b+1], targets [B, T, b], mask [B, T] (float32).
+
+    `difficulty` in (0, 1] caps the lengths at that fraction of the way from
+    min_length to max_length (for a curriculum); the padding stays the same.
+    """
+    longest = self.min_length + int(round(
+        (self.max_length - self.min_length) * difficulty))
+    lengths = rng.integers(self.min_length, longest + 1, size=batch_size)
     inputs = np.zeros((batch_size, self.num_steps, self.input_size), np.float32)
     targets = np.zeros((batch_size, self.num_steps, self.output_size),
                        np.float32)

@@ -47,6 +47,10 @@ _MEMORY_INIT = flags.DEFINE_string(
 # --- optimisation ---
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", _D["batch_size"], "Sequences per step.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", _D["learning_rate"], "Adam step size.")
+_CURRICULUM_STEPS = flags.DEFINE_integer(
+    "curriculum_steps", _D["curriculum_steps"], "Steps over which the longest "
+    "training sequence (copy length, recall items) grows linearly from the "
+    "shortest to the full size (0: full size from the start).")
 _LR_HALF_LIFE = flags.DEFINE_integer(
     "lr_half_life", _D["lr_half_life"], "Once decaying, the learning rate "
     "halves every this many steps, down to a tenth (0: constant).")
@@ -105,6 +109,9 @@ def config_from_flags():
       raise ValueError(f"--generalisation_sizes must be positive ints, got "
                        f"{_GENERALISATION_SIZES.value}")
     common.make_task(_TASK.value).variant(int(size))
+  if _CURRICULUM_STEPS.value < 0:
+    raise ValueError(
+        f"--curriculum_steps must be >= 0, got {_CURRICULUM_STEPS.value}")
   if _LR_HALF_LIFE.value < 0:
     raise ValueError(f"--lr_half_life must be >= 0, got {_LR_HALF_LIFE.value}")
   if _MAX_MINUTES.value < 0:
@@ -127,6 +134,7 @@ def config_from_flags():
       "learning_rate": _LEARNING_RATE.value,
       "lr_half_life": _LR_HALF_LIFE.value,
       "lr_decay_below": _LR_DECAY_BELOW.value,
+      "curriculum_steps": _CURRICULUM_STEPS.value,
       "clip_norm": _CLIP_NORM.value,
       "seed": _SEED.value,
       "steps_per_execution": _STEPS_PER_EXECUTION.value,
@@ -267,7 +275,7 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
   if start_step < max_steps:
     model.fit(
         common.train_dataset(task, config["seed"], config["batch_size"],
-                             start_step),
+                             start_step, config["curriculum_steps"]),
         steps_per_epoch=eval_every,
         epochs=math.ceil(max_steps / eval_every),
         initial_epoch=start_step // eval_every,

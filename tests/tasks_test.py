@@ -39,6 +39,13 @@ class CopyTaskTest(tf.test.TestCase):
     _, _, m = task.sample(np.random.default_rng(0), 2000)
     self.assertEqual(set(m.sum(1).astype(int)), set(range(1, 21)))
 
+  def test_difficulty_caps_lengths_but_not_padding(self):
+    task = copy.CopyTask(min_length=1, max_length=20)
+    x, _, m = task.sample(np.random.default_rng(0), 500, difficulty=0.25)
+    self.assertEqual(x.shape, (500, 41, 9))
+    self.assertEqual(m.sum(1).max(), 6)  # 1 + round(19 * 0.25)
+    self.assertEqual(m.sum(1).min(), 1)
+
   def test_variant_is_fixed_length(self):
     x, _, m = copy.CopyTask().variant(120).sample(np.random.default_rng(0), 3)
     self.assertEqual(x.shape, (3, 241, 9))
@@ -72,6 +79,12 @@ class AssociativeRecallTaskTest(tf.test.TestCase):
       self.assertAllEqual(answer, np.arange(count * 4 + 5, count * 4 + 8))
       self.assertAllEqual(y[i, answer], items[j + 1])
       self.assertEqual(np.abs(x[i, answer]).sum(), 0.0)
+
+  def test_difficulty_caps_item_count(self):
+    task = associative_recall.AssociativeRecallTask()
+    x, _, _ = task.sample(np.random.default_rng(0), 300, difficulty=0.0)
+    self.assertEqual(x.shape, (300, 32, 8))
+    self.assertAllEqual(x[:, :, 6].sum(1), np.full(300, 2.0))
 
   def test_variant_and_bad_arguments(self):
     task = associative_recall.AssociativeRecallTask().variant(12)
@@ -107,6 +120,16 @@ class CommonTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(common.learning_rate_at(config, 1100, history), 5e-4)
     self.assertEqual(common.learning_rate_at(
         dict(config, lr_half_life=0), 1100, history), 1e-3)
+
+  def test_curriculum_grows_linearly_then_stays_full(self):
+    self.assertEqual(common.curriculum_difficulty(10, 0), 1.0)
+    self.assertAllClose(common.curriculum_difficulty(99, 200), 0.5)
+    self.assertEqual(common.curriculum_difficulty(5000, 200), 1.0)
+    task = copy.CopyTask()
+    early = next(common.train_batches(task, 0, 200, 0, curriculum_steps=1000))
+    late = next(common.train_batches(task, 0, 200, 999, curriculum_steps=1000))
+    self.assertEqual(early[2].sum(1).max(), 1)
+    self.assertEqual(late[2].sum(1).max(), 20)
 
   def test_unknown_task(self):
     with self.assertRaisesRegex(ValueError, "task must be one of"):
