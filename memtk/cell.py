@@ -264,7 +264,12 @@ class NTMCell(keras.layers.Layer):
 
   @classmethod
   def from_config(cls, config):
-    config = dict(config)
-    config["controller"] = keras.saving.deserialize_keras_object(
-        config["controller"])
-    return cls(**config)
+    return cls(**with_controller(config))
+
+
+def with_controller(config):
+  """A saved config with its controller rebuilt from its serialised form."""
+  config = dict(config)
+  config["controller"] = keras.saving.deserialize_keras_object(
+      config["controller"])
+  return config

@@ -107,7 +107,4 @@ class NTM(keras.Model):
 
   @classmethod
   def from_config(cls, config):
-    config = dict(config)
-    config["controller"] = keras.saving.deserialize_keras_object(
-        config["controller"])
-    return cls(**config)
+    return cls(**cell_lib.with_controller(config))
