@@ -62,7 +62,7 @@ _CLIP_NORM = flags.DEFINE_float(
 _MAX_STEPS = flags.DEFINE_integer(
     "max_steps", 10000, "Stop after this many steps if not converged.")
 _MAX_MINUTES = flags.DEFINE_float(
-    "max_minutes", 8.0, "Stop after this much training time, checked at each "
+    "max_minutes", 6.0, "Stop after this much training time, checked at each "
     "evaluation (0: no limit).")
 _SEED = flags.DEFINE_integer("seed", _D["seed"], "Seeds the weights and the data.")
 _STEPS_PER_EXECUTION = flags.DEFINE_integer(
