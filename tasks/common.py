@@ -39,8 +39,8 @@ DEFAULT_CONFIG = {
 }
 
 # Streams of the seeded data: training batch k of seed s is drawn from
-# default_rng([s, _TRAIN, k]), so a resumed run sees the very same batches.
-_TRAIN, _EVAL, _TEST = 0, 1, 2
+# default_rng([s, TRAIN_STREAM, k]), so a resumed run sees the very same batches.
+TRAIN_STREAM, EVAL_STREAM, TEST_STREAM = 0, 1, 2
 
 
 def make_task(name):
@@ -102,7 +102,7 @@ def train_batches(task, seed, batch_size, start_step, curriculum_steps=0):
   """
   step = start_step
   while True:
-    rng = np.random.default_rng([seed, _TRAIN, step])
+    rng = np.random.default_rng([seed, TRAIN_STREAM, step])
     yield task.sample(rng, batch_size,
                       curriculum_difficulty(step, curriculum_steps))
     step += 1

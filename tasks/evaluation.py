@@ -32,7 +32,7 @@ def load_run(logdir):
 
 def write_heatmap(model, task, seed, path, title):
   """Runs one fresh sequence of `task` and plots its attention to `path`."""
-  rng = np.random.default_rng([seed, common._TEST, 10**6])  # pylint: disable=protected-access
+  rng = np.random.default_rng([seed, common.TEST_STREAM, 10**6])
   inputs, targets, mask = task.sample(rng, 1)
   trace = model.trace(tf.constant(inputs))
   errors = memtk.metrics.bit_errors(trace["logits"], targets, mask).numpy()[0]
@@ -58,14 +58,14 @@ def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
       "task": task.name,
       "num_sequences": num_sequences,
       "bits_per_sequence": evaluator.bits_per_sequence(
-          task, seed, common._TEST, 0, num_sequences),  # pylint: disable=protected-access
+          task, seed, common.TEST_STREAM, 0, num_sequences),
       "generalisation": {},
       "size_name": task.size_name,
   }
   log(f"eval {task.name}: {results['bits_per_sequence']:.4f} bit errors per "
       f"sequence on {num_sequences} fresh training-distribution sequences")
   for size in sizes:
-    bits = evaluator.bits_per_sequence(task.variant(size), seed, common._TEST,  # pylint: disable=protected-access
+    bits = evaluator.bits_per_sequence(task.variant(size), seed, common.TEST_STREAM,
                                        size, num_sequences)
     results["generalisation"][str(size)] = bits
     log(f"eval {task.name} {task.size_name}={size}: {bits:.4f} bit errors per "

@@ -191,6 +191,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self.max_seconds = max_seconds
     self.log = log
     self.evaluator = None
+    self.diverged_at = None  # the step whose loss was not finite, if any
     self._start = None
 
   def on_train_begin(self, logs=None):
@@ -201,12 +202,11 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     step = int(self.model.optimizer.iterations.numpy())
     logs = logs or {}
     if not np.isfinite(logs.get("loss", 0.0)):
-      self.log(f"error: loss became {logs.get('loss')} at step {step}; not "
-               "saving this state")
+      self.diverged_at = step  # no checkpoint of a non-finite state
       self.model.stop_training = True
       return
     bits = self.evaluator.bits_per_sequence(
-        self.task, self.config["seed"], common._EVAL, step,  # pylint: disable=protected-access
+        self.task, self.config["seed"], common.EVAL_STREAM, step,
         self.num_sequences)
     record = {"step": step,
               "sequences": step * self.config["batch_size"],
@@ -282,7 +282,11 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
         callbacks=[Progress(log_every, max_steps, config["batch_size"], log),
                    evaluate_cb],
         verbose=0)
-  if final_eval and history and np.isfinite(history[-1]["loss"]):
+  if evaluate_cb.diverged_at is not None:
+    raise FloatingPointError(
+        f"the training loss was not finite at step {evaluate_cb.diverged_at}; "
+        f"the last good checkpoint is in {logdir}/checkpoints")
+  if final_eval and history:
     evaluation.evaluate_run(model, task, config, logdir, eval_sequences,
                             generalisation_sizes, log=log)
   return history
@@ -294,14 +298,12 @@ def main(argv):
   try:
     config = config_from_flags()
     common.make_task(config["task"])
-    history = train(config, _LOGDIR.value, _MAX_STEPS.value, _EVAL_EVERY.value,
-                    _EVAL_SEQUENCES.value, _TARGET_BITS.value,
-                    _CONVERGE_EVALS.value, _LOG_EVERY.value, _FINAL_EVAL.value,
-                    _MAX_MINUTES.value, _GENERALISATION_SIZES.value)
-  except (ValueError, TypeError) as e:
+    train(config, _LOGDIR.value, _MAX_STEPS.value, _EVAL_EVERY.value,
+          _EVAL_SEQUENCES.value, _TARGET_BITS.value, _CONVERGE_EVALS.value,
+          _LOG_EVERY.value, _FINAL_EVAL.value, _MAX_MINUTES.value,
+          _GENERALISATION_SIZES.value)
+  except (ValueError, TypeError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
-  if history and not np.isfinite(history[-1]["loss"]):
-    sys.exit(1)
 
 
 if __name__ == "__main__":
