@@ -1,8 +1,8 @@
 """NTMCell: controller -> heads -> addressing -> memory -> read vectors.
 
 The cell owns the variables (controller, head interface, output layer and the
-learned initial state) and composes the pure functions of `addressing` and
-`memory`; it never reaches into their internals. It is a Keras RNN cell, so
+learned initial state) and calls the pure step of `access` (which composes
+`addressing` and `memory`); it never reaches into their internals. It is a Keras RNN cell, so
 `keras.layers.RNN(NTMCell(...))` works, and it also exposes `step` on a
 structured `NTMState` for `memtk.unroll`.
 
@@ -90,6 +90,10 @@ class NTMCell(keras.layers.Layer):
       raise ValueError(
           f"shift_range={shift_range} gives {2 * shift_range + 1} shift "
           f"offsets, wider than memory_size={memory_size}")
+    if addressing == "hard":
+      raise NotImplementedError(
+          "addressing='hard' is not implemented yet (memtk.estimators holds "
+          "its sampling and gradient estimators); use addressing='soft'")
     if addressing not in ADDRESSING_MODES:
       raise ValueError(
           f"addressing must be one of {ADDRESSING_MODES}, got {addressing!r}")
@@ -118,7 +122,8 @@ class NTMCell(keras.layers.Layer):
         num_read_heads, num_write_heads, word_size, 2 * shift_range + 1,
         clip_value=self.clip_value, name="interface")
     self.output_layer = keras.layers.Dense(output_size, name="output")
-    self._seed = keras.random.SeedGenerator(0) if memory_init == "random" else None
+    # Seeded from Keras's global seed (keras.utils.set_random_seed).
+    self._seed = keras.random.SeedGenerator() if memory_init == "random" else None
     self.input_size = None
 
   # --- state layout -------------------------------------------------------
