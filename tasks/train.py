@@ -175,6 +175,12 @@ class Progress(keras.callbacks.Callback):
     self._last_step, self._last_time = step, now
 
 
+def converged(history, target_bits, converge_evals):
+  """Whether the last `converge_evals` evaluations were all below target."""
+  recent = [r["bits_per_sequence"] for r in history[-converge_evals:]]
+  return len(recent) == converge_evals and max(recent) < target_bits
+
+
 class EvaluateAndCheckpoint(keras.callbacks.Callback):
   """After every epoch (eval_every steps): evaluate on fresh sequences, save a
   checkpoint and the history, and stop once converged."""
@@ -222,8 +228,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self.log(f"eval  {step:6d}  {bits:.4f} bit errors per sequence on "
              f"{self.num_sequences} fresh sequences  lr {record['learning_rate']:.2g}"
              f"  ({_duration(record['seconds'])} elapsed)")
-    recent = [r["bits_per_sequence"] for r in self.history[-self.converge_evals:]]
-    if len(recent) == self.converge_evals and max(recent) < self.target_bits:
+    if converged(self.history, self.target_bits, self.converge_evals):
       self.log(f"converged: below {self.target_bits} bit errors per sequence "
                f"in {self.converge_evals} evaluations in a row")
       self.model.stop_training = True
@@ -272,7 +277,9 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
       task, config, logdir, manager, history, eval_sequences, target_bits,
       converge_evals, elapsed=history[-1]["seconds"] if history else 0.0,
       max_seconds=60.0 * max_minutes, log=log)
-  if start_step < max_steps:
+  if converged(history, target_bits, converge_evals):
+    log(f"already converged at step {start_step}; not training further")
+  elif start_step < max_steps:
     model.fit(
         common.train_dataset(task, config["seed"], config["batch_size"],
                              start_step, config["curriculum_steps"]),

@@ -74,5 +74,17 @@ class TrainCliTest(tf.test.TestCase):
     self.assertNotIn("Traceback", result.stderr)
 
 
+
+class ConvergedTest(tf.test.TestCase):
+
+  def test_needs_every_recent_evaluation_below_target(self):
+    from tasks import train  # pylint: disable=g-import-not-at-top
+    history = [{"bits_per_sequence": b} for b in (3.0, 0.01, 0.2, 0.01, 0.02)]
+    self.assertFalse(train.converged(history[:4], 0.05, 2))
+    self.assertTrue(train.converged(history, 0.05, 2))
+    self.assertFalse(train.converged(history, 0.05, 3))
+    self.assertFalse(train.converged(history[:1], 0.05, 3))
+
+
 if __name__ == "__main__":
   tf.test.main()
