@@ -286,6 +286,7 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
         steps_per_epoch=eval_every,
         epochs=math.ceil(max_steps / eval_every),
         initial_epoch=start_step // eval_every,
+        shuffle=False,  # the stream is already random and must stay in order
         callbacks=[Progress(log_every, max_steps, config["batch_size"], log),
                    evaluate_cb],
         verbose=0)
