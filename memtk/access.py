@@ -21,12 +21,6 @@ from memtk import addressing
 from memtk import memory as memory_lib
 
 
-def _rolls(x, num_shifts):
-  """[roll(x, o) for o in -S//2 .. S//2] along the last axis."""
-  half = num_shifts // 2
-  return [tf.roll(x, shift=k - half, axis=-1) for k in range(num_shifts)]
-
-
 def _keep_factors(write_weights, erase):
   """Per-head erase factors [B, H_w, N, W]: 1 - w_h(i) e_h."""
   return 1.0 - write_weights[:, :, :, None] * erase[:, :, None, :]
@@ -48,19 +42,16 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
     (weights [B, H, N] w_t, memory [B, N, W] M_t, read [B, H_r, W] r_t).
   """
   num_shifts = shift_weights.shape[-1]
-  eps = addressing._EPS  # pylint: disable=protected-access
-  tiny = addressing._TINY  # pylint: disable=protected-access
+  tiny = addressing.TINY
 
   def forward(memory, previous, keys, strengths, gates, shift_weights, gammas,
               erase, add):
     """The access and every intermediate the backward pass needs."""
-    dots = tf.einsum("bhw,bnw->bhn", keys, memory)
-    memory_norms = tf.sqrt(tf.reduce_sum(tf.square(memory), -1) + eps)  # [B,N]
-    key_norms = tf.sqrt(tf.reduce_sum(tf.square(keys), -1) + eps)  # [B,H]
-    cosine = dots / (key_norms[:, :, None] * memory_norms[:, None, :])
+    cosine, key_norms, memory_norms = addressing.cosine_similarity(memory,
+                                                                   keys)
     content = tf.nn.softmax(strengths[:, :, None] * cosine, -1)
     gated = addressing.interpolate(content, previous, gates)
-    gated_rolls = _rolls(gated, num_shifts)
+    gated_rolls = addressing.rolls(gated, num_shifts)
     shifted = sum(shift_weights[:, :, k:k + 1] * gated_rolls[k]
                   for k in range(num_shifts))
     log_shifted = tf.math.log(tf.maximum(shifted, tiny))
@@ -120,7 +111,7 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
                            d_logits * gammas[:, :, None] / tf.maximum(shifted, tiny),
                            tf.zeros_like(shifted))
       # Shift: s~(i) = sum_k s_k w_g(i - o_k).
-      d_rolls = _rolls(d_shifted, num_shifts)
+      d_rolls = addressing.rolls(d_shifted, num_shifts)
       d_gated = sum(shift_weights[:, :, k:k + 1] * d_rolls[num_shifts - 1 - k]
                     for k in range(num_shifts))
       d_shift_weights = tf.stack(

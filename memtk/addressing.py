@@ -16,8 +16,30 @@ and `address` composes the four.
 
 import tensorflow as tf
 
-_EPS = 1e-6  # keeps the cosine finite (and its gradient) for all-zero rows/keys
-_TINY = 1e-30  # floor before log() in sharpen: exp(-69) is far below float32 use
+EPS = 1e-6  # keeps the cosine finite (and its gradient) for all-zero rows/keys
+TINY = 1e-30  # floor before log() of a weight: exp(-69) is far below float32 use
+
+
+def cosine_similarity(memory, keys):
+  """K[k, M(i)] = k.M(i) / (|k| |M(i)|), norms taken as sqrt(|x|^2 + eps).
+
+  Args:
+    memory: [B, N, W]; keys: [B, H, W].
+
+  Returns:
+    (cosine [B, H, N], key_norms [B, H], memory_norms [B, N]).
+  """
+  dots = tf.einsum("bhw,bnw->bhn", keys, memory)
+  memory_norms = tf.sqrt(tf.reduce_sum(tf.square(memory), axis=-1) + EPS)
+  key_norms = tf.sqrt(tf.reduce_sum(tf.square(keys), axis=-1) + EPS)
+  cosine = dots / (key_norms[:, :, None] * memory_norms[:, None, :])
+  return cosine, key_norms, memory_norms
+
+
+def rolls(weights, num_shifts):
+  """[roll(w, o) for o = k - S // 2, k = 0 .. S-1]; roll(w, o)[i] = w[i - o]."""
+  half = num_shifts // 2
+  return [tf.roll(weights, shift=k - half, axis=-1) for k in range(num_shifts)]
 
 
 def content_weights(memory, keys, strengths):
@@ -35,10 +57,7 @@ def content_weights(memory, keys, strengths):
   Returns:
     [B, H, N] weights; each row sums to 1.
   """
-  dots = tf.einsum("bhw,bnw->bhn", keys, memory)
-  memory_norms = tf.sqrt(tf.reduce_sum(tf.square(memory), axis=-1) + _EPS)
-  key_norms = tf.sqrt(tf.reduce_sum(tf.square(keys), axis=-1) + _EPS)
-  cosine = dots / (key_norms[:, :, None] * memory_norms[:, None, :])
+  cosine, _, _ = cosine_similarity(memory, keys)
   return tf.nn.softmax(strengths[:, :, None] * cosine, axis=-1)
 
 
@@ -76,13 +95,8 @@ def shift(weights, shift_weights):
     raise ValueError(
         f"shift_weights must have an odd static last dimension S, got shape "
         f"{shift_weights.shape}")
-  half = num_shifts // 2
-  out = 0.0
-  for k in range(num_shifts):
-    # tf.roll(w, o)[i] = w[(i - o) mod N].
-    out += shift_weights[:, :, k:k + 1] * tf.roll(weights, shift=k - half,
-                                                  axis=-1)
-  return out
+  return sum(shift_weights[:, :, k:k + 1] * rolled
+             for k, rolled in enumerate(rolls(weights, num_shifts)))
 
 
 def sharpen(weights, gammas):
@@ -99,7 +113,7 @@ def sharpen(weights, gammas):
   Returns:
     [B, H, N] sharpened weights; each row sums to 1.
   """
-  log_weights = tf.math.log(tf.maximum(weights, _TINY))
+  log_weights = tf.math.log(tf.maximum(weights, TINY))
   return tf.nn.softmax(gammas[:, :, None] * log_weights, axis=-1)
 
 

@@ -2,9 +2,9 @@
 
 The cell owns the variables (controller, head interface, output layer and the
 learned initial state) and calls the pure step of `access` (which composes
-`addressing` and `memory`); it never reaches into their internals. It is a Keras RNN cell, so
-`keras.layers.RNN(NTMCell(...))` works, and it also exposes `step` on a
-structured `NTMState` for `memtk.unroll`.
+`addressing` and `memory`); it never reaches into their internals. It is a
+Keras RNN cell, so `keras.layers.RNN(NTMCell(...))` works, and it also exposes
+`step` on a structured `NTMState` for `memtk.unroll`.
 
 One step, for H_r read heads and H_w write heads (H = H_r + H_w):
 

@@ -17,7 +17,8 @@ random stream (and a seed reproduces a run).
 
 import tensorflow as tf
 
-_TINY = 1e-30  # floor before log(): a weight of 0 has log-probability -69
+from memtk.addressing import TINY as _TINY  # a weight of 0 has log-prob -69
+
 _CDF_MARGIN = 1e-6
 
 

@@ -38,6 +38,7 @@ class AssociativeRecallTask:
     self.input_size = num_bits + 2
     self.output_size = num_bits
     self.num_steps = self._steps(max_items)
+    self.max_size = max_items  # the largest training size, in size_name units
 
   def _steps(self, num_items):
     return num_items * (self.item_length + 1) + 2 * self.item_length + 2

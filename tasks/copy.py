@@ -34,6 +34,7 @@ class CopyTask:
     self.input_size = num_bits + 1
     self.output_size = num_bits
     self.num_steps = 2 * max_length + 1
+    self.max_size = max_length  # the largest training size, in size_name units
 
   def sample(self, rng, batch_size, difficulty=1.0):
     """A batch: inputs [B, T, b+1], targets [B, T, b], mask [B, T] (float32).

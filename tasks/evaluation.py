@@ -70,7 +70,7 @@ def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
     results["generalisation"][str(size)] = bits
     log(f"eval {task.name} {task.size_name}={size}: {bits:.4f} bit errors per "
         "sequence")
-  train_size = (task.max_length if task.name == "copy" else task.max_items)
+  train_size = task.max_size
   write_heatmap(model, task.variant(train_size), seed,
                 os.path.join(logdir, "heatmap.png"),
                 f"{task.name}, {task.size_name} {train_size}")
