@@ -1,13 +1,17 @@
-r"""How reliably and how fast the NTM learns: one training run per task and
-seed, each through the training CLI, summarised in one table.
+r"""How reliably and how fast the NTM learns: one training run per task,
+method and seed, each through the training CLI, summarised in one table.
 
   python -m benchmarks.convergence --out=benchmarks/results/convergence
+  python -m benchmarks.convergence --methods=soft,reinforce,gumbel \
+      --out=benchmarks/results/soft_vs_hard
 
-runs `python -m tasks.train` for every task x seed (--parallel at a time),
-then writes <out>/convergence.json, <out>/convergence.md (steps and seconds to
-< 1 and < 0.1 bit errors per sequence, final errors on 1,000 fresh sequences,
-errors on longer sequences) and <out>/learning_curves.png. Runs already in
-<out> resume instead of restarting.
+runs `python -m tasks.train` for every task x method x seed (--parallel at a
+time), then writes <out>/convergence.json, <out>/convergence.md (steps and
+seconds to < 1 and < 0.1 bit errors per sequence, final errors on 1,000 fresh
+sequences, errors on longer sequences) and <out>/learning_curves_<task>.png
+(every run's curve, coloured by method). A method is soft addressing or hard
+addressing with one estimator; hard runs are evaluated with greedy choices.
+Runs already in <out> resume instead of restarting.
 """
 
 import os
@@ -32,12 +36,43 @@ _MAX_MINUTES = flags.DEFINE_float(
 _EXTRA_FLAGS = flags.DEFINE_list(
     "train_flags", [], "Further tasks.train flags for every run, e.g. "
     "--train_flags=--learning_rate=3e-4.")
+_METHODS = flags.DEFINE_list(
+    "methods", ["soft"], "Methods to compare: soft, reinforce, gumbel (hard "
+    "addressing with that estimator).")
+_METHOD_FLAGS = flags.DEFINE_list(
+    "method_flags", [], "tasks.train flags for one method's runs, as "
+    "method:--flag=value, e.g. reinforce:--soft_curriculum_steps=8000.")
 
 # --- how to run it ---
 _PARALLEL = flags.DEFINE_integer(
     "parallel", 2, "Runs at once; each gets one thread per op when > 1.")
 _OUT = flags.DEFINE_string(
     "out", "benchmarks/results/convergence", "Output directory.")
+
+
+# The tasks.train flags that make each method.
+METHODS = {
+    "soft": ["--addressing=soft"],
+    "reinforce": ["--addressing=hard", "--estimator=reinforce"],
+    "gumbel": ["--addressing=hard", "--estimator=gumbel"],
+}
+
+
+def method_flags(methods, entries):
+  """{method: tasks.train flags} from --methods and --method_flags."""
+  flags_of = {}
+  for method in methods:
+    if method not in METHODS:
+      raise ValueError(f"--methods entries must be among {sorted(METHODS)}, "
+                       f"got {method!r}")
+    flags_of[method] = list(METHODS[method])
+  for entry in entries:
+    method, _, flag = entry.partition(":")
+    if method not in flags_of or not flag.startswith("--"):
+      raise ValueError(f"--method_flags entries must be method:--flag=value "
+                       f"for a method in --methods, got {entry!r}")
+    flags_of[method].append(flag)
+  return flags_of
 
 
 def first_below(history, threshold):
@@ -48,16 +83,18 @@ def first_below(history, threshold):
   return None, None
 
 
-def summarise(task, seed, logdir):
+def summarise(task, seed, logdir, method="soft"):
   """One table row from a finished run directory."""
   history = common.load_json(os.path.join(logdir, "history.json"))
   evaluation_path = os.path.join(logdir, "evaluation.json")
   evaluation = (common.load_json(evaluation_path)
                 if os.path.exists(evaluation_path) else {})
-  row = {"task": task, "seed": seed, "logdir": logdir,
+  row = {"task": task, "method": method, "seed": seed, "logdir": logdir,
          "steps": history[-1]["step"] if history else 0,
          "seconds": history[-1]["seconds"] if history else 0.0,
          "final_bits": evaluation.get("bits_per_sequence"),
+         "final_bits_sampled": evaluation.get("sampled", {}).get(
+             "bits_per_sequence"),
          "generalisation": evaluation.get("generalisation", {}),
          "size_name": evaluation.get("size_name", "size"),
          "curve": [(r["sequences"], r["bits_per_sequence"]) for r in history]}
@@ -81,21 +118,31 @@ def markdown(rows, command):
     task_rows = [r for r in rows if r["task"] == task]
     sizes = list(task_rows[0]["generalisation"]) if task_rows[0]["generalisation"] else []
     size_name = task_rows[0]["size_name"]
-    header = (["seed", "steps to <1", "s to <1", "steps to <0.1", "s to <0.1",
-               "steps run", "final bits/seq"]
+    methods = list(dict.fromkeys(r.get("method", "soft") for r in task_rows))
+    sampled = any(r.get("final_bits_sampled") is not None for r in task_rows)
+    header = (["method", "seed", "steps to <1", "s to <1", "steps to <0.1",
+               "s to <0.1", "steps run", "final bits/seq"]
+              + (["final, sampled choices"] if sampled else [])
               + [f"{size_name} {s}" for s in sizes])
     lines += [f"**{task}**", "", "| " + " | ".join(header) + " |",
               "|" + "---|" * len(header)]
     for r in task_rows:
-      cells = [r["seed"], r["to_1_steps"], _fmt(r["to_1_seconds"], 0),
-               r["to_0.1_steps"], _fmt(r["to_0.1_seconds"], 0), r["steps"],
+      cells = [r.get("method", "soft"), r["seed"], r["to_1_steps"],
+               _fmt(r["to_1_seconds"], 0), r["to_0.1_steps"],
+               _fmt(r["to_0.1_seconds"], 0), r["steps"],
                _fmt(r["final_bits"], 3)]
+      if sampled:
+        cells.append(_fmt(r.get("final_bits_sampled"), 3))
       cells += [_fmt(r["generalisation"].get(s), 2) for s in sizes]
       lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
-    converged = sum(1 for r in task_rows
-                    if r["final_bits"] is not None and r["final_bits"] < 0.1)
-    lines += ["", f"{task}: final error < 0.1 bits per sequence in "
-              f"{converged} of {len(task_rows)} seeds.", ""]
+    lines.append("")
+    for method in methods:
+      runs = [r for r in task_rows if r.get("method", "soft") == method]
+      converged = sum(1 for r in runs
+                      if r["final_bits"] is not None and r["final_bits"] < 0.1)
+      lines.append(f"{task}, {method}: final error < 0.1 bits per sequence "
+                   f"in {converged} of {len(runs)} seeds.  ")
+    lines.append("")
   return "\n".join(lines)
 
 
@@ -113,6 +160,7 @@ def main(argv):
       if task not in budgets:
         raise ValueError(f"--max_steps has no budget for task {task!r}")
     seeds = [int(s) for s in _SEEDS.value]
+    flags_of = method_flags(_METHODS.value, _METHOD_FLAGS.value)
     if _PARALLEL.value < 1:
       raise ValueError(f"--parallel must be >= 1, got {_PARALLEL.value}")
   except ValueError as e:
@@ -122,36 +170,42 @@ def main(argv):
   env = dict(os.environ)
   if _PARALLEL.value > 1:
     env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
-  jobs = [(task, seed) for task in _TASKS.value for seed in seeds]
+  jobs = [(task, method, seed) for task in _TASKS.value
+          for method in flags_of for seed in seeds]
   pending, running, rows = list(jobs), [], {}
   start = time.time()
   while pending or running:
     while pending and len(running) < _PARALLEL.value:
-      task, seed = pending.pop(0)
-      logdir = os.path.join(_OUT.value, f"{task}-seed{seed}")
+      task, method, seed = pending.pop(0)
+      # Soft-only studies keep their original directory names.
+      name = (f"{task}-seed{seed}" if list(flags_of) == ["soft"]
+              else f"{task}-{method}-seed{seed}")
+      logdir = os.path.join(_OUT.value, name)
       os.makedirs(logdir, exist_ok=True)
       command = [sys.executable, "-m", "tasks.train", f"--task={task}",
                  f"--seed={seed}", f"--logdir={logdir}",
                  f"--max_steps={budgets[task]}",
-                 f"--max_minutes={_MAX_MINUTES.value}"] + _EXTRA_FLAGS.value
+                 f"--max_minutes={_MAX_MINUTES.value}"] + (
+                     _EXTRA_FLAGS.value + flags_of[method])
       log = open(os.path.join(logdir, "train.log"), "a")
-      print(f"[{time.time() - start:6.0f}s] start {task} seed {seed}", flush=True)
-      running.append((task, seed, logdir, log,
+      print(f"[{time.time() - start:6.0f}s] start {task} {method} seed {seed}",
+            flush=True)
+      running.append((task, method, seed, logdir, log,
                       subprocess.Popen(command, stdout=log,
                                        stderr=subprocess.STDOUT, env=env)))
     time.sleep(2)
     for job in list(running):
-      task, seed, logdir, log, process = job
+      task, method, seed, logdir, log, process = job
       if process.poll() is None:
         continue
       running.remove(job)
       log.close()
       if process.returncode != 0:
-        print(f"  {task} seed {seed} failed (exit {process.returncode}); see "
-              f"{logdir}/train.log", flush=True)
-      rows[(task, seed)] = summarise(task, seed, logdir)
-      r = rows[(task, seed)]
-      print(f"[{time.time() - start:6.0f}s] done  {task} seed {seed}: "
+        print(f"  {task} {method} seed {seed} failed (exit "
+              f"{process.returncode}); see {logdir}/train.log", flush=True)
+      rows[(task, method, seed)] = summarise(task, seed, logdir, method)
+      r = rows[(task, method, seed)]
+      print(f"[{time.time() - start:6.0f}s] done  {task} {method} seed {seed}: "
             f"{r['steps']} steps, final {_fmt(r['final_bits'], 3)} bits/seq, "
             f"< 0.1 at step {_fmt(r['to_0.1_steps'])}", flush=True)
 
@@ -168,7 +222,9 @@ def main(argv):
       viz.plot_learning_curves(
           os.path.join(_OUT.value, f"learning_curves_{task}.png"),
           [(f"seed {r['seed']}", [c[0] for c in r["curve"]],
-            [c[1] for c in r["curve"]]) for r in ordered if r["task"] == task],
+            [c[1] for c in r["curve"]])
+           + ((r["method"],) if len(flags_of) > 1 else ())
+           for r in ordered if r["task"] == task],
           title=f"{task}: bit errors per sequence on 1,000 fresh sequences")
   except ImportError as e:
     print(f"no plot: {e}")

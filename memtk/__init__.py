@@ -2,6 +2,7 @@
 
 from memtk import addressing
 from memtk import controllers
+from memtk import estimators
 from memtk import heads
 from memtk import memory
 from memtk import metrics
@@ -10,6 +11,6 @@ from memtk.cell import NTMState
 from memtk.model import NTM
 from memtk.unroll import unroll
 
-__all__ = ["addressing", "controllers", "heads", "memory", "metrics",
+__all__ = ["addressing", "controllers", "estimators", "heads", "memory", "metrics",
            "NTMCell", "NTMState", "NTM", "unroll"]
 __version__ = "0.1.0"

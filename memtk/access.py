@@ -143,3 +143,32 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
 
   return access(memory, previous, keys, strengths, gates, shift_weights,
                 gammas, erase, add)
+
+
+def hard_access(memory, indices, erase, add, num_read_heads):
+  """Write the write heads' chosen rows, then read the read heads' rows.
+
+  Args:
+    memory: [B, N, W] M_{t-1}.
+    indices: [B, H] int chosen cells, read heads first.
+    erase: [B, H_w, W]; add: [B, H_w, W].
+    num_read_heads: H_r.
+
+  Returns:
+    (memory [B, N, W] M_t, read [B, H_r, W] r_t = M_t(i_h)).
+  """
+  new_memory = memory_lib.write_rows(memory, indices[:, num_read_heads:],
+                                     erase, add)
+  return new_memory, memory_lib.read_rows(new_memory,
+                                          indices[:, :num_read_heads])
+
+
+def one_hot_access(memory, one_hot, erase, add, num_read_heads):
+  """`hard_access` through dense one-hot weights [B, H, N].
+
+  The value is the same as hard_access's; the gradient reaches the one-hot
+  weights (the straight-through estimator needs it), at soft access's cost.
+  """
+  new_memory = memory_lib.write(memory, one_hot[:, num_read_heads:], erase,
+                                add)
+  return new_memory, memory_lib.read(new_memory, one_hot[:, :num_read_heads])

@@ -18,6 +18,18 @@ One step, for H_r read heads and H_w write heads (H = H_r + H_w):
 All heads address M_{t-1} in one pass (one cosine over memory per step); the
 read sees the memory after this step's write, so a value can be read back the
 step it is written.
+
+Hard addressing (`addressing="hard"`) computes the same distribution w_t, with
+w_{t-1} the one-hot of the cells chosen at t - 1, then each head takes one
+cell i_t ~ w_t (or argmax w_t) and reads and writes that row alone:
+
+    M_t = write_rows(M_{t-1}, i_t[write heads], e_t, a_t)
+    r_t = read_rows(M_t, i_t[read heads])
+
+How the cell is chosen is the step's `choice`: 'greedy' (argmax, the default
+for a hard cell), 'sample' (i ~ w from uniform noise; the REINFORCE path),
+'gumbel' (straight-through Gumbel-softmax from Gumbel noise at a temperature)
+or 'soft' (a hard cell run softly, for the soft-to-hard curriculum).
 """
 
 import math
@@ -27,10 +39,13 @@ import keras
 import tensorflow as tf
 
 from memtk import access
+from memtk import addressing as addressing_lib
 from memtk import controllers as controllers_lib
+from memtk import estimators
 from memtk import heads as heads_lib
 
-ADDRESSING_MODES = ("soft",)
+ADDRESSING_MODES = ("soft", "hard")
+CHOICES = ("soft", "greedy", "sample", "gumbel")
 MEMORY_INITS = ("constant", "learned", "random")
 _CONSTANT_MEMORY = 1e-6  # Collier & Beel 2018: trained ~2x faster than others
 _RANDOM_MEMORY_STDDEV = 0.5
@@ -42,7 +57,15 @@ class NTMState(NamedTuple):
   controller: Any  # the controller's own (nested) state
   memory: tf.Tensor  # [B, N, W] M_t
   read: tf.Tensor  # [B, H_r, W] r_t
-  weights: tf.Tensor  # [B, H, N] w_t, read heads first
+  weights: tf.Tensor  # [B, H, N] w_t (hard: one-hot of i_t), read heads first
+
+
+class StepOutput(NamedTuple):
+  """What one step reports besides its state (all but logits for training)."""
+  logits: tf.Tensor  # [B, O] y_t
+  log_prob: tf.Tensor  # [B, H] log w_t(i_t) of the choices (0 when soft)
+  entropy: tf.Tensor  # [B, H] entropy of each head's distribution w_t
+  baseline: tf.Tensor  # [B] learned baseline b_t (0 for a soft cell)
 
 
 def _check_positive_int(name, value):
@@ -63,7 +86,8 @@ class NTMCell(keras.layers.Layer):
     word_size: W (M in the NTM paper), the width of a memory cell.
     num_read_heads: H_r.
     num_write_heads: H_w.
-    addressing: 'soft' (every head attends to every cell).
+    addressing: 'soft' (every head attends to every cell) or 'hard' (each
+      head reads and writes one chosen cell; see the module docstring).
     shift_range: largest shift offset; S = 2 * shift_range + 1 <= N.
     memory_init: 'constant' (every cell 1e-6), 'learned' (a trained [N, W]
       matrix) or 'random' (N(0, 0.5^2) per sequence).
@@ -90,10 +114,6 @@ class NTMCell(keras.layers.Layer):
       raise ValueError(
           f"shift_range={shift_range} gives {2 * shift_range + 1} shift "
           f"offsets, wider than memory_size={memory_size}")
-    if addressing == "hard":
-      raise NotImplementedError(
-          "addressing='hard' is not implemented yet (memtk.estimators holds "
-          "its sampling and gradient estimators); use addressing='soft'")
     if addressing not in ADDRESSING_MODES:
       raise ValueError(
           f"addressing must be one of {ADDRESSING_MODES}, got {addressing!r}")
@@ -122,6 +142,10 @@ class NTMCell(keras.layers.Layer):
         num_read_heads, num_write_heads, word_size, 2 * shift_range + 1,
         clip_value=self.clip_value, name="interface")
     self.output_layer = keras.layers.Dense(output_size, name="output")
+    # Hard cells predict the return from the controller output (held
+    # constant): the input-dependent baseline of the REINFORCE estimator.
+    self.baseline_layer = (keras.layers.Dense(1, name="baseline")
+                           if addressing == "hard" else None)
     # Seeded from Keras's global seed (keras.utils.set_random_seed).
     self._seed = keras.random.SeedGenerator() if memory_init == "random" else None
     self.input_size = None
@@ -178,6 +202,8 @@ class NTMCell(keras.layers.Layer):
     self.interface.build((None, controller_output))
     self.output_layer.build(
         (None, controller_output + self.num_read_heads * self.word_size))
+    if self.baseline_layer is not None:
+      self.baseline_layer.build((None, controller_output))
     n = self.memory_size
     peak = math.log(_INITIAL_FOCUS * (n - 1) / (1 - _INITIAL_FOCUS)) if n > 1 else 0.0
     self.initial_weight_logits = self.add_weight(
@@ -221,8 +247,13 @@ class NTMCell(keras.layers.Layer):
 
   # --- the step ------------------------------------------------------------
 
+  @property
+  def default_choice(self):
+    """'soft' for a soft cell, 'greedy' for a hard one."""
+    return "soft" if self.addressing == "soft" else "greedy"
+
   def step(self, inputs, state):
-    """One NTM step on structured state.
+    """One NTM step on structured state, with the cell's default choice.
 
     Args:
       inputs: [B, I] x_t.
@@ -231,22 +262,82 @@ class NTMCell(keras.layers.Layer):
     Returns:
       (logits [B, O] y_t, NTMState at t).
     """
+    output, state = self.choice_step(inputs, state, self.default_choice)
+    return output.logits, state
+
+  def choice_step(self, inputs, state, choice, noise=None, temperature=1.0,
+                  soft=None):
+    """One NTM step with the cell choice made explicit.
+
+    Args:
+      inputs: [B, I] x_t.
+      state: NTMState at t - 1.
+      choice: one of CHOICES ('soft' only for a soft cell).
+      noise: 'sample': [B, H] U(0, 1) noise; 'gumbel': [B, H, N] Gumbel(0, 1)
+        noise; otherwise unused.
+      temperature: tau of the 'gumbel' relaxation (a scalar).
+      soft: optional scalar bool tensor for 'sample' and 'gumbel': where true,
+        the step runs softly instead (the soft-to-hard curriculum's soft
+        batches; a tensor, so one compiled step serves both). Both cases then
+        go through dense one-hot access, at soft access's cost.
+
+    Returns:
+      (StepOutput, NTMState at t).
+    """
+    if choice not in CHOICES:
+      raise ValueError(f"choice must be one of {CHOICES}, got {choice!r}")
+    if self.addressing == "soft" and choice != "soft":
+      raise ValueError(f"a soft cell has no choice {choice!r}; build it with "
+                       "addressing='hard'")
+    if choice in ("sample", "gumbel") and noise is None:
+      raise ValueError(f"choice {choice!r} needs noise")
     batch = tf.shape(inputs)[0]
     read_flat = tf.reshape(state.read,
                            [batch, self.num_read_heads * self.word_size])
     controller_output, controller_state = self.controller(
         tf.concat([inputs, read_flat], axis=-1), state.controller)
-    params = self.interface(controller_output)
-    weights, memory, read = access.soft_access(
-        state.memory, state.weights, params.key, params.strength, params.gate,
-        params.shift, params.gamma, params.erase, params.add,
-        self.num_read_heads)
+    p = self.interface(controller_output)
+    if choice == "soft":
+      weights, memory, read = access.soft_access(
+          state.memory, state.weights, p.key, p.strength, p.gate, p.shift,
+          p.gamma, p.erase, p.add, self.num_read_heads)
+      distribution = weights
+      log_prob = tf.zeros(tf.shape(weights)[:2], weights.dtype)
+    else:
+      distribution = addressing_lib.address(
+          state.memory, state.weights, p.key, p.strength, p.gate, p.shift,
+          p.gamma)
+      if choice == "gumbel":
+        indices, weights = estimators.gumbel_straight_through(
+            distribution, noise, temperature)
+      else:
+        indices = (estimators.greedy(distribution) if choice == "greedy" else
+                   estimators.sample(tf.stop_gradient(distribution), noise))
+        weights = tf.one_hot(indices, self.memory_size,
+                             dtype=distribution.dtype)
+      log_prob = estimators.log_prob(distribution, indices)
+      if soft is not None:
+        weights = tf.where(soft, distribution, weights)
+        log_prob = tf.where(soft, tf.zeros_like(log_prob), log_prob)
+      if choice == "gumbel" or soft is not None:
+        memory, read = access.one_hot_access(state.memory, weights, p.erase,
+                                             p.add, self.num_read_heads)
+      else:
+        memory, read = access.hard_access(state.memory, indices, p.erase,
+                                          p.add, self.num_read_heads)
     logits = self.output_layer(tf.concat(
         [controller_output,
          tf.reshape(read, [batch, self.num_read_heads * self.word_size])],
         axis=-1))
     logits = tf.clip_by_value(logits, -self.clip_value, self.clip_value)
-    return logits, NTMState(controller_state, memory, read, weights)
+    if self.baseline_layer is not None:
+      baseline = self.baseline_layer(
+          tf.stop_gradient(controller_output))[:, 0]
+    else:
+      baseline = tf.zeros([batch], logits.dtype)
+    output = StepOutput(logits, log_prob, estimators.entropy(distribution),
+                        baseline)
+    return output, NTMState(controller_state, memory, read, weights)
 
   def call(self, inputs, states, training=None):
     del training

@@ -15,11 +15,15 @@ Pure functions of tensors; the noise is an argument, so the caller owns the
 random stream (and a seed reproduces a run).
 """
 
+import math
+
 import tensorflow as tf
 
 from memtk.addressing import TINY as _TINY  # a weight of 0 has log-prob -69
 
+ESTIMATORS = ("reinforce", "gumbel")
 _CDF_MARGIN = 1e-6
+_UNIFORM_FLOOR = 1e-20  # keeps -log(-log(u)) finite at u = 0
 
 
 def sample(weights, uniform):
@@ -77,11 +81,16 @@ def gumbel_straight_through(weights, gumbel_noise, temperature):
   return indices, hard + (relaxed - tf.stop_gradient(relaxed))
 
 
+def gumbel_from_uniform(uniform):
+  """Gumbel(0, 1) noise -log(-log(u)) from U(0, 1) noise of any shape."""
+  uniform = tf.clip_by_value(uniform, _UNIFORM_FLOOR, 1.0 - 1e-7)
+  return -tf.math.log(-tf.math.log(uniform))
+
+
 def gumbel_noise(shape, seed, dtype=tf.float32):
   """Gumbel(0, 1) noise from a stateless seed (a [2] int tensor)."""
-  uniform = tf.random.stateless_uniform(shape, seed, minval=1e-20, maxval=1.0,
-                                        dtype=dtype)
-  return -tf.math.log(-tf.math.log(uniform))
+  return gumbel_from_uniform(
+      tf.random.stateless_uniform(shape, seed, dtype=dtype))
 
 
 def rewards_to_go(rewards, mask):
@@ -109,3 +118,51 @@ def surrogate(log_probs, advantages):
   """
   weighted = tf.reduce_sum(log_probs, axis=-1) * tf.stop_gradient(advantages)
   return -tf.reduce_mean(tf.reduce_sum(weighted, axis=1))
+
+
+def step_losses(logits, targets):
+  """[B, T] per-step task loss: sigmoid cross-entropy summed over the bits.
+
+  Args:
+    logits: [B, T, O]; targets: [B, T, O] in [0, 1].
+  """
+  return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(
+      labels=tf.cast(targets, logits.dtype), logits=logits), axis=-1)
+
+
+def update_moments(mean, variance, values, decay):
+  """Running mean and variance (exponential moving averages) after a batch.
+
+      mean'     = decay * mean + (1 - decay) * E[x]
+      variance' = decay * variance + (1 - decay) * E[(x - mean')^2]
+
+  Args:
+    mean, variance: scalars, the statistics so far.
+    values: a tensor of new samples x.
+    decay: in [0, 1); 0 uses this batch alone.
+
+  Returns:
+    (mean', variance').
+  """
+  new_mean = decay * mean + (1.0 - decay) * tf.reduce_mean(values)
+  new_variance = decay * variance + (1.0 - decay) * tf.reduce_mean(
+      tf.square(values - new_mean))
+  return new_mean, new_variance
+
+
+def linear_schedule(start, end, step, num_steps):
+  """start at step 0, moving linearly to end at num_steps, then end.
+
+  num_steps = 0 gives end from the start.
+  """
+  step = tf.cast(step, tf.float32)
+  if not num_steps:
+    return tf.constant(end, tf.float32)
+  fraction = tf.minimum(step / float(num_steps), 1.0)
+  return start + (end - start) * fraction
+
+
+def geometric_schedule(start, end, step, num_steps):
+  """start at step 0, moving geometrically (linearly in log) to end at num_steps."""
+  log_value = linear_schedule(math.log(start), math.log(end), step, num_steps)
+  return tf.exp(log_value)

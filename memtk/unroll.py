@@ -8,20 +8,35 @@ def unroll(step, inputs, initial_state, collect=None):
 
   Args:
     step: (x_t [B, I], state) -> (output_t [B, O], new_state); `state` is any
-      tf.nest structure and keeps its structure from step to step.
-    inputs: [B, T, I] batch-major inputs.
+      tf.nest structure and keeps its structure from step to step; x_t and
+      output_t may be nested structures too (each leaf with the time axis
+      removed).
+    inputs: [B, T, I] batch-major inputs, or a tf.nest structure of [B, T, ...]
+      tensors with the same B and T.
     initial_state: the state before the first step.
     collect: optional (state) -> nested tensors, recorded after every step
       (attention weights for heat maps, say).
 
   Returns:
-    (outputs [B, T, O], final_state, collected) where `collected` mirrors
+    (outputs [B, T, O] (nested like output_t), final_state, collected) where `collected` mirrors
     collect's structure with a time axis after the batch axis ([B, T, ...]),
     or None without `collect`.
   """
-  inputs_tm = tf.transpose(inputs, [1, 0, 2])
-  static_steps = inputs.shape[1]
-  num_steps = static_steps if static_steps is not None else tf.shape(inputs)[1]
+  def time_major(x):
+    rank = len(x.shape)
+    return tf.transpose(x, [1, 0] + list(range(2, rank)))
+
+  inputs_tm = tf.nest.map_structure(time_major, inputs)
+  first_input = tf.nest.flatten(inputs)[0]
+  static_steps = first_input.shape[1]
+  num_steps = (static_steps if static_steps is not None
+               else tf.shape(first_input)[1])
+
+  def at(t):
+    return tf.nest.map_structure(lambda x: x[t], inputs_tm)
+
+  def write(arrays, t, values):
+    return tf.nest.map_structure(lambda ta, x: ta.write(t, x), arrays, values)
 
   def arrays_like(structure):
     return tf.nest.map_structure(
@@ -29,22 +44,18 @@ def unroll(step, inputs, initial_state, collect=None):
                                  element_shape=x.shape), structure)
 
   # One step outside the loop gives the output structure and dtype.
-  first_output, first_state = step(inputs_tm[0], initial_state)
-  output_array = arrays_like(first_output)
-  output_array = output_array.write(0, first_output)
+  first_output, first_state = step(at(0), initial_state)
+  output_array = write(arrays_like(first_output), 0, first_output)
   collect_array = None
   if collect is not None:
     first_collected = collect(first_state)
-    collect_array = tf.nest.map_structure(
-        lambda ta, x: ta.write(0, x), arrays_like(first_collected),
-        first_collected)
+    collect_array = write(arrays_like(first_collected), 0, first_collected)
 
   def body(t, state, out_ta, col_ta):
-    output, new_state = step(inputs_tm[t], state)
-    out_ta = out_ta.write(t, output)
+    output, new_state = step(at(t), state)
+    out_ta = write(out_ta, t, output)
     if col_ta is not None:
-      col_ta = tf.nest.map_structure(lambda ta, x: ta.write(t, x), col_ta,
-                                     collect(new_state))
+      col_ta = write(col_ta, t, collect(new_state))
     return t + 1, new_state, out_ta, col_ta
 
   loop_vars = (tf.constant(1), first_state, output_array, collect_array)
@@ -59,11 +70,9 @@ def unroll(step, inputs, initial_state, collect=None):
   final_state, out_ta = results[1], results[2]
 
   def batch_major(ta):
-    stacked = ta.stack()
-    rank = len(stacked.shape)
-    return tf.transpose(stacked, [1, 0] + list(range(2, rank)))
+    return time_major(ta.stack())  # swapping the first two axes is its own inverse
 
-  outputs = batch_major(out_ta)
+  outputs = tf.nest.map_structure(batch_major, out_ta)
   collected = None
   if collect is not None:
     collected = tf.nest.map_structure(batch_major, results[3])

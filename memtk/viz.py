@@ -79,15 +79,26 @@ def plot_learning_curves(path, curves, title=None, ylabel="bit errors per sequen
 
   Args:
     path: where to write the PNG.
-    curves: list of (label, xs, ys) with xs training sequences seen.
+    curves: list of (label, xs, ys) with xs training sequences seen, or
+      (label, xs, ys, group): curves of one group share a colour and the
+      legend names the group once (seeds of one method, say).
     title: optional title.
     ylabel: the y axis label.
   """
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(8, 5))
-  for label, xs, ys in curves:
+  colours = {}
+  for curve in curves:
+    label, xs, ys = curve[:3]
     ys = np.maximum(np.asarray(ys, dtype=float), 1e-3)  # log scale shows 0 as 1e-3
-    ax.plot(xs, ys, label=label, lw=1.2)
+    if len(curve) < 4:
+      ax.plot(xs, ys, label=label, lw=1.2)
+      continue
+    group = curve[3]
+    first = group not in colours
+    colours.setdefault(group, f"C{len(colours)}")
+    ax.plot(xs, ys, color=colours[group], lw=1.0, alpha=0.8,
+            label=group if first else None)
   ax.set_yscale("log")
   ax.set_xlabel("training sequences")
   ax.set_ylabel(ylabel)

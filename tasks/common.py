@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 import memtk
+from memtk.model import HARD_DEFAULTS
 from tasks import associative_recall
 from tasks import copy
 
@@ -29,6 +30,8 @@ DEFAULT_CONFIG = {
     "num_write_heads": 1,
     "shift_range": 1,
     "memory_init": "constant",
+    "addressing": "soft",
+    **HARD_DEFAULTS,  # used by addressing="hard" only
     "batch_size": 32,
     "learning_rate": 1e-3,
     "lr_half_life": 1000,
@@ -66,14 +69,21 @@ def learning_rate_at(config, step, history):
 
 
 def make_model(config, task):
-  """The NTM and its compiled optimiser for a run config (see DEFAULT_CONFIG)."""
+  """The NTM and its compiled optimiser for a run config (see DEFAULT_CONFIG).
+
+  Keys missing from `config` (runs saved before they existed) take their
+  DEFAULT_CONFIG values.
+  """
+  config = {**DEFAULT_CONFIG, **config}
   model = memtk.NTM(
       config["controller"], task.output_size,
       memory_size=config["memory_size"], word_size=config["word_size"],
       num_read_heads=config["num_read_heads"],
       num_write_heads=config["num_write_heads"],
       shift_range=config["shift_range"], memory_init=config["memory_init"],
-      controller_units=config["controller_units"])
+      controller_units=config["controller_units"],
+      addressing=config["addressing"],
+      **{key: config[key] for key in HARD_DEFAULTS})
   model.build((None, None, task.input_size))
   if not config["learning_rate"] > 0:
     raise ValueError(
@@ -120,11 +130,16 @@ def train_dataset(task, seed, batch_size, start_step, curriculum_steps=0):
 
 
 class Evaluator:
-  """Bit errors per sequence of a model on fresh sequences, XLA-compiled."""
+  """Bit errors per sequence of a model on fresh sequences, XLA-compiled.
 
-  def __init__(self, model):
+  `choice` ('greedy' or 'sample') picks how a hard model chooses its cells;
+  None is the model's default (soft, or greedy for a hard model).
+  """
+
+  def __init__(self, model, choice=None):
     self.model = model
-    self._forward = tf.function(model, jit_compile=True, reduce_retracing=True)
+    self._forward = tf.function(lambda x: model(x, choice=choice),
+                                jit_compile=True, reduce_retracing=True)
 
   def errors(self, inputs, targets, mask, batch_size=500):
     """[num_sequences] bit errors of each sequence."""

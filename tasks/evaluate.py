@@ -5,7 +5,9 @@ distribution and on longer sequences, and attention heat maps.
 
 writes <logdir>/evaluation.json, <logdir>/heatmap.png (a sequence of the
 longest training size) and <logdir>/heatmap_long.png (the longest
-generalisation size).
+generalisation size). A hard-addressing run is measured with greedy choices
+(argmax of each head's distribution; the heat maps show these) and again with
+sampled choices.
 """
 
 import sys

@@ -46,11 +46,39 @@ def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
                  log=print):
   """Measures a model and writes evaluation.json and the heat maps.
 
+  A hard model is measured twice, with greedy choices (the main figures) and
+  with sampled ones ('sampled': the same two measurements).
+
   Returns:
     dict with 'bits_per_sequence' (training distribution) and
-    'generalisation' ({size: bits per sequence}).
+    'generalisation' ({size: bits per sequence}), and 'sampled' for hard
+    models.
   """
-  evaluator = common.Evaluator(model)
+  results = _measure(common.Evaluator(model), task, config, num_sequences,
+                     sizes, log, "")
+  results["addressing"] = model.cell.addressing
+  if model.cell.addressing == "hard":
+    results["sampled"] = _measure(common.Evaluator(model, choice="sample"),
+                                  task, config, num_sequences, sizes, log,
+                                  " (sampled choices)")
+  start = time.time()
+  sizes = sorted(int(s) for s in results["generalisation"])
+  train_size = task.max_size
+  write_heatmap(model, task.variant(train_size), seed=config["seed"],
+                path=os.path.join(logdir, "heatmap.png"),
+                title=f"{task.name}, {task.size_name} {train_size}")
+  write_heatmap(model, task.variant(max(sizes)), seed=config["seed"],
+                path=os.path.join(logdir, "heatmap_long.png"),
+                title=f"{task.name}, {task.size_name} {max(sizes)}")
+  results["seconds"] += time.time() - start
+  common.save_json(os.path.join(logdir, "evaluation.json"), results)
+  log(f"wrote {os.path.join(logdir, 'evaluation.json')}, heatmap.png and "
+      "heatmap_long.png")
+  return results
+
+
+def _measure(evaluator, task, config, num_sequences, sizes, log, label):
+  """Bit errors per sequence on the training distribution and at `sizes`."""
   seed = config["seed"]
   sizes = [int(s) for s in (sizes or task.generalisation_sizes)]
   start = time.time()
@@ -62,23 +90,14 @@ def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
       "generalisation": {},
       "size_name": task.size_name,
   }
-  log(f"eval {task.name}: {results['bits_per_sequence']:.4f} bit errors per "
-      f"sequence on {num_sequences} fresh training-distribution sequences")
+  log(f"eval {task.name}{label}: {results['bits_per_sequence']:.4f} bit "
+      f"errors per sequence on {num_sequences} fresh training-distribution "
+      "sequences")
   for size in sizes:
     bits = evaluator.bits_per_sequence(task.variant(size), seed, common.TEST_STREAM,
                                        size, num_sequences)
     results["generalisation"][str(size)] = bits
-    log(f"eval {task.name} {task.size_name}={size}: {bits:.4f} bit errors per "
-        "sequence")
-  train_size = task.max_size
-  write_heatmap(model, task.variant(train_size), seed,
-                os.path.join(logdir, "heatmap.png"),
-                f"{task.name}, {task.size_name} {train_size}")
-  write_heatmap(model, task.variant(max(sizes)), seed,
-                os.path.join(logdir, "heatmap_long.png"),
-                f"{task.name}, {task.size_name} {max(sizes)}")
+    log(f"eval {task.name} {task.size_name}={size}{label}: {bits:.4f} bit "
+        "errors per sequence")
   results["seconds"] = time.time() - start
-  common.save_json(os.path.join(logdir, "evaluation.json"), results)
-  log(f"wrote {os.path.join(logdir, 'evaluation.json')}, heatmap.png and "
-      "heatmap_long.png")
   return results

@@ -44,6 +44,34 @@ _MEMORY_INIT = flags.DEFINE_string(
     "memory_init", _D["memory_init"], "Memory initialisation: constant (1e-6), "
     "learned or random.")
 
+# --- hard addressing (used with --addressing=hard only) ---
+_ADDRESSING = flags.DEFINE_enum(
+    "addressing", _D["addressing"], ["soft", "hard"], "soft: every head "
+    "blends all cells; hard: every head reads and writes one sampled cell.")
+_ESTIMATOR = flags.DEFINE_enum(
+    "estimator", _D["estimator"], ["reinforce", "gumbel"], "Gradient "
+    "estimator of the hard choices.")
+_ENTROPY_BONUS = flags.DEFINE_float(
+    "entropy_bonus", _D["entropy_bonus"], "Weight of the addressing entropy "
+    "bonus at step 0; falls linearly to 0 over --entropy_steps.")
+_ENTROPY_STEPS = flags.DEFINE_integer(
+    "entropy_steps", _D["entropy_steps"], "Steps of the entropy bonus schedule.")
+_TEMPERATURE = flags.DEFINE_float(
+    "temperature", _D["temperature"], "Gumbel-softmax temperature at step 0.")
+_TEMPERATURE_FINAL = flags.DEFINE_float(
+    "temperature_final", _D["temperature_final"], "Gumbel-softmax temperature "
+    "reached (geometrically) after --temperature_steps.")
+_TEMPERATURE_STEPS = flags.DEFINE_integer(
+    "temperature_steps", _D["temperature_steps"], "Steps of the temperature "
+    "schedule.")
+_SOFT_CURRICULUM_HOLD = flags.DEFINE_integer(
+    "soft_curriculum_hold", _D["soft_curriculum_hold"], "Soft-to-hard "
+    "curriculum: every batch runs soft for this many steps first.")
+_SOFT_CURRICULUM_STEPS = flags.DEFINE_integer(
+    "soft_curriculum_steps", _D["soft_curriculum_steps"], "Soft-to-hard "
+    "curriculum: after the hold, a batch runs soft with a probability falling "
+    "linearly from 1 to 0 over this many steps; purely hard from then on.")
+
 # --- optimisation ---
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", _D["batch_size"], "Sequences per step.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", _D["learning_rate"], "Adam step size.")
@@ -130,6 +158,16 @@ def config_from_flags():
       "num_write_heads": _NUM_WRITE_HEADS.value,
       "shift_range": _SHIFT_RANGE.value,
       "memory_init": _MEMORY_INIT.value,
+      "addressing": _ADDRESSING.value,
+      "estimator": _ESTIMATOR.value,
+      "entropy_bonus": _ENTROPY_BONUS.value,
+      "entropy_steps": _ENTROPY_STEPS.value,
+      "temperature": _TEMPERATURE.value,
+      "temperature_final": _TEMPERATURE_FINAL.value,
+      "temperature_steps": _TEMPERATURE_STEPS.value,
+      "soft_curriculum_hold": _SOFT_CURRICULUM_HOLD.value,
+      "soft_curriculum_steps": _SOFT_CURRICULUM_STEPS.value,
+      "stats_decay": _D["stats_decay"],
       "batch_size": _BATCH_SIZE.value,
       "learning_rate": _LEARNING_RATE.value,
       "lr_half_life": _LR_HALF_LIFE.value,
@@ -269,7 +307,10 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
       history = [r for r in common.load_json(history_path) if r["step"] <= step]
     log(f"resuming from {manager.latest_checkpoint} at step {step}")
   start_step = int(model.optimizer.iterations.numpy())
-  log(f"training {config['task']}: {config['controller']} controller, "
+  mode = config["addressing"]
+  if mode == "hard":
+    mode += f" ({config['estimator']})"
+  log(f"training {config['task']}, {mode} addressing: {config['controller']} controller, "
       f"N={config['memory_size']} W={config['word_size']}, batch "
       f"{config['batch_size']}, up to {max_steps} steps; logdir {logdir}")
 

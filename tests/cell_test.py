@@ -155,10 +155,6 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)
 
-  def test_hard_addressing_says_it_is_not_there_yet(self):
-    with self.assertRaisesRegex(NotImplementedError, "addressing='hard'"):
-      small_model(addressing="hard")
-
   def test_bad_inputs_at_call_time(self):
     model = small_model()
     model(self.x)

@@ -48,6 +48,23 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21", evaluated.stdout)
 
+  def test_hard_run_reports_greedy_and_sampled(self):
+    logdir = os.path.join(self.get_temp_dir(), "hard")
+    result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+                 "--addressing=hard", "--estimator=reinforce",
+                 "--soft_curriculum_steps=5", *_TINY)
+    self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
+    self.assertIn("hard (reinforce) addressing", result.stdout)
+    self.assertIn("(sampled choices)", result.stdout)
+    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
+    self.assertEqual(evaluation["addressing"], "hard")
+    self.assertEqual(set(evaluation["sampled"]["generalisation"]),
+                     {"20", "24"})
+    evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
+                    "--num_sequences=10")
+    self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
+    self.assertIn("length=21 (sampled choices)", evaluated.stdout)
+
   def test_changed_settings_in_same_logdir_are_refused(self):
     logdir = os.path.join(self.get_temp_dir(), "other")
     run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
@@ -62,6 +79,8 @@ class TrainCliTest(tf.test.TestCase):
                           ("--controller=transformer", "'transformer'"),
                           ("--shift_range=70", "shift_range=70"),
                           ("--memory_init=ones", "'ones'"),
+                          ("--temperature=0", "temperature must be > 0"),
+                          ("--addressing=fuzzy", "--addressing"),
                           ("--learning_rate=-1", "--learning_rate must be > 0")]:
       result = run("tasks.train", flag, "--max_steps=1",
                    f"--logdir={self.get_temp_dir()}/bad")

@@ -1,0 +1,351 @@
+"""Hard addressing in NTMCell and NTM: the step, the estimators' train_step
+and every hard option."""
+
+import os
+
+from absl.testing import parameterized
+import keras
+import numpy as np
+import tensorflow as tf
+
+import memtk
+from memtk import access
+from memtk import addressing
+from memtk import estimators
+from memtk import memory as memory_lib
+
+
+def small_model(**kwargs):
+  args = dict(memory_size=8, word_size=5, controller_units=16,
+              addressing="hard")
+  args.update(kwargs)
+  return memtk.NTM(args.pop("controller", "lstm"), 4, **args)
+
+
+def copy_batch(batch=4, steps=6, bits=4, seed=0):
+  rng = np.random.default_rng(seed)
+  x = rng.integers(0, 2, size=(batch, steps, bits + 1)).astype(np.float32)
+  y = rng.integers(0, 2, size=(batch, steps, bits)).astype(np.float32)
+  mask = np.ones((batch, steps), np.float32)
+  mask[:, :steps // 2] = 0.0
+  return x, y, mask
+
+
+def weights_by_name(model):
+  """Weights by path without the model's own (numbered) name."""
+  return {v.path.split("/", 1)[1]: v.numpy() for v in model.weights}
+
+
+class HardStepTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    keras.utils.set_random_seed(0)
+    self.model = small_model(num_read_heads=2, num_write_heads=2)
+    self.model.build((None, None, 5))
+    self.cell = self.model.cell
+    rng = np.random.default_rng(1)
+    state = self.cell.initial_ntm_state(3)
+    self.state = state._replace(memory=tf.constant(
+        rng.normal(size=(3, 8, 5)), tf.float32))
+    self.x = tf.constant(rng.normal(size=(3, 5)), tf.float32)
+
+  def _parts(self):
+    """The step's head parameters and distribution, recomputed by hand."""
+    read_flat = tf.reshape(self.state.read, [3, -1])
+    h, _ = self.cell.controller(tf.concat([self.x, read_flat], -1),
+                                self.state.controller)
+    p = self.cell.interface(h)
+    w = addressing.address(self.state.memory, self.state.weights, p.key,
+                           p.strength, p.gate, p.shift, p.gamma)
+    return p, w
+
+  def test_greedy_step_reads_and_writes_the_argmax_rows(self):
+    out, state = self.cell.choice_step(self.x, self.state, "greedy")
+    p, w = self._parts()
+    chosen = np.argmax(w.numpy(), -1)  # [B, H]
+    memory = self.state.memory.numpy()
+    want = memory.copy()
+    for b in range(3):  # the write heads' one-hot soft write, by hand
+      one_hot = np.eye(8)[chosen[b, 2:]]  # [H_w, N]
+      keep = np.prod(1 - one_hot[:, :, None] * p.erase.numpy()[b][:, None],
+                     0)
+      want[b] = memory[b] * keep + one_hot.T @ p.add.numpy()[b]
+    self.assertAllClose(state.memory, want, atol=1e-5)
+    for b in range(3):
+      untouched = sorted(set(range(8)) - set(chosen[b, 2:]))
+      self.assertAllEqual(state.memory.numpy()[b, untouched],
+                          memory[b, untouched])
+      self.assertAllClose(state.read.numpy()[b], want[b, chosen[b, :2]],
+                          atol=1e-6)
+    self.assertAllEqual(state.weights, np.eye(8)[chosen])
+    self.assertAllClose(out.log_prob,
+                        np.log(np.take_along_axis(w.numpy(), chosen[..., None],
+                                                  -1)[..., 0]), atol=1e-5)
+    self.assertAllClose(out.entropy, estimators.entropy(w), atol=1e-5)
+
+  def test_next_step_addresses_from_the_one_hot_choice(self):
+    _, state = self.cell.choice_step(self.x, self.state, "greedy")
+    self.assertAllEqual(tf.reduce_sum(state.weights, -1), np.ones((3, 4)))
+    self.assertAllEqual(tf.reduce_max(state.weights, -1), np.ones((3, 4)))
+
+  def test_sample_step_uses_the_noise(self):
+    uniform = tf.constant(np.random.default_rng(2).uniform(size=(3, 4)),
+                          tf.float32)
+    _, state = self.cell.choice_step(self.x, self.state, "sample",
+                                     noise=uniform)
+    _, w = self._parts()
+    want = estimators.sample(w, uniform)
+    self.assertAllEqual(tf.argmax(state.weights, -1), want)
+
+  def test_gumbel_step_equals_hard_access_of_its_choice(self):
+    noise = estimators.gumbel_noise((3, 4, 8), tf.constant([3, 4]))
+    _, state = self.cell.choice_step(self.x, self.state, "gumbel",
+                                     noise=noise, temperature=0.5)
+    _, w = self._parts()
+    indices = tf.argmax(tf.math.log(w) + noise, -1, output_type=tf.int32)
+    p, _ = self._parts()
+    memory, read = access.hard_access(self.state.memory, indices, p.erase,
+                                      p.add, 2)
+    self.assertAllClose(state.memory, memory, atol=1e-6)
+    self.assertAllClose(state.read, read, atol=1e-6)
+
+  def test_temperature_changes_gumbel_gradients(self):
+    noise = estimators.gumbel_noise((3, 4, 8), tf.constant([3, 4]))
+
+    def gradient(temperature):
+      with tf.GradientTape() as tape:
+        out, _ = self.cell.choice_step(self.x, self.state, "gumbel",
+                                       noise=noise, temperature=temperature)
+        loss = tf.reduce_sum(tf.square(out.logits))
+      kernel = self.cell.interface.projection.kernel
+      return tape.gradient(loss, kernel).numpy()
+
+    cold, warm = gradient(0.1), gradient(2.0)
+    self.assertTrue(np.all(np.isfinite(cold)))
+    self.assertGreater(np.abs(cold - warm).max(), 1e-4)
+
+  def test_soft_flag_runs_the_soft_step(self):
+    soft_out, soft_state = self.cell.choice_step(self.x, self.state, "soft")
+    for choice, noise in (("sample", tf.fill((3, 4), 0.3)),
+                          ("gumbel", tf.zeros((3, 4, 8)))):
+      out, state = self.cell.choice_step(self.x, self.state, choice,
+                                         noise=noise, soft=tf.constant(True))
+      self.assertAllClose(out.logits, soft_out.logits, atol=1e-5)
+      self.assertAllClose(state.memory, soft_state.memory, atol=1e-5)
+      self.assertAllEqual(out.log_prob, np.zeros((3, 4)))
+      hard_out, hard_state = self.cell.choice_step(
+          self.x, self.state, choice, noise=noise, soft=tf.constant(False))
+      want_out, want_state = self.cell.choice_step(self.x, self.state, choice,
+                                                   noise=noise)
+      self.assertAllClose(hard_out.logits, want_out.logits, atol=1e-5)
+      self.assertAllClose(hard_state.memory, want_state.memory, atol=1e-6)
+
+  def test_hard_access_equals_dense_one_hot_access(self):
+    rng = np.random.default_rng(5)
+    memory = tf.constant(rng.normal(size=(2, 8, 5)), tf.float32)
+    indices = tf.constant([[1, 3, 3], [0, 7, 2]], tf.int32)
+    erase = tf.constant(rng.uniform(size=(2, 2, 5)), tf.float32)
+    add = tf.constant(rng.normal(size=(2, 2, 5)), tf.float32)
+    hard = access.hard_access(memory, indices, erase, add, 1)
+    dense = access.one_hot_access(memory, tf.one_hot(indices, 8), erase, add,
+                                  1)
+    for a, b in zip(hard, dense):
+      self.assertAllClose(a, b, atol=1e-6)
+    want = memory_lib.write(memory, tf.one_hot(indices[:, 1:], 8), erase, add)
+    self.assertAllClose(hard[0], want, atol=1e-6)
+
+  def test_bad_choices(self):
+    with self.assertRaisesRegex(ValueError, "choice"):
+      self.cell.choice_step(self.x, self.state, "argmax")
+    with self.assertRaisesRegex(ValueError, "needs noise"):
+      self.cell.choice_step(self.x, self.state, "sample")
+    soft = small_model(addressing="soft")
+    soft.build((None, None, 5))
+    with self.assertRaisesRegex(ValueError, "soft cell"):
+      soft.cell.choice_step(self.x, soft.cell.initial_ntm_state(3), "greedy")
+    with self.assertRaisesRegex(ValueError, "choice"):
+      self.model(np.zeros((3, 6, 5), np.float32), choice="gumbel")
+
+
+class HardModelTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    keras.utils.set_random_seed(0)
+    self.x, self.y, self.mask = copy_batch()
+
+  def test_eager_xla_and_unknown_batch_agree(self):
+    model = small_model(num_read_heads=2)
+    eager = model(self.x)
+    xla = tf.function(model, jit_compile=True)(self.x)
+    unknown = tf.function(
+        model, jit_compile=True,
+        input_signature=[tf.TensorSpec([None, None, 5], tf.float32)])
+    self.assertAllClose(eager, xla, atol=1e-5)
+    self.assertAllClose(eager, unknown(self.x), atol=1e-5)
+
+  def test_keras_rnn_layer_runs_a_hard_cell_greedily(self):
+    model = small_model()
+    model.build((None, None, 5))
+    layer = keras.layers.RNN(model.cell, return_sequences=True)
+    self.assertAllClose(layer(self.x), model(self.x), atol=1e-5)
+
+  def test_trace_shows_one_hot_choices(self):
+    trace = small_model().trace(self.x)
+    for key in ("read_weights", "write_weights"):
+      self.assertAllEqual(tf.reduce_max(trace[key], -1),
+                          np.ones(trace[key].shape[:-1]))
+
+  def test_sampled_and_greedy_calls(self):
+    model = small_model()
+    greedy = model(self.x)
+    self.assertAllClose(model(self.x), greedy)
+    self.assertAllClose(model(self.x, choice="greedy"), greedy)
+    sampled = [model(self.x, choice="sample").numpy() for _ in range(5)]
+    self.assertTrue(any(np.abs(s - sampled[0]).max() > 1e-6
+                        for s in sampled[1:]))
+
+  @parameterized.parameters(("reinforce", True), ("gumbel", False))
+  def test_fit_trains_every_weight_it_should(self, estimator, jit_compile):
+    model = small_model(estimator=estimator, soft_curriculum_steps=2)
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  jit_compile=jit_compile)
+    model.build((None, None, 5))
+    before = weights_by_name(model)
+    history = model.fit(self.x, self.y, sample_weight=self.mask, epochs=2,
+                        verbose=0)
+    self.assertTrue(np.all(np.isfinite(history.history["loss"])))
+    self.assertIn("bit_errors", history.history)
+    after = weights_by_name(model)
+    changed = {k for k in before if np.abs(after[k] - before[k]).max() > 0}
+    for name in ("controller", "interface", "output"):
+      self.assertTrue(any(name in k for k in changed), (name, changed))
+    # Only REINFORCE uses the baseline and the return statistics.
+    uses_baseline = any("baseline" in k for k in changed)
+    uses_stats = any("return_mean" in k for k in changed)
+    self.assertEqual(uses_baseline, estimator == "reinforce")
+    self.assertEqual(uses_stats, estimator == "reinforce")
+
+  def test_reinforce_moves_the_addressing_parameters(self):
+    # With erase and add frozen out of the picture (no answer depends on the
+    # memory through a gradient), only the surrogate can train the keys.
+    model = small_model(estimator="reinforce", entropy_bonus=0.0)
+    model.build((None, None, 5))
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    x, y, mask = self.x, self.y, self.mask
+
+    def key_gradient(model):
+      with tf.GradientTape() as tape:
+        noise = model._noise(tf.constant(x), "sample")
+        out = model._run(x, "sample", noise)[0]
+        terms = model._reinforce_terms(out, y, mask)
+      kernel = model.cell.interface.projection.kernel
+      return tape.gradient(terms, kernel)
+
+    gradient = key_gradient(model).numpy()
+    self.assertTrue(np.all(np.isfinite(gradient)))
+    self.assertGreater(np.abs(gradient).max(), 0.0)
+
+  def test_soft_curriculum_starts_soft(self):
+    # At step 0 a curriculum over very many steps runs the batch softly, so
+    # (with no entropy bonus, SGD) the shared weights move exactly as a soft
+    # model's do from the same start; without the curriculum they do not.
+    def one_step(addressing, curriculum, hold=0):
+      keras.utils.set_random_seed(0)
+      model = small_model(addressing=addressing, entropy_bonus=0.0,
+                          soft_curriculum_steps=curriculum,
+                          soft_curriculum_hold=hold)
+      model.build((None, None, 5))
+      model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False)
+      model.fit(self.x, self.y, sample_weight=self.mask, verbose=0)
+      return {k: v for k, v in weights_by_name(model).items()
+              if "baseline" not in k and "return" not in k
+              and "seed" not in k}
+
+    soft = one_step("soft", 0)
+    curriculum = one_step("hard", 10**9)
+    held = one_step("hard", 0, hold=1)
+    hard = one_step("hard", 0)
+    for key, value in soft.items():
+      self.assertAllClose(curriculum[key], value, atol=1e-5, msg=key)
+      self.assertAllClose(held[key], value, atol=1e-5, msg=key)
+    self.assertTrue(any(np.abs(hard[k] - soft[k]).max() > 1e-4 for k in soft))
+
+  @parameterized.named_parameters(
+      ("entropy_bonus", dict(entropy_bonus=0.0), dict(entropy_bonus=10.0)),
+      ("temperature", dict(estimator="gumbel", temperature_steps=0,
+                           temperature_final=0.05),
+       dict(estimator="gumbel", temperature_steps=0, temperature_final=5.0)),
+      ("stats_decay", dict(stats_decay=0.0), dict(stats_decay=0.9)))
+  def test_option_changes_training(self, first, second):
+    def trained(kwargs):
+      keras.utils.set_random_seed(0)
+      model = small_model(**kwargs)
+      model.build((None, None, 5))
+      model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False)
+      model.fit(self.x, self.y, sample_weight=self.mask, epochs=2, verbose=0)
+      return model.cell.interface.projection.kernel.numpy()
+
+    self.assertGreater(np.abs(trained(first) - trained(second)).max(), 1e-6)
+
+  def test_return_statistics_follow_the_returns(self):
+    model = small_model(stats_decay=0.0)
+    model.build((None, None, 5))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False)
+    model.fit(self.x, self.y, sample_weight=self.mask, verbose=0)
+    # With decay 0 the mean is the batch's mean return: minus the summed
+    # cross-entropy from each step on, at most T * O * ln(2)-ish, below 0.
+    self.assertLess(float(model.return_mean), 0.0)
+    self.assertGreater(float(model.return_variance), 0.0)
+
+  def test_save_and_load_round_trip(self):
+    model = small_model(estimator="gumbel", soft_curriculum_steps=10)
+    model.compile(optimizer="adam", jit_compile=False)
+    model.fit(self.x, self.y, sample_weight=self.mask, verbose=0)
+    path = os.path.join(self.get_temp_dir(), "hard.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    self.assertEqual(loaded.cell.addressing, "hard")
+    self.assertEqual(loaded.hard_settings, model.hard_settings)
+    self.assertAllClose(loaded(self.x), model(self.x), atol=1e-6)
+
+  @parameterized.named_parameters(
+      ("estimator", dict(estimator="score"), "estimator"),
+      ("entropy_bonus", dict(entropy_bonus=-1.0), "entropy_bonus"),
+      ("temperature", dict(temperature=0.0), "temperature"),
+      ("temperature_final", dict(temperature_final=-1.0), "temperature_final"),
+      ("entropy_steps", dict(entropy_steps=1.5), "entropy_steps"),
+      ("curriculum", dict(soft_curriculum_steps=-1), "soft_curriculum_steps"),
+      ("hold", dict(soft_curriculum_hold=2.0), "soft_curriculum_hold"),
+      ("stats_decay", dict(stats_decay=1.0), "stats_decay"))
+  def test_bad_estimator_settings(self, kwargs, message):
+    with self.assertRaisesRegex(ValueError, message):
+      small_model(**kwargs)
+
+
+class ScheduleTest(tf.test.TestCase):
+
+  def test_linear_and_geometric(self):
+    self.assertAllClose([estimators.linear_schedule(1.0, 0.0, s, 10)
+                         for s in (0, 5, 10, 20)], [1.0, 0.5, 0.0, 0.0])
+    self.assertAllClose(estimators.linear_schedule(1.0, 0.0, 3, 0), 0.0)
+    self.assertAllClose([estimators.geometric_schedule(1.0, 0.01, s, 10)
+                         for s in (0, 5, 10, 20)], [1.0, 0.1, 0.01, 0.01],
+                        rtol=1e-5)
+
+  def test_update_moments(self):
+    values = tf.constant([1.0, 3.0])
+    mean, variance = estimators.update_moments(0.0, 1.0, values, 0.5)
+    self.assertAllClose(mean, 1.0)  # 0.5 * 0 + 0.5 * 2
+    self.assertAllClose(variance, 0.5 + 0.5 * 2.0)  # E[(x - 1)^2] = 2
+
+  def test_step_losses(self):
+    logits = tf.constant([[[0.0, 2.0]]])
+    targets = tf.constant([[[1.0, 0.0]]])
+    want = np.log(2.0) + np.log1p(np.exp(2.0))
+    self.assertAllClose(estimators.step_losses(logits, targets), [[want]])
+
+
+if __name__ == "__main__":
+  tf.test.main()
