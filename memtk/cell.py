@@ -193,11 +193,13 @@ class NTMCell(keras.layers.Layer):
                         + self.num_read_heads * self.word_size)
     if not self.controller.built:
       self.controller.build(controller_input)
+    # One call on zeros checks the controller's return structure (and gives
+    # its output size when it declares none).
+    probe = controllers_lib.check_call(
+        self.controller, tf.zeros((1, controller_input[1])),
+        controllers_lib.initial_state(self.controller, 1))
     controller_output = getattr(self.controller, "output_size", None)
     if not isinstance(controller_output, int):
-      probe, _ = self.controller(
-          tf.zeros((1, controller_input[1])),
-          controllers_lib.initial_state(self.controller, 1))
       controller_output = int(probe.shape[-1])
     self.interface.build((None, controller_output))
     self.output_layer.build(

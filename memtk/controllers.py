@@ -7,8 +7,12 @@ A controller is any Keras layer that behaves like a Keras RNN cell:
   * optionally `get_initial_state(batch_size)` (zeros are used otherwise) and
     `output_size` (found by one call on zeros otherwise).
 
-keras.layers.LSTMCell and GRUCell satisfy it as they are.
+keras.layers.LSTMCell and GRUCell satisfy it as they are. `make_controller`
+also takes 'package.module:factory', a function of `units` that returns such
+a layer, so scripts can train a user's controller by name.
 """
+
+import importlib
 
 import keras
 import tensorflow as tf
@@ -68,9 +72,20 @@ CONTROLLER_NAMES = ("lstm", "gru", "feedforward")
 
 
 def make_controller(name, units=DEFAULT_UNITS):
-  """Builds a named controller: 'lstm' (forget bias 1), 'gru' or 'feedforward'."""
+  """Builds a named controller.
+
+  Args:
+    name: 'lstm' (forget bias 1), 'gru', 'feedforward', or
+      'package.module:factory' where `factory(units)` returns a controller.
+    units: the controller's width.
+
+  Returns:
+    The controller layer.
+  """
   if units < 1:
     raise ValueError(f"controller units must be >= 1, got {units}")
+  if ":" in name:
+    return _from_factory(name, units)
   if name == "lstm":
     return keras.layers.LSTMCell(units, unit_forget_bias=True, name="controller")
   if name == "gru":
@@ -78,8 +93,25 @@ def make_controller(name, units=DEFAULT_UNITS):
   if name == "feedforward":
     return FeedForwardController(units, name="controller")
   raise ValueError(
-      f"controller must be one of {CONTROLLER_NAMES} or a Keras RNN cell, "
-      f"got {name!r}")
+      f"controller must be one of {CONTROLLER_NAMES}, a "
+      f"'package.module:factory' path or a Keras RNN cell, got {name!r}")
+
+
+def _from_factory(path, units):
+  """The controller that the factory at 'package.module:factory' returns."""
+  module_name, _, attribute = path.partition(":")
+  try:
+    module = importlib.import_module(module_name)
+  except ImportError as e:
+    raise ValueError(f"controller {path!r}: cannot import module "
+                     f"{module_name!r} ({e})") from None
+  factory = getattr(module, attribute, None)
+  if not callable(factory):
+    raise ValueError(f"controller {path!r}: module {module_name!r} has no "
+                     f"callable {attribute!r}")
+  controller = factory(units)
+  check_controller(controller)
+  return controller
 
 
 def check_controller(controller):
@@ -97,6 +129,34 @@ def check_controller(controller):
       raise TypeError(
           f"controller {type(controller).__name__}.state_size must hold "
           f"positive ints, got {controller.state_size!r}")
+
+
+def check_call(controller, inputs, states):
+  """Calls the controller once and checks what it returns.
+
+  Returns:
+    The output [B, units].
+
+  Raises:
+    TypeError naming the broken part of the contract.
+  """
+  name = type(controller).__name__
+  result = controller(inputs, states)
+  if not isinstance(result, (tuple, list)) or len(result) != 2:
+    raise TypeError(
+        f"controller {name} must return (output, new_states) from "
+        f"call(inputs, states), got {type(result).__name__}")
+  output, new_states = result
+  if len(getattr(output, "shape", ())) != 2:
+    raise TypeError(f"controller {name} must return an output of shape "
+                    f"[batch, units], got {getattr(output, 'shape', output)!r}")
+  want = len(tf.nest.flatten(controller.state_size))
+  got = len(tf.nest.flatten(new_states))
+  if got != want:
+    raise TypeError(
+        f"controller {name} returned {got} state tensors but its state_size "
+        f"{controller.state_size!r} declares {want}")
+  return output
 
 
 def initial_state(controller, batch_size, dtype="float32"):

@@ -98,6 +98,14 @@ def make_model(config, task):
   return model
 
 
+def curriculum_end(config):
+  """The step after which a hard run trains purely hard (0 for soft runs)."""
+  config = {**DEFAULT_CONFIG, **config}
+  if config["addressing"] != "hard":
+    return 0
+  return config["soft_curriculum_hold"] + config["soft_curriculum_steps"]
+
+
 def curriculum_difficulty(step, curriculum_steps):
   """Linear length curriculum: the share of the task's size range at `step`."""
   if not curriculum_steps:

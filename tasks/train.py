@@ -31,7 +31,9 @@ _D = common.DEFAULT_CONFIG  # the default recipe
 # --- task and model ---
 _TASK = flags.DEFINE_enum("task", _D["task"], sorted(common.TASKS), "Task.")
 _CONTROLLER = flags.DEFINE_string(
-    "controller", _D["controller"], "Controller: lstm, gru or feedforward.")
+    "controller", _D["controller"], "Controller: lstm, gru, feedforward, or "
+    "package.module:factory, a function of --controller_units that returns "
+    "your own controller layer (see tasks/custom_controller.py).")
 _CONTROLLER_UNITS = flags.DEFINE_integer(
     "controller_units", _D["controller_units"], "Units of the controller.")
 _MEMORY_SIZE = flags.DEFINE_integer("memory_size", _D["memory_size"], "N, memory cells.")
@@ -213,9 +215,15 @@ class Progress(keras.callbacks.Callback):
     self._last_step, self._last_time = step, now
 
 
-def converged(history, target_bits, converge_evals):
-  """Whether the last `converge_evals` evaluations were all below target."""
-  recent = [r["bits_per_sequence"] for r in history[-converge_evals:]]
+def converged(history, target_bits, converge_evals, after_step=0):
+  """Whether the last `converge_evals` evaluations were all below target.
+
+  Only evaluations after `after_step` count (a hard run's soft-to-hard
+  curriculum must be over: a model trained softly so far has not learned
+  hard access, even if its greedy choices happen to work).
+  """
+  recent = [r["bits_per_sequence"] for r in history[-converge_evals:]
+            if r["step"] > after_step]
   return len(recent) == converge_evals and max(recent) < target_bits
 
 
@@ -266,7 +274,8 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self.log(f"eval  {step:6d}  {bits:.4f} bit errors per sequence on "
              f"{self.num_sequences} fresh sequences  lr {record['learning_rate']:.2g}"
              f"  ({_duration(record['seconds'])} elapsed)")
-    if converged(self.history, self.target_bits, self.converge_evals):
+    if converged(self.history, self.target_bits, self.converge_evals,
+                 common.curriculum_end(self.config)):
       self.log(f"converged: below {self.target_bits} bit errors per sequence "
                f"in {self.converge_evals} evaluations in a row")
       self.model.stop_training = True
@@ -318,7 +327,8 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
       task, config, logdir, manager, history, eval_sequences, target_bits,
       converge_evals, elapsed=history[-1]["seconds"] if history else 0.0,
       max_seconds=60.0 * max_minutes, log=log)
-  if converged(history, target_bits, converge_evals):
+  if converged(history, target_bits, converge_evals,
+               common.curriculum_end(config)):
     log(f"already converged at step {start_step}; not training further")
   elif start_step < max_steps:
     model.fit(

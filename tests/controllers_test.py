@@ -33,6 +33,19 @@ class NoStateSize(keras.layers.Layer):
     return inputs, states
 
 
+class ReturnsOutputOnly(TinyRecurrentController):
+
+  def call(self, inputs, states):
+    return super().call(inputs, states)[0]
+
+
+class ReturnsTooManyStates(TinyRecurrentController):
+
+  def call(self, inputs, states):
+    h, _ = super().call(inputs, states)
+    return h, [h, h]
+
+
 def copy_data(batch=16, seed=0):
   return copy.CopyTask(num_bits=4, min_length=1, max_length=3).sample(
       np.random.default_rng(seed), batch)
@@ -44,7 +57,9 @@ class ControllersTest(tf.test.TestCase, parameterized.TestCase):
       ("gru", lambda: keras.layers.GRUCell(12), "gru_cell"),
       ("user", lambda: TinyRecurrentController(), "tiny_recurrent_controller"),
       ("feedforward", lambda: controllers.FeedForwardController(12, 2),
-       "feed_forward_controller"))
+       "feed_forward_controller"),
+      ("dotted_path", lambda: controllers.make_controller(
+          "tasks.custom_controller:make", 12), "stacked_lstm"))
   def test_controller_weights_train(self, make, prefix):
     keras.utils.set_random_seed(0)
     controller = make()
@@ -77,6 +92,19 @@ class ControllersTest(tf.test.TestCase, parameterized.TestCase):
       memtk.NTM(NoStateSize(), 4)
     with self.assertRaisesRegex(TypeError, "keras.layers.Layer"):
       memtk.NTM(object(), 4)
+    x = np.zeros((2, 3, 5), np.float32)
+    with self.assertRaisesRegex(TypeError, r"\(output, new_states\)"):
+      memtk.NTM(ReturnsOutputOnly(), 4, memory_size=8, word_size=5)(x)
+    with self.assertRaisesRegex(TypeError, "2 state tensors"):
+      memtk.NTM(ReturnsTooManyStates(), 4, memory_size=8, word_size=5)(x)
+
+  def test_dotted_paths(self):
+    stacked = controllers.make_controller("tasks.custom_controller:make", 7)
+    self.assertEqual(stacked.units, 7)
+    with self.assertRaisesRegex(ValueError, "cannot import module 'nowhere'"):
+      controllers.make_controller("nowhere:make")
+    with self.assertRaisesRegex(ValueError, "no callable 'missing'"):
+      controllers.make_controller("tasks.custom_controller:missing")
 
 
 class LearningTest(tf.test.TestCase):

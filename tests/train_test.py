@@ -48,13 +48,15 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21", evaluated.stdout)
 
-  def test_hard_run_reports_greedy_and_sampled(self):
+  def test_hard_run_with_a_custom_controller(self):
     logdir = os.path.join(self.get_temp_dir(), "hard")
     result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
                  "--addressing=hard", "--estimator=reinforce",
-                 "--soft_curriculum_steps=5", *_TINY)
+                 "--soft_curriculum_steps=5",
+                 "--controller=tasks.custom_controller:make", *_TINY)
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
-    self.assertIn("hard (reinforce) addressing", result.stdout)
+    self.assertIn("hard (reinforce) addressing: "
+                  "tasks.custom_controller:make controller", result.stdout)
     self.assertIn("(sampled choices)", result.stdout)
     evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
     self.assertEqual(evaluation["addressing"], "hard")
@@ -98,11 +100,23 @@ class ConvergedTest(tf.test.TestCase):
 
   def test_needs_every_recent_evaluation_below_target(self):
     from tasks import train  # pylint: disable=g-import-not-at-top
-    history = [{"bits_per_sequence": b} for b in (3.0, 0.01, 0.2, 0.01, 0.02)]
+    history = [{"step": 10 * i, "bits_per_sequence": b}
+               for i, b in enumerate((3.0, 0.01, 0.2, 0.01, 0.02))]
     self.assertFalse(train.converged(history[:4], 0.05, 2))
     self.assertTrue(train.converged(history, 0.05, 2))
     self.assertFalse(train.converged(history, 0.05, 3))
     self.assertFalse(train.converged(history[:1], 0.05, 3))
+
+  def test_a_hard_run_converges_only_after_its_curriculum(self):
+    from tasks import common  # pylint: disable=g-import-not-at-top
+    from tasks import train  # pylint: disable=g-import-not-at-top
+    history = [{"step": 10 * i, "bits_per_sequence": 0.0} for i in range(6)]
+    config = dict(common.DEFAULT_CONFIG, addressing="hard",
+                  soft_curriculum_hold=20, soft_curriculum_steps=10)
+    self.assertEqual(common.curriculum_end(config), 30)
+    self.assertEqual(common.curriculum_end(dict(config, addressing="soft")), 0)
+    self.assertFalse(train.converged(history[:5], 0.05, 2, after_step=30))
+    self.assertTrue(train.converged(history, 0.05, 2, after_step=30))
 
 
 if __name__ == "__main__":
