@@ -28,6 +28,9 @@ from tasks import common
 # --- what to run ---
 _TASKS = flags.DEFINE_list("tasks", ["copy", "associative_recall"], "Tasks.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds.")
+_MAX_SEEDS = flags.DEFINE_list(
+    "max_seeds", [], "Run only the first k of --seeds for a task, as "
+    "task:k (e.g. associative_recall:3).")
 _MAX_STEPS = flags.DEFINE_list(
     "max_steps", ["copy:8000", "associative_recall:10000"],
     "Step budget per task, as task:steps.")
@@ -160,6 +163,13 @@ def main(argv):
       if task not in budgets:
         raise ValueError(f"--max_steps has no budget for task {task!r}")
     seeds = [int(s) for s in _SEEDS.value]
+    seeds_of = {task: seeds for task in _TASKS.value}
+    for item in _MAX_SEEDS.value:
+      name, _, count = item.partition(":")
+      if name not in seeds_of or not count.isdigit() or int(count) < 1:
+        raise ValueError(f"--max_seeds entries must be task:k for a task in "
+                         f"--tasks, got {item!r}")
+      seeds_of[name] = seeds[:int(count)]
     flags_of = method_flags(_METHODS.value, _METHOD_FLAGS.value)
     if _PARALLEL.value < 1:
       raise ValueError(f"--parallel must be >= 1, got {_PARALLEL.value}")
@@ -171,7 +181,7 @@ def main(argv):
   if _PARALLEL.value > 1:
     env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
   jobs = [(task, method, seed) for task in _TASKS.value
-          for method in flags_of for seed in seeds]
+          for method in flags_of for seed in seeds_of[task]]
   pending, running, rows = list(jobs), [], {}
   start = time.time()
   while pending or running:
