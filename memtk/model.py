@@ -26,6 +26,9 @@ each batch soft with probability 1 for the first `soft_curriculum_hold`
 steps, then falling linearly to 0 over `soft_curriculum_steps`, so the model
 ends purely hard (both 0: hard from the start). Inference (`call`, `predict`,
 `evaluate`) uses greedy choices unless `call(..., choice="sample")`.
+Besides the compiled metrics, a hard train step logs `soft_batch` (1 when the
+batch ran soft) and `advantage_std` (REINFORCE: the spread of its learning
+signal R^ - b over the batch) or `temperature` (Gumbel).
 """
 
 import keras
@@ -217,17 +220,26 @@ class NTM(keras.Model):
       total = loss - estimators.linear_schedule(
           settings["entropy_bonus"], 0.0, step, settings["entropy_steps"]
       ) * tf.reduce_mean(tf.reduce_sum(out.entropy, -1))
+      logs = {"soft_batch": (tf.cast(soft_batch, tf.float32)
+                             if soft_batch is not None else tf.constant(0.0))}
       if estimator == "reinforce":
-        total += self._reinforce_terms(out, y, sample_weight)
+        terms, logs["advantage_std"] = self._reinforce_terms(out, y,
+                                                             sample_weight)
+        total += terms
+      else:
+        logs["temperature"] = temperature
     self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
     variables = self.trainable_weights
     self.optimizer.apply_gradients(zip(tape.gradient(total, variables),
                                        variables))
-    return self.compute_metrics(x, y, out.logits, sample_weight=sample_weight)
+    logs.update(self.compute_metrics(x, y, out.logits,
+                                     sample_weight=sample_weight))
+    return logs
 
   def _reinforce_terms(self, out, targets, mask):
-    """Surrogate + baseline loss of REINFORCE (module docstring); updates the
-    running statistics of the return."""
+    """(surrogate + baseline loss of REINFORCE (module docstring), the
+    standard deviation of its learning signal R^ - b over the batch); updates
+    the running statistics of the return."""
     logits = tf.stop_gradient(out.logits)
     if mask is None:
       mask = tf.ones(tf.shape(logits)[:2], logits.dtype)
@@ -242,8 +254,9 @@ class NTM(keras.Model):
     scaled = (returns - mean) / tf.sqrt(variance + 1e-6)
     advantage = scaled - out.baseline
     num_steps = tf.cast(tf.shape(logits)[1], logits.dtype)
-    return (estimators.surrogate(out.log_prob, advantage) / num_steps
-            + tf.reduce_mean(tf.square(advantage)))
+    terms = (estimators.surrogate(out.log_prob, advantage) / num_steps
+             + tf.reduce_mean(tf.square(advantage)))
+    return terms, tf.math.reduce_std(advantage)
 
   def trace(self, inputs):
     """Runs the model and records its attention.

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from tasks import common
 from tasks import evaluation
+from tasks import summaries as summaries_lib
 
 _D = common.DEFAULT_CONFIG  # the default recipe
 
@@ -115,6 +116,9 @@ _CONVERGE_EVALS = flags.DEFINE_integer(
     "stop (a single dip is not convergence).")
 _LOG_EVERY = flags.DEFINE_integer(
     "log_every", 100, "Steps between progress lines.")
+_TENSORBOARD = flags.DEFINE_bool(
+    "tensorboard", True, "Write TensorBoard scalars and attention heat maps "
+    "to <logdir>/tensorboard at every evaluation.")
 _FINAL_EVAL = flags.DEFINE_bool(
     "final_eval", True, "Evaluate generalisation and write heat maps at the end.")
 _GENERALISATION_SIZES = flags.DEFINE_list(
@@ -233,8 +237,9 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 
   def __init__(self, task, config, logdir, manager, history, num_sequences,
                target_bits, converge_evals, elapsed, max_seconds=0.0,
-               log=print):
+               summaries=None, log=print):
     super().__init__()
+    self.summaries = summaries
     self.task, self.config, self.logdir = task, config, logdir
     self.manager, self.history = manager, history
     self.num_sequences = num_sequences
@@ -269,8 +274,12 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self.history.append(record)
     self.model.optimizer.learning_rate.assign(
         common.learning_rate_at(self.config, step, self.history))
-    self.manager.save(checkpoint_number=step)
+    # History first: a run killed between the two writes resumes from the
+    # previous checkpoint and drops the record past it, so no step is lost.
     common.save_json(os.path.join(self.logdir, "history.json"), self.history)
+    self.manager.save(checkpoint_number=step)
+    if self.summaries is not None:
+      self.summaries.write(self.model, record, logs)
     self.log(f"eval  {step:6d}  {bits:.4f} bit errors per sequence on "
              f"{self.num_sequences} fresh sequences  lr {record['learning_rate']:.2g}"
              f"  ({_duration(record['seconds'])} elapsed)")
@@ -287,7 +296,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 
 def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
           converge_evals, log_every, final_eval=True, max_minutes=0.0,
-          generalisation_sizes=None, log=print):
+          generalisation_sizes=None, tensorboard=True, log=print):
   """Trains (or resumes) a run in `logdir`; returns its history records."""
   task = common.make_task(config["task"])
   os.makedirs(logdir, exist_ok=True)
@@ -326,7 +335,11 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
   evaluate_cb = EvaluateAndCheckpoint(
       task, config, logdir, manager, history, eval_sequences, target_bits,
       converge_evals, elapsed=history[-1]["seconds"] if history else 0.0,
-      max_seconds=60.0 * max_minutes, log=log)
+      max_seconds=60.0 * max_minutes,
+      summaries=(summaries_lib.Summaries(logdir, task, config["seed"],
+                                         config["batch_size"], log)
+                 if tensorboard else None),
+      log=log)
   if converged(history, target_bits, converge_evals,
                common.curriculum_end(config)):
     log(f"already converged at step {start_step}; not training further")
@@ -360,7 +373,7 @@ def main(argv):
     train(config, _LOGDIR.value, _MAX_STEPS.value, _EVAL_EVERY.value,
           _EVAL_SEQUENCES.value, _TARGET_BITS.value, _CONVERGE_EVALS.value,
           _LOG_EVERY.value, _FINAL_EVAL.value, _MAX_MINUTES.value,
-          _GENERALISATION_SIZES.value)
+          _GENERALISATION_SIZES.value, _TENSORBOARD.value)
   except (ValueError, TypeError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
 

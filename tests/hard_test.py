@@ -217,6 +217,9 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
                         verbose=0)
     self.assertTrue(np.all(np.isfinite(history.history["loss"])))
     self.assertIn("bit_errors", history.history)
+    extra = "advantage_std" if estimator == "reinforce" else "temperature"
+    self.assertIn(extra, history.history)
+    self.assertIn("soft_batch", history.history)
     after = weights_by_name(model)
     changed = {k for k in before if np.abs(after[k] - before[k]).max() > 0}
     for name in ("controller", "interface", "output"):
@@ -239,7 +242,7 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       with tf.GradientTape() as tape:
         noise = model._noise(tf.constant(x), "sample")
         out = model._run(x, "sample", noise)[0]
-        terms = model._reinforce_terms(out, y, mask)
+        terms, _ = model._reinforce_terms(out, y, mask)
       kernel = model.cell.interface.projection.kernel
       return tape.gradient(terms, kernel)
 

@@ -1,5 +1,6 @@
 """The training and evaluation CLIs, end to end on a tiny model."""
 
+import glob
 import json
 import os
 import subprocess
@@ -11,6 +12,16 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TINY = ["--memory_size=8", "--word_size=4", "--controller_units=8",
          "--eval_every=10", "--eval_sequences=20", "--log_every=10",
          "--generalisation_sizes=20,24"]
+
+
+def summary_tags(logdir):
+  """Every tag in the TensorBoard events under <logdir>/tensorboard."""
+  tags = set()
+  for path in glob.glob(os.path.join(logdir, "tensorboard", "events.*")):
+    for record in tf.data.TFRecordDataset(path):
+      event = tf.compat.v1.Event.FromString(record.numpy())
+      tags.update(value.tag for value in event.summary.value)
+  return tags
 
 
 def run(module, *args):
@@ -34,6 +45,10 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual(set(evaluation["generalisation"]), {"20", "24"})
     for name in ("heatmap.png", "heatmap_long.png"):
       self.assertGreater(os.path.getsize(os.path.join(logdir, name)), 1000)
+    self.assertContainsSubset(
+        {"eval/bits_per_sequence", "train/loss", "train/bit_errors",
+         "train/learning_rate", "train/sequences_per_second", "attention"},
+        summary_tags(logdir))
 
     # The same command with a larger budget resumes at step 20.
     second = run("tasks.train", f"--logdir={logdir}", "--max_steps=30", *_TINY)
@@ -58,6 +73,8 @@ class TrainCliTest(tf.test.TestCase):
     self.assertIn("hard (reinforce) addressing: "
                   "tasks.custom_controller:make controller", result.stdout)
     self.assertIn("(sampled choices)", result.stdout)
+    self.assertContainsSubset({"train/advantage_std", "train/soft_batch"},
+                              summary_tags(logdir))
     evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
     self.assertEqual(evaluation["addressing"], "hard")
     self.assertEqual(set(evaluation["sampled"]["generalisation"]),
