@@ -144,24 +144,36 @@ class NTM(keras.Model):
       raise ValueError(f"NTM inputs must have {expected} features (as built), "
                        f"got shape {shape}")
 
-  def _noise(self, inputs, choice):
+  def _noise(self, inputs, choice, step=None):
     """The random input of `choice` for every step: [B, T, H] U(0, 1) for
-    'sample', [B, T, H, N] Gumbel(0, 1) for 'gumbel', else an empty tensor."""
+    'sample', [B, T, H, N] Gumbel(0, 1) for 'gumbel', else an empty tensor.
+    With a training `step` the draw depends on the step alone (see _uniform).
+    """
     batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
     heads, cells = self.cell.num_heads, self.cell.memory_size
     if choice == "sample":
-      return self._uniform([batch, steps, heads])
+      return self._uniform([batch, steps, heads], step)
     if choice == "gumbel":
       return estimators.gumbel_from_uniform(
-          self._uniform([batch, steps, heads, cells]))
+          self._uniform([batch, steps, heads, cells], step))
     return tf.zeros([batch, steps, 0], self.compute_dtype)
 
-  def _uniform(self, shape):
-    """U(0, 1) noise from the model's seed stream. Philox explicitly: the
-    generator XLA picks on CPU by default took 167 ms for the 344k numbers of
-    one Gumbel batch (32 x 42 x 2 x 128), Philox 1.5 ms."""
-    seed = tf.cast(tf.math.floormod(self._noise_seed.next(), 2**31 - 1),
-                   tf.int32)
+  def _uniform(self, shape, step=None, stream=0):
+    """U(0, 1) noise.
+
+    Without `step`, the next draw of the model's seed generator. With a
+    training `step`, a draw fixed by (the generator's initial seed, step,
+    stream), so a run resumed from a checkpoint draws what the uninterrupted
+    run drew. Philox explicitly: the generator XLA picks on CPU by default took
+    167 ms for the 344k numbers of one Gumbel batch (32 x 42 x 2 x 128),
+    Philox 1.5 ms.
+    """
+    if step is None:
+      seed = self._noise_seed.next()
+    else:
+      seed = tf.stack([self._noise_seed.state[0],
+                       2 * tf.cast(step, self._noise_seed.state.dtype) + stream])
+    seed = tf.cast(tf.math.floormod(seed, 2**31 - 1), tf.int32)
     return tf.random.stateless_uniform(shape, seed, dtype=self.compute_dtype,
                                        alg="philox")
 
@@ -212,9 +224,10 @@ class NTM(keras.Model):
       soft_probability = tf.where(
           step < hold, 1.0, estimators.linear_schedule(1.0, 0.0, step - hold,
                                                        decay))
-      soft_batch = self._uniform(()) < soft_probability
+      soft_batch = self._uniform((), step, stream=1) < soft_probability
+    noise = self._noise(x, choice, step)
     with tf.GradientTape() as tape:
-      out = self._run(x, choice, temperature=temperature, soft=soft_batch)[0]
+      out = self._run(x, choice, noise, temperature, soft_batch)[0]
       loss = self._compute_loss(x=x, y=y, y_pred=out.logits,
                                 sample_weight=sample_weight, training=True)
       total = loss - estimators.linear_schedule(

@@ -96,6 +96,9 @@ _MAX_MINUTES = flags.DEFINE_float(
     "max_minutes", 6.0, "Stop after this much training time, checked at each "
     "evaluation (0: no limit).")
 _SEED = flags.DEFINE_integer("seed", _D["seed"], "Seeds the weights and the data.")
+_DETERMINISTIC = flags.DEFINE_bool(
+    "deterministic", False, "Enable TensorFlow op determinism: the same "
+    "command gives the same losses, also across a kill and resume (slower).")
 _STEPS_PER_EXECUTION = flags.DEFINE_integer(
     "steps_per_execution", 10, "Train steps per compiled call (less Python "
     "overhead; progress is reported at this granularity).")
@@ -367,6 +370,8 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # no per-checkpoint INFO lines
+  if _DETERMINISTIC.value:
+    tf.config.experimental.enable_op_determinism()
   try:
     config = config_from_flags()
     common.make_task(config["task"])

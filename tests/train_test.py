@@ -3,8 +3,10 @@
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import tensorflow as tf
 
@@ -24,11 +26,15 @@ def summary_tags(logdir):
   return tags
 
 
+def _env():
+  return dict(os.environ, PYTHONPATH=_ROOT + os.pathsep
+              + os.environ.get("PYTHONPATH", ""))
+
+
 def run(module, *args):
-  env = dict(os.environ, PYTHONPATH=_ROOT + os.pathsep
-             + os.environ.get("PYTHONPATH", ""))
   return subprocess.run([sys.executable, "-m", module, *args], cwd=_ROOT,
-                        capture_output=True, text=True, env=env, timeout=600)
+                        capture_output=True, text=True, env=_env(),
+                        timeout=600)
 
 
 class TrainCliTest(tf.test.TestCase):
@@ -83,6 +89,41 @@ class TrainCliTest(tf.test.TestCase):
                     "--num_sequences=10")
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21 (sampled choices)", evaluated.stdout)
+
+  def test_killed_run_resumes_with_the_same_losses(self):
+    # A hard run (sampled choices, curriculum) so the choice noise must
+    # resume too. One run goes uninterrupted; the other is SIGKILLed once it
+    # has a checkpoint, then restarted with the same command.
+    args = ["--max_steps=80", "--final_eval=false", "--tensorboard=false",
+            "--deterministic", "--addressing=hard", "--estimator=reinforce",
+            "--soft_curriculum_steps=40", *_TINY]
+    whole = os.path.join(self.get_temp_dir(), "whole")
+    killed = os.path.join(self.get_temp_dir(), "killed")
+    result = run("tasks.train", f"--logdir={whole}", *args)
+    self.assertEqual(result.returncode, 0, result.stderr)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tasks.train", f"--logdir={killed}", *args],
+        cwd=_ROOT, env=_env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    state = os.path.join(killed, "checkpoints", "checkpoint")
+    deadline = time.time() + 300
+    while not os.path.exists(state) and time.time() < deadline:
+      time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = tf.train.latest_checkpoint(os.path.dirname(state))
+    self.assertIsNotNone(killed_at)
+    self.assertNotIn("ckpt-80", killed_at)  # killed before the end
+
+    resumed = run("tasks.train", f"--logdir={killed}", *args)
+    self.assertEqual(resumed.returncode, 0, resumed.stderr)
+    self.assertIn("resuming from", resumed.stdout)
+    want = json.load(open(os.path.join(whole, "history.json")))
+    got = json.load(open(os.path.join(killed, "history.json")))
+    self.assertEqual([r["step"] for r in got], [r["step"] for r in want])
+    for key in ("loss", "bits_per_sequence", "learning_rate"):
+      self.assertEqual([r[key] for r in got], [r[key] for r in want], key)
 
   def test_changed_settings_in_same_logdir_are_refused(self):
     logdir = os.path.join(self.get_temp_dir(), "other")
