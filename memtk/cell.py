@@ -46,7 +46,7 @@ from memtk import heads as heads_lib
 
 ADDRESSING_MODES = ("soft", "hard")
 CHOICES = ("soft", "greedy", "sample", "gumbel")
-MEMORY_INITS = ("constant", "learned", "random")
+MEMORY_INITS = ("constant", "learned", "random", "zeros")
 _CONSTANT_MEMORY = 1e-6  # Collier & Beel 2018: trained ~2x faster than others
 _RANDOM_MEMORY_STDDEV = 0.5
 _INITIAL_FOCUS = 0.99  # learned initial weighting starts 99% on cell 0
@@ -90,7 +90,8 @@ class NTMCell(keras.layers.Layer):
       head reads and writes one chosen cell; see the module docstring).
     shift_range: largest shift offset; S = 2 * shift_range + 1 <= N.
     memory_init: 'constant' (every cell 1e-6), 'learned' (a trained [N, W]
-      matrix) or 'random' (N(0, 0.5^2) per sequence).
+      matrix), 'random' (N(0, 0.5^2) per sequence) or 'zeros' (the hostile
+      case for cosine addressing; finite by the eps in the norms).
     clip_value: interface and output logits are clipped to +-clip_value.
     controller_units: units of a controller given by name.
   """
@@ -227,8 +228,9 @@ class NTMCell(keras.layers.Layer):
   def initial_ntm_state(self, batch_size):
     """The NTMState before the first step, for a batch of `batch_size`."""
     shape = (batch_size, self.memory_size, self.word_size)
-    if self.memory_init == "constant":
-      memory = tf.fill(shape, tf.constant(_CONSTANT_MEMORY, self.compute_dtype))
+    if self.memory_init in ("constant", "zeros"):
+      value = _CONSTANT_MEMORY if self.memory_init == "constant" else 0.0
+      memory = tf.fill(shape, tf.constant(value, self.compute_dtype))
     elif self.memory_init == "learned":
       memory = tf.broadcast_to(self.initial_memory[None], shape)
     else:

@@ -64,6 +64,10 @@ class NTM(keras.Model):
   controller_units=100), and for a hard model the estimator settings of
   HARD_DEFAULTS (see the module docstring).
 
+  `check_numerics=True` raises InvalidArgumentError when the inputs or the
+  logits hold NaN or Inf. XLA drops such checks, so a model built with it
+  compiles its train step without XLA (slower; off by default).
+
   `compile(optimizer=...)` alone gives a trainable model: the loss defaults to
   sigmoid cross-entropy on the logits averaged over the steps where
   `sample_weight` (the answer mask [B, T]) is 1, the weighted metric to bit
@@ -82,8 +86,10 @@ class NTM(keras.Model):
                temperature_steps=HARD_DEFAULTS["temperature_steps"],
                soft_curriculum_hold=HARD_DEFAULTS["soft_curriculum_hold"],
                soft_curriculum_steps=HARD_DEFAULTS["soft_curriculum_steps"],
-               stats_decay=HARD_DEFAULTS["stats_decay"], **kwargs):
+               stats_decay=HARD_DEFAULTS["stats_decay"], check_numerics=False,
+               **kwargs):
     super().__init__(**kwargs)
+    self.check_numerics = bool(check_numerics)
     if estimator not in estimators.ESTIMATORS:
       raise ValueError(f"estimator must be one of {estimators.ESTIMATORS}, "
                        f"got {estimator!r}")
@@ -184,6 +190,9 @@ class NTM(keras.Model):
     if not self.built:  # train_step and trace call _run, not __call__
       self.build(inputs.shape)
     self._check_input_shape(inputs.shape)
+    if self.check_numerics:
+      inputs = tf.debugging.check_numerics(
+          inputs, "NTM inputs [B, T, I] hold NaN or Inf")
     choice = choice or self.cell.default_choice
     if noise is None:
       noise = self._noise(inputs, choice)
@@ -193,7 +202,13 @@ class NTM(keras.Model):
       return self.cell.choice_step(x[0], state, choice, noise=x[1],
                                    temperature=temperature, soft=soft)
 
-    return unroll(step, (inputs, noise), initial, collect=collect)
+    outputs, state, collected = unroll(step, (inputs, noise), initial,
+                                       collect=collect)
+    if self.check_numerics:
+      outputs = outputs._replace(logits=tf.debugging.check_numerics(
+          outputs.logits, "NTM logits hold NaN or Inf: a weight or the "
+          "memory state went bad"))
+    return outputs, state, collected
 
   def call(self, inputs, training=None, choice=None):
     """Logits [B, T, O]; `choice` (hard models): 'greedy' (default), 'sample'."""
@@ -294,6 +309,8 @@ class NTM(keras.Model):
       loss = metrics_lib.masked_sigmoid_cross_entropy()
     if weighted_metrics is None:
       weighted_metrics = [metrics_lib.BitErrorsPerSequence()]
+    if self.check_numerics:
+      jit_compile = False  # XLA would drop the checks
     super().compile(optimizer=optimizer, loss=loss,
                     weighted_metrics=weighted_metrics, jit_compile=jit_compile,
                     **kwargs)
@@ -310,6 +327,7 @@ class NTM(keras.Model):
       config.pop(key, None)
     config["name"] = self.name
     config.update(self.hard_settings)
+    config["check_numerics"] = self.check_numerics
     return config
 
   @classmethod

@@ -234,6 +234,12 @@ def converged(history, target_bits, converge_evals, after_step=0):
   return len(recent) == converge_evals and max(recent) < target_bits
 
 
+def non_finite_variables(model):
+  """Paths of the model's variables that hold NaN or Inf."""
+  return [v.path for v in model.variables
+          if "float" in str(v.dtype) and not np.all(np.isfinite(v.numpy()))]
+
+
 class EvaluateAndCheckpoint(keras.callbacks.Callback):
   """After every epoch (eval_every steps): evaluate on fresh sequences, save a
   checkpoint and the history, and stop once converged."""
@@ -252,18 +258,28 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self.log = log
     self.evaluator = None
     self.diverged_at = None  # the step whose loss was not finite, if any
+    self.bad_tensors = []  # what was not finite then
     self._start = None
 
   def on_train_begin(self, logs=None):
     self.evaluator = common.Evaluator(self.model)
     self._start = time.time() - self.elapsed
 
+  def on_train_batch_end(self, batch, logs=None):
+    loss = (logs or {}).get("loss", 0.0)
+    if self.diverged_at is None and not np.isfinite(float(loss)):
+      self.diverged_at = int(self.model.optimizer.iterations.numpy())
+      self.bad_tensors = non_finite_variables(self.model) or ["the loss"]
+      self.model.stop_training = True
+
   def on_epoch_end(self, epoch, logs=None):
     step = int(self.model.optimizer.iterations.numpy())
     logs = logs or {}
-    if not np.isfinite(logs.get("loss", 0.0)):
-      self.diverged_at = step  # no checkpoint of a non-finite state
-      self.model.stop_training = True
+    if self.diverged_at is not None or not np.isfinite(logs.get("loss", 0.0)):
+      if self.diverged_at is None:
+        self.diverged_at = step
+        self.bad_tensors = non_finite_variables(self.model) or ["the loss"]
+      self.model.stop_training = True  # and no checkpoint of this state
       return
     bits = self.evaluator.bits_per_sequence(
         self.task, self.config["seed"], common.EVAL_STREAM, step,
@@ -359,8 +375,9 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
         verbose=0)
   if evaluate_cb.diverged_at is not None:
     raise FloatingPointError(
-        f"the training loss was not finite at step {evaluate_cb.diverged_at}; "
-        f"the last good checkpoint is in {logdir}/checkpoints")
+        f"the training loss was not finite at step {evaluate_cb.diverged_at} "
+        f"(not finite: {', '.join(evaluate_cb.bad_tensors)}); the last good "
+        f"checkpoint is in {logdir}/checkpoints")
   if final_eval and history:
     evaluation.evaluate_run(model, task, config, logdir, eval_sequences,
                             generalisation_sizes, log=log)

@@ -99,6 +99,18 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
         "ntm_cell/interface/projection/bias", "ntm_cell/output/kernel",
         "ntm_cell/output/bias"})
 
+  def test_zero_memory_stays_finite(self):
+    model = small_model(memory_init="zeros", num_read_heads=2)
+    model.build((None, None, 5))
+    state = model.cell.initial_ntm_state(3)
+    self.assertAllEqual(state.memory, np.zeros((3, 8, 5)))
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(model(self.x))
+    grads = tape.gradient(loss, model.trainable_variables)
+    self.assertTrue(np.isfinite(model(self.x).numpy()).all())
+    for g in grads:
+      self.assertTrue(np.isfinite(tf.convert_to_tensor(g).numpy()).all())
+
   def test_memory_init_options(self):
     constant = small_model(memory_init="constant")
     constant.build((None, None, 5))
@@ -154,6 +166,27 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
   def test_bad_constructor_arguments(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)
+
+  def test_check_numerics_reports_bad_inputs(self):
+    bad = self.x.copy()
+    bad[1, 2, 3] = np.nan
+    quiet = small_model()
+    self.assertTrue(np.isnan(quiet(bad).numpy()).any())  # off: no check
+    model = small_model(check_numerics=True)
+    model.build((None, None, 5))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "NTM inputs"):
+      model(bad)
+    model.compile(optimizer="adam")
+    self.assertFalse(model.jit_compile)  # XLA would drop the check
+    bad[1, 2, 3] = np.inf
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "NTM inputs"):
+      model.fit(bad, np.zeros((3, 6, 4), np.float32), verbose=0)
+    model.cell.output_layer.bias.assign(np.full(4, np.nan))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "NTM logits"):
+      model(self.x)
 
   def test_bad_inputs_at_call_time(self):
     model = small_model()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import tensorflow as tf
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -152,6 +153,34 @@ class TrainCliTest(tf.test.TestCase):
     self.assertIn("no config.json", result.stderr)
     self.assertNotIn("Traceback", result.stderr)
 
+
+
+class DivergenceTest(tf.test.TestCase):
+
+  def test_a_nan_loss_stops_with_the_step_and_the_bad_weights(self):
+    from tasks import common  # pylint: disable=g-import-not-at-top
+    from tasks import train  # pylint: disable=g-import-not-at-top
+    config = dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
+                  controller_units=8)
+    task = common.make_task("copy")
+    model = common.make_model(config, task)
+    model.optimizer.iterations.assign(37)
+    kernel = model.cell.output_layer.kernel
+    kernel.assign(np.where(np.arange(kernel.shape[1]) == 0, np.nan,
+                           kernel.numpy()))
+    callback = train.EvaluateAndCheckpoint(
+        task, config, self.get_temp_dir(), manager=None, history=[],
+        num_sequences=1, target_bits=0.05, converge_evals=3, elapsed=0.0)
+    callback.set_model(model)
+    callback.on_train_batch_end(3, {"loss": 0.5})
+    self.assertIsNone(callback.diverged_at)
+    callback.on_train_batch_end(4, {"loss": float("nan")})
+    self.assertEqual(callback.diverged_at, 37)
+    self.assertEqual(callback.bad_tensors, [kernel.path])
+    self.assertTrue(model.stop_training)
+    callback.on_epoch_end(0, {"loss": float("nan")})  # saves nothing
+    self.assertFalse(os.path.exists(os.path.join(self.get_temp_dir(),
+                                                 "history.json")))
 
 
 class ConvergedTest(tf.test.TestCase):
