@@ -2,6 +2,7 @@ r"""Evaluates a trained run: bit errors per sequence on the training
 distribution and on longer sequences, and attention heat maps.
 
   python -m tasks.evaluate --logdir=runs/copy
+  python -m tasks.evaluate --logdir=runs/copy/model.keras   # a saved model
 
 writes <logdir>/evaluation.json, <logdir>/heatmap.png (a sequence of the
 longest training size) and <logdir>/heatmap_long.png (the longest
@@ -19,7 +20,10 @@ from tasks import evaluation
 
 # --- what to evaluate ---
 _LOGDIR = flags.DEFINE_string(
-    "logdir", "runs/copy", "Run directory written by tasks.train.")
+    "logdir", "runs/copy", "Run directory written by tasks.train (its latest "
+    "checkpoint), or a .keras file saved by model.save (results go beside it).")
+_TASK = flags.DEFINE_string(
+    "task", None, "Task of a .keras model without a config.json beside it.")
 _NUM_SEQUENCES = flags.DEFINE_integer(
     "num_sequences", 1000, "Fresh sequences per measured size.")
 _SIZES = flags.DEFINE_list(
@@ -42,12 +46,14 @@ def main(argv):
         raise ValueError(f"sizes must be ints, got {_SIZES.value}") from None
       if min(sizes) < 1:
         raise ValueError(f"sizes must be >= 1, got {_SIZES.value}")
-    model, task, config = evaluation.load_run(_LOGDIR.value)
+    model, task, config, outdir = evaluation.load_run(_LOGDIR.value,
+                                                      _TASK.value)
     for size in sizes or ():
       task.variant(size)  # rejects sizes the task cannot take
   except (ValueError, TypeError) as e:
     sys.exit(f"error: {e}")
-  evaluation.evaluate_run(model, task, config, _LOGDIR.value, _NUM_SEQUENCES.value, sizes)
+  evaluation.evaluate_run(model, task, config, outdir, _NUM_SEQUENCES.value,
+                          sizes)
 
 
 if __name__ == "__main__":

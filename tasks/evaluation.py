@@ -5,6 +5,7 @@ tasks.train (at the end of training) and tasks.evaluate (the CLI)."""
 import os
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -13,21 +14,39 @@ from memtk import viz
 from tasks import common
 
 
-def load_run(logdir):
-  """(model, task, config) of a run directory, at its latest checkpoint."""
-  config_path = os.path.join(logdir, "config.json")
+def load_run(path, task_name=None):
+  """(model, task, config, outdir) of a run directory or a saved .keras model.
+
+  A run directory (written by tasks.train) is loaded at its latest
+  checkpoint. A .keras file is loaded with keras.models.load_model; its task
+  is `task_name`, or the task of a config.json beside it. Results go to
+  `outdir`: the run directory, or the directory holding the .keras file.
+  """
+  if path.endswith(".keras"):
+    if not os.path.isfile(path):
+      raise ValueError(f"no saved model at {path!r}")
+    outdir = os.path.dirname(path) or "."
+    config_path = os.path.join(outdir, "config.json")
+    config = common.load_json(config_path) if os.path.exists(config_path) else {}
+    task_name = task_name or config.get("task")
+    if task_name is None:
+      raise ValueError(f"{path!r} has no config.json beside it: pass --task")
+    config = {**config, "task": task_name, "seed": config.get("seed", 0)}
+    model = keras.models.load_model(path)
+    return model, common.make_task(task_name), config, outdir
+  config_path = os.path.join(path, "config.json")
   if not os.path.exists(config_path):
-    raise ValueError(f"logdir {logdir!r} holds no config.json: not a run "
+    raise ValueError(f"logdir {path!r} holds no config.json: not a run "
                      "directory written by tasks.train")
   config = common.load_json(config_path)
   task = common.make_task(config["task"])
   model = common.make_model(config, task)
   checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-  latest = tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints"))
+  latest = tf.train.latest_checkpoint(os.path.join(path, "checkpoints"))
   if latest is None:
-    raise ValueError(f"logdir {logdir!r} holds no checkpoint yet")
+    raise ValueError(f"logdir {path!r} holds no checkpoint yet")
   checkpoint.restore(latest).expect_partial()
-  return model, task, config
+  return model, task, config, path
 
 
 def write_heatmap(model, task, seed, path, title):

@@ -378,6 +378,8 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
         f"the training loss was not finite at step {evaluate_cb.diverged_at} "
         f"(not finite: {', '.join(evaluate_cb.bad_tensors)}); the last good "
         f"checkpoint is in {logdir}/checkpoints")
+  if history:
+    model.save(os.path.join(logdir, "model.keras"))  # for keras.models.load_model
   if final_eval and history:
     evaluation.evaluate_run(model, task, config, logdir, eval_sequences,
                             generalisation_sizes, log=log)

@@ -70,6 +70,20 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21", evaluated.stdout)
 
+    # The saved .keras model, moved away from its run directory.
+    saved = os.path.join(self.get_temp_dir(), "elsewhere", "copy.keras")
+    os.makedirs(os.path.dirname(saved))
+    os.replace(os.path.join(logdir, "model.keras"), saved)
+    no_task = run("tasks.evaluate", f"--logdir={saved}")
+    self.assertNotEqual(no_task.returncode, 0)
+    self.assertIn("pass --task", no_task.stderr)
+    from_file = run("tasks.evaluate", f"--logdir={saved}", "--task=copy",
+                    "--sizes=21", "--num_sequences=10")
+    self.assertEqual(from_file.returncode, 0, from_file.stderr)
+    self.assertIn("length=21", from_file.stdout)
+    self.assertTrue(os.path.exists(os.path.join(os.path.dirname(saved),
+                                                "evaluation.json")))
+
   def test_hard_run_with_a_custom_controller(self):
     logdir = os.path.join(self.get_temp_dir(), "hard")
     result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
