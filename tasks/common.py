@@ -68,13 +68,47 @@ def learning_rate_at(config, step, history):
   return max(base * 0.5 ** ((step - start) / half_life), base / 10)
 
 
-def make_model(config, task):
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def make_strategy(name):
+  """A tf.distribute strategy by name.
+
+  'default' runs on one device; 'mirrored' replicates the model on every local
+  device (GPUs, or logical CPUs) and splits each batch between them;
+  'multi_worker' does the same across the machines named in the TF_CONFIG
+  environment variable (one process per worker; without TF_CONFIG, one
+  local worker).
+  """
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if name == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+
+
+def make_model(config, task, strategy=None):
   """The NTM and its compiled optimiser for a run config (see DEFAULT_CONFIG).
 
   Keys missing from `config` (runs saved before they existed) take their
-  DEFAULT_CONFIG values.
+  DEFAULT_CONFIG values. Under a `strategy` with several replicas the train
+  step runs without XLA (XLA cannot reach variables mirrored on other
+  devices), and hard addressing is refused (its estimator state is not yet
+  replica-aware).
   """
   config = {**DEFAULT_CONFIG, **config}
+  strategy = strategy or tf.distribute.get_strategy()
+  replicas = strategy.num_replicas_in_sync
+  if replicas > 1 and config["addressing"] == "hard":
+    raise ValueError(f"addressing='hard' runs on one replica only, got a "
+                     f"strategy with {replicas} replicas")
+  with strategy.scope():
+    return _make_model(config, task, jit_compile=replicas == 1)
+
+
+def _make_model(config, task, jit_compile):
   model = memtk.NTM(
       config["controller"], task.output_size,
       memory_size=config["memory_size"], word_size=config["word_size"],
@@ -92,7 +126,7 @@ def make_model(config, task):
     raise ValueError(f"clip_norm must be > 0, got {config['clip_norm']}")
   optimizer = keras.optimizers.Adam(config["learning_rate"],
                                     global_clipnorm=config["clip_norm"])
-  model.compile(optimizer=optimizer,
+  model.compile(optimizer=optimizer, jit_compile=jit_compile,
                 steps_per_execution=config.get("steps_per_execution", 1))
   optimizer.build(model.trainable_variables)
   return model
@@ -147,7 +181,8 @@ class Evaluator:
   def __init__(self, model, choice=None):
     self.model = model
     self._forward = tf.function(lambda x: model(x, choice=choice),
-                                jit_compile=True, reduce_retracing=True)
+                                jit_compile=model.jit_compile,
+                                reduce_retracing=True)
 
   def errors(self, inputs, targets, mask, batch_size=500):
     """[num_sequences] bit errors of each sequence."""

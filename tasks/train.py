@@ -96,6 +96,10 @@ _MAX_MINUTES = flags.DEFINE_float(
     "max_minutes", 6.0, "Stop after this much training time, checked at each "
     "evaluation (0: no limit).")
 _SEED = flags.DEFINE_integer("seed", _D["seed"], "Seeds the weights and the data.")
+_STRATEGY = flags.DEFINE_enum(
+    "strategy", "default", list(common.STRATEGIES), "tf.distribute strategy: "
+    "default (one device), mirrored (every local device), multi_worker "
+    "(the workers in TF_CONFIG). --batch_size is the global batch.")
 _DETERMINISTIC = flags.DEFINE_bool(
     "deterministic", False, "Enable TensorFlow op determinism: the same "
     "command gives the same losses, also across a kill and resume (slower).")
@@ -315,7 +319,8 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 
 def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
           converge_evals, log_every, final_eval=True, max_minutes=0.0,
-          generalisation_sizes=None, tensorboard=True, log=print):
+          generalisation_sizes=None, tensorboard=True, strategy="default",
+          log=print):
   """Trains (or resumes) a run in `logdir`; returns its history records."""
   task = common.make_task(config["task"])
   os.makedirs(logdir, exist_ok=True)
@@ -329,7 +334,7 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
           f"logdir {logdir!r} holds a run with other settings ({', '.join(changed)}"
           "); pass another --logdir to start a new run")
   keras.utils.set_random_seed(config["seed"])
-  model = common.make_model(config, task)
+  model = common.make_model(config, task, common.make_strategy(strategy))
   common.save_json(config_path, config)
 
   checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
@@ -397,7 +402,7 @@ def main(argv):
     train(config, _LOGDIR.value, _MAX_STEPS.value, _EVAL_EVERY.value,
           _EVAL_SEQUENCES.value, _TARGET_BITS.value, _CONVERGE_EVALS.value,
           _LOG_EVERY.value, _FINAL_EVAL.value, _MAX_MINUTES.value,
-          _GENERALISATION_SIZES.value, _TENSORBOARD.value)
+          _GENERALISATION_SIZES.value, _TENSORBOARD.value, _STRATEGY.value)
   except (ValueError, TypeError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
 
