@@ -11,7 +11,8 @@ seconds to < 1 and < 0.1 bit errors per sequence, final errors on 1,000 fresh
 sequences, errors on longer sequences) and <out>/learning_curves_<task>.png
 (every run's curve, coloured by method). A method is soft addressing or hard
 addressing with one estimator; hard runs are evaluated with greedy choices.
-Runs already in <out> resume instead of restarting.
+Runs already in <out> resume instead of restarting, and finished ones (with
+an evaluation.json) are summarised as they are.
 """
 
 import os
@@ -191,6 +192,10 @@ def main(argv):
       name = (f"{task}-seed{seed}" if list(flags_of) == ["soft"]
               else f"{task}-{method}-seed{seed}")
       logdir = os.path.join(_OUT.value, name)
+      if os.path.exists(os.path.join(logdir, "evaluation.json")):
+        rows[(task, method, seed)] = summarise(task, seed, logdir, method)
+        print(f"finished before: {task} {method} seed {seed}", flush=True)
+        continue
       os.makedirs(logdir, exist_ok=True)
       command = [sys.executable, "-m", "tasks.train", f"--task={task}",
                  f"--seed={seed}", f"--logdir={logdir}",

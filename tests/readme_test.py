@@ -11,15 +11,21 @@ _README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 class ReadmeTest(tf.test.TestCase):
 
-  def test_python_example_runs(self):
+  def test_python_examples_run(self):
+    # Every python block, in order, in one namespace (each builds on the
+    # first's data).
     text = open(_README).read()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    self.assertNotEmpty(blocks)
+    self.assertLen(blocks, 3)
     namespace = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # pylint: disable=exec-used
+    for block in blocks:
+      exec(compile(block, "README.md", "exec"), namespace)  # pylint: disable=exec-used
     self.assertEqual(tuple(namespace["logits"].shape), (4, 41, 8))
     self.assertEqual(tuple(namespace["trace"]["read_weights"].shape),
                      (4, 41, 1, 128))
+    for name in ("greedy", "sampled"):  # the hard model's two readings
+      self.assertEqual(tuple(namespace[name].shape), (4, 41, 8))
+    self.assertEqual(namespace["model"].cell.controller.num_layers, 2)
 
   def test_quick_start_lines(self):
     text = open(_README).read()
