@@ -130,7 +130,7 @@ def step_losses(logits, targets):
       labels=tf.cast(targets, logits.dtype), logits=logits), axis=-1)
 
 
-def update_moments(mean, variance, values, decay):
+def update_moments(mean, variance, values, decay, average=tf.reduce_mean):
   """Running mean and variance (exponential moving averages) after a batch.
 
       mean'     = decay * mean + (1 - decay) * E[x]
@@ -140,12 +140,14 @@ def update_moments(mean, variance, values, decay):
     mean, variance: scalars, the statistics so far.
     values: a tensor of new samples x.
     decay: in [0, 1); 0 uses this batch alone.
+    average: E[.], the mean of a tensor (a cross-replica mean when the batch
+      is split between replicas).
 
   Returns:
     (mean', variance').
   """
-  new_mean = decay * mean + (1.0 - decay) * tf.reduce_mean(values)
-  new_variance = decay * variance + (1.0 - decay) * tf.reduce_mean(
+  new_mean = decay * mean + (1.0 - decay) * average(values)
+  new_variance = decay * variance + (1.0 - decay) * average(
       tf.square(values - new_mean))
   return new_mean, new_variance
 

@@ -40,6 +40,22 @@ from memtk import estimators
 from memtk import metrics as metrics_lib
 from memtk.unroll import unroll
 
+def _replica():
+  """(this replica's index, the number of replicas) of the current context."""
+  context = tf.distribute.get_replica_context()
+  if context is None:  # cross-replica context
+    return 0, 1
+  return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
+
+def _global_mean(values):
+  """The mean of `values` over the whole batch, across replicas."""
+  mean = tf.reduce_mean(values)
+  if _replica()[1] > 1:
+    mean = tf.distribute.get_replica_context().all_reduce("mean", mean)
+  return mean
+
+
 # Estimator settings of a hard model, with their defaults.
 HARD_DEFAULTS = {
     "estimator": "reinforce",
@@ -130,11 +146,13 @@ class NTM(keras.Model):
     self.cell.build((None, input_shape[-1]))
     if self.cell.addressing == "hard":
       # Running mean and variance of the return R_t (REINFORCE's scaling).
+      # Every replica computes the same update (from cross-replica means).
       self.return_mean = self.add_weight(
-          shape=(), initializer="zeros", trainable=False, name="return_mean")
+          shape=(), initializer="zeros", trainable=False, name="return_mean",
+          aggregation="only_first_replica")
       self.return_variance = self.add_weight(
           shape=(), initializer="ones", trainable=False,
-          name="return_variance")
+          name="return_variance", aggregation="only_first_replica")
     self.built = True
 
   def _check_input_shape(self, shape):
@@ -157,12 +175,18 @@ class NTM(keras.Model):
     """
     batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
     heads, cells = self.cell.num_heads, self.cell.memory_size
-    if choice == "sample":
-      return self._uniform([batch, steps, heads], step)
-    if choice == "gumbel":
-      return estimators.gumbel_from_uniform(
-          self._uniform([batch, steps, heads, cells], step))
-    return tf.zeros([batch, steps, 0], self.compute_dtype)
+    if choice not in ("sample", "gumbel"):
+      return tf.zeros([batch, steps, 0], self.compute_dtype)
+    shape = [steps, heads] + ([cells] if choice == "gumbel" else [])
+    replica, replicas = _replica()
+    if step is not None and replicas > 1:
+      # Each replica takes its rows of the global batch's noise, so a batch
+      # split between replicas draws what one device would.
+      noise = self._uniform([batch * replicas] + shape, step)
+      noise = noise[replica * batch:(replica + 1) * batch]
+    else:
+      noise = self._uniform([batch] + shape, step)
+    return noise if choice == "sample" else estimators.gumbel_from_uniform(noise)
 
   def _uniform(self, shape, step=None, stream=0):
     """U(0, 1) noise.
@@ -243,9 +267,13 @@ class NTM(keras.Model):
     noise = self._noise(x, choice, step)
     with tf.GradientTape() as tape:
       out = self._run(x, choice, noise, temperature, soft_batch)[0]
+      # Under a strategy, Keras scales the compiled loss by 1 / replicas so
+      # that summing the replicas' gradients averages them; the terms below
+      # are scaled alike.
       loss = self._compute_loss(x=x, y=y, y_pred=out.logits,
                                 sample_weight=sample_weight, training=True)
-      total = loss - estimators.linear_schedule(
+      _, replicas = _replica()
+      extra = -estimators.linear_schedule(
           settings["entropy_bonus"], 0.0, step, settings["entropy_steps"]
       ) * tf.reduce_mean(tf.reduce_sum(out.entropy, -1))
       logs = {"soft_batch": (tf.cast(soft_batch, tf.float32)
@@ -253,10 +281,12 @@ class NTM(keras.Model):
       if estimator == "reinforce":
         terms, logs["advantage_std"] = self._reinforce_terms(out, y,
                                                              sample_weight)
-        total += terms
+        extra += terms
       else:
         logs["temperature"] = temperature
-    self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+      total = loss + extra / replicas
+    self._loss_tracker.update_state(loss * replicas,
+                                    sample_weight=tf.shape(x)[0])
     variables = self.trainable_weights
     self.optimizer.apply_gradients(zip(tape.gradient(total, variables),
                                        variables))
@@ -276,7 +306,7 @@ class NTM(keras.Model):
         -estimators.step_losses(logits, targets), mask)
     mean, variance = estimators.update_moments(
         self.return_mean, self.return_variance, returns,
-        self.hard_settings["stats_decay"])
+        self.hard_settings["stats_decay"], average=_global_mean)
     self.return_mean.assign(mean)
     self.return_variance.assign(variance)
     scaled = (returns - mean) / tf.sqrt(variance + 1e-6)

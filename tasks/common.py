@@ -95,15 +95,11 @@ def make_model(config, task, strategy=None):
   Keys missing from `config` (runs saved before they existed) take their
   DEFAULT_CONFIG values. Under a `strategy` with several replicas the train
   step runs without XLA (XLA cannot reach variables mirrored on other
-  devices), and hard addressing is refused (its estimator state is not yet
-  replica-aware).
+  devices).
   """
   config = {**DEFAULT_CONFIG, **config}
   strategy = strategy or tf.distribute.get_strategy()
   replicas = strategy.num_replicas_in_sync
-  if replicas > 1 and config["addressing"] == "hard":
-    raise ValueError(f"addressing='hard' runs on one replica only, got a "
-                     f"strategy with {replicas} replicas")
   with strategy.scope():
     return _make_model(config, task, jit_compile=replicas == 1)
 
