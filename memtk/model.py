@@ -40,6 +40,7 @@ from memtk import estimators
 from memtk import metrics as metrics_lib
 from memtk.unroll import unroll
 
+
 def _replica():
   """(this replica's index, the number of replicas) of the current context."""
   context = tf.distribute.get_replica_context()
