@@ -133,14 +133,16 @@ class NTM(keras.Model):
         soft_curriculum_hold=soft_curriculum_hold,
         soft_curriculum_steps=soft_curriculum_steps,
         stats_decay=float(stats_decay))
-    # The hard choices' random stream (seeded by keras.utils.set_random_seed).
-    self._noise_seed = keras.random.SeedGenerator(name="choice_noise")
     self.cell = cell_lib.NTMCell(
         controller, output_size, memory_size=memory_size, word_size=word_size,
         num_read_heads=num_read_heads, num_write_heads=num_write_heads,
         addressing=addressing, shift_range=shift_range,
         memory_init=memory_init, clip_value=clip_value,
         controller_units=controller_units, name="ntm_cell")
+    # The hard choices' random stream (seeded by keras.utils.set_random_seed;
+    # made after the cell so that it leaves the cell's initial weights as
+    # they were before hard addressing existed).
+    self._noise_seed = keras.random.SeedGenerator(name="choice_noise")
 
   def build(self, input_shape):
     self._check_input_shape(input_shape)
