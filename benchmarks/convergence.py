@@ -43,6 +43,9 @@ _EXTRA_FLAGS = flags.DEFINE_list(
 _METHODS = flags.DEFINE_list(
     "methods", ["soft"], "Methods to compare: soft, reinforce, gumbel (hard "
     "addressing with that estimator).")
+_METHOD_SEEDS = flags.DEFINE_list(
+    "method_seeds", [], "Run only the first k seeds (of those of each task) "
+    "for a method, as method:k (e.g. gumbel:2).")
 _METHOD_FLAGS = flags.DEFINE_list(
     "method_flags", [], "tasks.train flags for one method's runs, as "
     "method:--flag=value, e.g. reinforce:--soft_curriculum_steps=8000.")
@@ -172,6 +175,13 @@ def main(argv):
                          f"--tasks, got {item!r}")
       seeds_of[name] = seeds[:int(count)]
     flags_of = method_flags(_METHODS.value, _METHOD_FLAGS.value)
+    seed_limit = {}
+    for item in _METHOD_SEEDS.value:
+      name, _, count = item.partition(":")
+      if name not in flags_of or not count.isdigit() or int(count) < 1:
+        raise ValueError(f"--method_seeds entries must be method:k for a "
+                         f"method in --methods, got {item!r}")
+      seed_limit[name] = int(count)
     if _PARALLEL.value < 1:
       raise ValueError(f"--parallel must be >= 1, got {_PARALLEL.value}")
   except ValueError as e:
@@ -182,7 +192,8 @@ def main(argv):
   if _PARALLEL.value > 1:
     env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
   jobs = [(task, method, seed) for task in _TASKS.value
-          for method in flags_of for seed in seeds_of[task]]
+          for method in flags_of
+          for seed in seeds_of[task][:seed_limit.get(method)]]
   pending, running, rows = list(jobs), [], {}
   start = time.time()
   while pending or running:
