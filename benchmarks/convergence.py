@@ -57,22 +57,13 @@ _OUT = flags.DEFINE_string(
     "out", "benchmarks/results/convergence", "Output directory.")
 
 
-# The tasks.train flags that make each method.
-METHODS = {
-    "soft": ["--addressing=soft"],
-    "reinforce": ["--addressing=hard", "--estimator=reinforce"],
-    "gumbel": ["--addressing=hard", "--estimator=gumbel"],
-}
-
-
 def method_flags(methods, entries):
   """{method: tasks.train flags} from --methods and --method_flags."""
   flags_of = {}
   for method in methods:
-    if method not in METHODS:
-      raise ValueError(f"--methods entries must be among {sorted(METHODS)}, "
-                       f"got {method!r}")
-    flags_of[method] = list(METHODS[method])
+    common.check_method(method)
+    flags_of[method] = [f"--{key}={value}"
+                        for key, value in common.METHODS[method].items()]
   for entry in entries:
     method, _, flag = entry.partition(":")
     if method not in flags_of or not flag.startswith("--"):

@@ -34,11 +34,6 @@ _JSON = flags.DEFINE_string("json", None, "Write the results here as JSON.")
 _CHILD = flags.DEFINE_string("child", None, "Internal: batch size to time.")
 _CHILD_METHOD = flags.DEFINE_string("child_method", "soft", "Internal.")
 
-# Config changes that make each method.
-METHODS = {"soft": {"addressing": "soft"},
-           "reinforce": {"addressing": "hard", "estimator": "reinforce"},
-           "gumbel": {"addressing": "hard", "estimator": "gumbel"}}
-
 
 def measure(batch_size, steps, steps_per_execution, repeats, method="soft"):
   """Median sequences/s of model.fit on copy batches (runs in this process)."""
@@ -47,7 +42,8 @@ def measure(batch_size, steps, steps_per_execution, repeats, method="soft"):
   from tasks import common  # pylint: disable=g-import-not-at-top
 
   config = dict(common.DEFAULT_CONFIG, batch_size=batch_size,
-                steps_per_execution=steps_per_execution, **METHODS[method])
+                steps_per_execution=steps_per_execution,
+                **common.METHODS[method])
   task = common.make_task("copy")
   keras.utils.set_random_seed(0)
   model = common.make_model(config, task)
@@ -80,10 +76,12 @@ def main(argv):
   except ValueError:
     sys.exit(f"error: --batch_sizes {_BATCH_SIZES.value}, --threads "
              f"{_THREADS.value} and --steps {_STEPS.value} must be positive ints")
-  for method in _METHODS.value:
-    if method not in METHODS:
-      sys.exit(f"error: --methods entries must be among {sorted(METHODS)}, "
-               f"got {method!r}")
+  from tasks import common  # pylint: disable=g-import-not-at-top
+  try:
+    for method in _METHODS.value:
+      common.check_method(method)
+  except ValueError as e:
+    sys.exit(f"error: {e}")
   results = []
   print("copy task (T = 41 padded steps), LSTM 100, N=128, W=20, "
         f"{_STEPS.value} steps x {_REPEATS.value} repeats, median")

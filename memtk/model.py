@@ -110,9 +110,8 @@ class NTM(keras.Model):
     if estimator not in estimators.ESTIMATORS:
       raise ValueError(f"estimator must be one of {estimators.ESTIMATORS}, "
                        f"got {estimator!r}")
-    for name, value in [("entropy_bonus", entropy_bonus)]:
-      if not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if not entropy_bonus >= 0:
+      raise ValueError(f"entropy_bonus must be >= 0, got {entropy_bonus!r}")
     for name, value in [("temperature", temperature),
                         ("temperature_final", temperature_final)]:
       if not value > 0:

@@ -68,6 +68,21 @@ def learning_rate_at(config, step, history):
   return max(base * 0.5 ** ((step - start) / half_life), base / 10)
 
 
+# The config changes that make each method the benchmarks compare.
+METHODS = {
+    "soft": {"addressing": "soft"},
+    "reinforce": {"addressing": "hard", "estimator": "reinforce"},
+    "gumbel": {"addressing": "hard", "estimator": "gumbel"},
+}
+
+
+def check_method(method):
+  """Raises ValueError unless `method` is one of METHODS."""
+  if method not in METHODS:
+    raise ValueError(f"--methods entries must be among {sorted(METHODS)}, "
+                     f"got {method!r}")
+
+
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 

@@ -269,22 +269,24 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self.evaluator = common.Evaluator(self.model)
     self._start = time.time() - self.elapsed
 
-  def on_train_batch_end(self, batch, logs=None):
-    loss = (logs or {}).get("loss", 0.0)
-    if self.diverged_at is None and not np.isfinite(float(loss)):
+  def _diverged(self, logs):
+    """Whether training went non-finite (now or before); records where."""
+    if (self.diverged_at is None
+        and not np.isfinite(float((logs or {}).get("loss", 0.0)))):
       self.diverged_at = int(self.model.optimizer.iterations.numpy())
       self.bad_tensors = non_finite_variables(self.model) or ["the loss"]
+    if self.diverged_at is not None:
       self.model.stop_training = True
+    return self.diverged_at is not None
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._diverged(logs)
 
   def on_epoch_end(self, epoch, logs=None):
+    if self._diverged(logs):
+      return  # and no checkpoint of this state
     step = int(self.model.optimizer.iterations.numpy())
     logs = logs or {}
-    if self.diverged_at is not None or not np.isfinite(logs.get("loss", 0.0)):
-      if self.diverged_at is None:
-        self.diverged_at = step
-        self.bad_tensors = non_finite_variables(self.model) or ["the loss"]
-      self.model.stop_training = True  # and no checkpoint of this state
-      return
     bits = self.evaluator.bits_per_sequence(
         self.task, self.config["seed"], common.EVAL_STREAM, step,
         self.num_sequences)
