@@ -163,12 +163,21 @@ def hard_access(memory, indices, erase, add, num_read_heads):
                                           indices[:, :num_read_heads])
 
 
-def one_hot_access(memory, one_hot, erase, add, num_read_heads):
-  """`hard_access` through dense one-hot weights [B, H, N].
+def dense_access(memory, weights, erase, add, num_read_heads):
+  """Write with the write heads' weights, then read with the read heads'.
 
-  The value is the same as hard_access's; the gradient reaches the one-hot
-  weights (the straight-through estimator needs it), at soft access's cost.
+  Args:
+    memory: [B, N, W] M_{t-1}.
+    weights: [B, H, N] w_t, read heads first: any weights (soft heads without
+      content addressing), or one-hot ones, where the value equals
+      hard_access's and the gradient reaches the weights (the straight-through
+      estimator needs it), at soft access's cost.
+    erase: [B, H_w, W]; add: [B, H_w, W].
+    num_read_heads: H_r.
+
+  Returns:
+    (memory [B, N, W] M_t, read [B, H_r, W] r_t), differentiated by autodiff.
   """
-  new_memory = memory_lib.write(memory, one_hot[:, num_read_heads:], erase,
+  new_memory = memory_lib.write(memory, weights[:, num_read_heads:], erase,
                                 add)
-  return new_memory, memory_lib.read(new_memory, one_hot[:, :num_read_heads])
+  return new_memory, memory_lib.read(new_memory, weights[:, :num_read_heads])

@@ -11,7 +11,9 @@ The full addressing chain of one head at step t is
     w~  = shift(w_g, s_t)                                 (eq. 8)
     w_t = sharpen(w~, gamma_t)                            (eq. 9)
 
-and `address` composes the four.
+and `address` composes the four. A head without content addressing skips the
+first two steps and only moves from where it was, w_t = sharpen(shift(w_{t-1}))
+(`address_by_shift`).
 """
 
 import tensorflow as tf
@@ -135,3 +137,20 @@ def address(memory, previous, keys, strengths, gates, shift_weights, gammas):
   content = content_weights(memory, keys, strengths)
   gated = interpolate(content, previous, gates)
   return sharpen(shift(gated, shift_weights), gammas)
+
+
+def address_by_shift(previous, shift_weights, gammas):
+  """Addressing without content: w_t = sharpen(shift(w_{t-1}, s_t), gamma_t).
+
+  The head moves relative to its previous focus only (eq. 8-9 with g_t = 0),
+  so it never looks at the memory.
+
+  Args:
+    previous: [B, H, N] weights w_{t-1}.
+    shift_weights: [B, H, S] shift distributions s_t.
+    gammas: [B, H] sharpening exponents gamma_t >= 1.
+
+  Returns:
+    [B, H, N] weights w_t.
+  """
+  return sharpen(shift(previous, shift_weights), gammas)

@@ -30,6 +30,11 @@ How the cell is chosen is the step's `choice`: 'greedy' (argmax, the default
 for a hard cell), 'sample' (i ~ w from uniform noise; the REINFORCE path),
 'gumbel' (straight-through Gumbel-softmax from Gumbel noise at a temperature)
 or 'soft' (a hard cell run softly, for the soft-to-hard curriculum).
+
+Without content addressing (`content_addressing=False`) a head never looks at
+the memory to find a cell: it starts at cell 0 and only moves by shifts,
+w_t = sharpen(shift(w_{t-1})). A hard head then costs O(S + W) per step, not
+O(N W); `memtk.sparse_unroll` runs hard models at that cost.
 """
 
 import math
@@ -94,12 +99,15 @@ class NTMCell(keras.layers.Layer):
       case for cosine addressing; finite by the eps in the norms).
     clip_value: interface and output logits are clipped to +-clip_value.
     controller_units: units of a controller given by name.
+    content_addressing: False gives heads without content addressing (the
+      key, strength and gate outputs of the interface are then unused).
   """
 
   def __init__(self, controller, output_size, memory_size=128, word_size=20,
                num_read_heads=1, num_write_heads=1, addressing="soft",
                shift_range=1, memory_init="constant", clip_value=20.0,
-               controller_units=controllers_lib.DEFAULT_UNITS, **kwargs):
+               controller_units=controllers_lib.DEFAULT_UNITS,
+               content_addressing=True, **kwargs):
     super().__init__(**kwargs)
     for name, value in [("output_size", output_size),
                         ("memory_size", memory_size),
@@ -123,6 +131,9 @@ class NTMCell(keras.layers.Layer):
           f"memory_init must be one of {MEMORY_INITS}, got {memory_init!r}")
     if not clip_value > 0:
       raise ValueError(f"clip_value must be > 0, got {clip_value!r}")
+    if not isinstance(content_addressing, bool):
+      raise ValueError(f"content_addressing must be True or False, got "
+                       f"{content_addressing!r}")
     if isinstance(controller, str):
       controller = controllers_lib.make_controller(controller, controller_units)
     controllers_lib.check_controller(controller)
@@ -139,6 +150,7 @@ class NTMCell(keras.layers.Layer):
     self.memory_init = memory_init
     self.clip_value = float(clip_value)
     self.controller_units = controller_units
+    self.content_addressing = content_addressing
     self.interface = heads_lib.HeadInterface(
         num_read_heads, num_write_heads, word_size, 2 * shift_range + 1,
         clip_value=self.clip_value, name="interface")
@@ -208,11 +220,13 @@ class NTMCell(keras.layers.Layer):
     if self.baseline_layer is not None:
       self.baseline_layer.build((None, controller_output))
     n = self.memory_size
-    peak = math.log(_INITIAL_FOCUS * (n - 1) / (1 - _INITIAL_FOCUS)) if n > 1 else 0.0
-    self.initial_weight_logits = self.add_weight(
-        shape=(self.num_heads, n), name="initial_weight_logits",
-        initializer=keras.initializers.Constant(
-            [[peak] + [0.0] * (n - 1)] * self.num_heads))
+    if self.content_addressing:  # heads without content start at cell 0
+      peak = (math.log(_INITIAL_FOCUS * (n - 1) / (1 - _INITIAL_FOCUS))
+              if n > 1 else 0.0)
+      self.initial_weight_logits = self.add_weight(
+          shape=(self.num_heads, n), name="initial_weight_logits",
+          initializer=keras.initializers.Constant(
+              [[peak] + [0.0] * (n - 1)] * self.num_heads))
     self.initial_read = self.add_weight(
         shape=(self.num_read_heads, self.word_size), name="initial_read",
         initializer="zeros")
@@ -236,15 +250,21 @@ class NTMCell(keras.layers.Layer):
     else:
       memory = keras.random.normal(shape, stddev=_RANDOM_MEMORY_STDDEV,
                                    seed=self._seed, dtype=self.compute_dtype)
-    weights = tf.nn.softmax(self.initial_weight_logits)
     return NTMState(
         controller=controllers_lib.initial_state(self.controller, batch_size,
                                                  self.compute_dtype),
         memory=memory,
         read=tf.broadcast_to(self.initial_read[None],
                              (batch_size, self.num_read_heads, self.word_size)),
-        weights=tf.broadcast_to(weights[None],
+        weights=tf.broadcast_to(self.initial_weights()[None],
                                 (batch_size, self.num_heads, self.memory_size)))
+
+  def initial_weights(self):
+    """[H, N] w_0: learned with content addressing, else the one-hot of cell 0."""
+    if self.content_addressing:
+      return tf.nn.softmax(self.initial_weight_logits)
+    return tf.one_hot(tf.zeros([self.num_heads], tf.int32), self.memory_size,
+                      dtype=self.compute_dtype)
 
   def get_initial_state(self, batch_size=None):
     return self.flatten_state(self.initial_ntm_state(batch_size))
@@ -295,22 +315,22 @@ class NTMCell(keras.layers.Layer):
                        "addressing='hard'")
     if choice in ("sample", "gumbel") and noise is None:
       raise ValueError(f"choice {choice!r} needs noise")
-    batch = tf.shape(inputs)[0]
-    read_flat = tf.reshape(state.read,
-                           [batch, self.num_read_heads * self.word_size])
-    controller_output, controller_state = self.controller(
-        tf.concat([inputs, read_flat], axis=-1), state.controller)
-    p = self.interface(controller_output)
-    if choice == "soft":
-      weights, memory, read = access.soft_access(
+    controller_output, controller_state, p = self.control(inputs, state)
+    if choice == "soft" and self.content_addressing:
+      # The fused access computes w_t itself.
+      distribution, memory, read = access.soft_access(
           state.memory, state.weights, p.key, p.strength, p.gate, p.shift,
           p.gamma, p.erase, p.add, self.num_read_heads)
-      distribution = weights
+    else:
+      distribution = self.distribution(state.memory, state.weights, p)
+    if choice == "soft":
+      if not self.content_addressing:
+        memory, read = access.dense_access(state.memory, distribution,
+                                           p.erase, p.add,
+                                           self.num_read_heads)
+      weights = distribution
       log_prob = tf.zeros(tf.shape(weights)[:2], weights.dtype)
     else:
-      distribution = addressing_lib.address(
-          state.memory, state.weights, p.key, p.strength, p.gate, p.shift,
-          p.gamma)
       if choice == "gumbel":
         indices, weights = estimators.gumbel_straight_through(
             distribution, noise, temperature)
@@ -324,11 +344,49 @@ class NTMCell(keras.layers.Layer):
         weights = tf.where(soft, distribution, weights)
         log_prob = tf.where(soft, tf.zeros_like(log_prob), log_prob)
       if choice == "gumbel" or soft is not None:
-        memory, read = access.one_hot_access(state.memory, weights, p.erase,
-                                             p.add, self.num_read_heads)
+        memory, read = access.dense_access(state.memory, weights, p.erase,
+                                           p.add, self.num_read_heads)
       else:
         memory, read = access.hard_access(state.memory, indices, p.erase,
                                           p.add, self.num_read_heads)
+    logits, baseline = self.emit(controller_output, read)
+    output = StepOutput(logits, log_prob, estimators.entropy(distribution),
+                        baseline)
+    return output, NTMState(controller_state, memory, read, weights)
+
+  # The parts of a step, shared with memtk.sparse_unroll.
+
+  def control(self, inputs, state):
+    """Controller and head interface: ([B, C] h_t, controller state, HeadParams).
+
+    Args:
+      inputs: [B, I] x_t.
+      state: the NTMState at t - 1 (its controller and read fields are used).
+    """
+    batch = tf.shape(inputs)[0]
+    read_flat = tf.reshape(state.read,
+                           [batch, self.num_read_heads * self.word_size])
+    controller_output, controller_state = self.controller(
+        tf.concat([inputs, read_flat], axis=-1), state.controller)
+    return controller_output, controller_state, self.interface(
+        controller_output)
+
+  def distribution(self, memory, previous, p):
+    """[B, H, N] w_t, the addressing distribution of every head.
+
+    Args:
+      memory: [B, N, W] M_{t-1} (unused without content addressing).
+      previous: [B, H, N] w_{t-1}.
+      p: HeadParams of the step.
+    """
+    if self.content_addressing:
+      return addressing_lib.address(memory, previous, p.key, p.strength,
+                                    p.gate, p.shift, p.gamma)
+    return addressing_lib.address_by_shift(previous, p.shift, p.gamma)
+
+  def emit(self, controller_output, read):
+    """(logits [B, O] y_t, baseline [B] b_t) from h_t and r_t [B, H_r, W]."""
+    batch = tf.shape(controller_output)[0]
     logits = self.output_layer(tf.concat(
         [controller_output,
          tf.reshape(read, [batch, self.num_read_heads * self.word_size])],
@@ -339,9 +397,7 @@ class NTMCell(keras.layers.Layer):
           tf.stop_gradient(controller_output))[:, 0]
     else:
       baseline = tf.zeros([batch], logits.dtype)
-    output = StepOutput(logits, log_prob, estimators.entropy(distribution),
-                        baseline)
-    return output, NTMState(controller_state, memory, read, weights)
+    return logits, baseline
 
   def call(self, inputs, states, training=None):
     del training
@@ -359,7 +415,8 @@ class NTMCell(keras.layers.Layer):
         word_size=self.word_size, num_read_heads=self.num_read_heads,
         num_write_heads=self.num_write_heads, addressing=self.addressing,
         shift_range=self.shift_range, memory_init=self.memory_init,
-        clip_value=self.clip_value, controller_units=self.controller_units)
+        clip_value=self.clip_value, controller_units=self.controller_units,
+        content_addressing=self.content_addressing)
     return config
 
   @classmethod

@@ -74,16 +74,61 @@ def write_rows(memory, indices, erase, add):
   Returns:
     [B, N, W] memory M_t.
   """
-  rows = read_rows(memory, indices)  # [B, H, W]
+  new_rows = written_rows(read_rows(memory, indices), indices, erase, add)
+  # Heads that share a row scatter one value several times; the gradient
+  # of a scatter reaches every copy, so all but the first copy are held
+  # constant (the row counts once, as in the soft write).
+  return scatter_rows(memory, indices, tf.where(
+      first_of_equal(indices, indices, diagonal=True)[:, :, None], new_rows,
+      tf.stop_gradient(new_rows)))
+
+
+def written_rows(rows, indices, erase, add):
+  """The values `write_rows` gives the chosen rows, from their old values.
+
+  Args:
+    rows: [B, H, W] M_{t-1}(i_h), the chosen rows before the write.
+    indices: [B, H] int row indices i_h (heads with equal indices combine).
+    erase: [B, H, W]; add: [B, H, W].
+
+  Returns:
+    [B, H, W] M_t(i_h) = M_{t-1}(i_h) prod_{k: i_k = i_h} (1 - e_k)
+    + sum_{k: i_k = i_h} a_k; heads that share a row get the same value.
+  """
   # same[b, h, k] = 1 where heads h and k chose the same row.
-  same = tf.cast(
-      tf.equal(indices[:, :, None], indices[:, None, :]), memory.dtype)
+  same = tf.cast(tf.equal(indices[:, :, None], indices[:, None, :]), rows.dtype)
   keep = tf.reduce_prod(1.0 - same[:, :, :, None] * erase[:, None, :, :],
                         axis=2)
-  new_rows = rows * keep + tf.einsum("bhk,bkw->bhw", same, add)
+  return rows * keep + tf.einsum("bhk,bkw->bhw", same, add)
+
+
+def scatter_rows(memory, indices, rows):
+  """memory with row i_h of each batch element replaced by rows[:, h].
+
+  Args:
+    memory: [B, N, W].
+    indices: [B, H] int row indices; heads sharing a row must carry the same
+      value (the update order among them is unspecified).
+    rows: [B, H, W] the new rows.
+
+  Returns:
+    [B, N, W]. Inside an XLA loop that owns `memory` this is an in-place
+    update of H rows; outside XLA it copies the whole memory.
+  """
   batch = tf.broadcast_to(
       tf.range(tf.shape(indices)[0], dtype=indices.dtype)[:, None],
       tf.shape(indices))
-  scatter_at = tf.stack([batch, indices], axis=-1)  # [B, H, 2]
-  # Colliding heads carry identical new rows, so the update order is moot.
-  return tf.tensor_scatter_nd_update(memory, scatter_at, new_rows)
+  return tf.tensor_scatter_nd_update(memory, tf.stack([batch, indices], -1),
+                                     rows)
+
+
+def first_of_equal(indices_a, indices_b, diagonal=False):
+  """[B, A, K] bool: true at the first k with indices_b[k] == indices_a[a].
+
+  With `diagonal` (indices_a is indices_b), [B, K] bool: true where head k is
+  the first head to choose its row.
+  """
+  equal = tf.cast(tf.equal(indices_a[:, :, None], indices_b[:, None, :]),
+                  tf.int32)
+  first = tf.equal(tf.cumsum(equal, axis=-1) * equal, 1)
+  return tf.linalg.diag_part(first) if diagonal else first

@@ -78,7 +78,7 @@ class NTM(keras.Model):
   Takes the arguments of `memtk.cell.NTMCell` (controller, output_size,
   memory_size=128, word_size=20, num_read_heads=1, num_write_heads=1,
   addressing='soft', shift_range=1, memory_init='constant', clip_value=20,
-  controller_units=100), and for a hard model the estimator settings of
+  controller_units=100, content_addressing=True), and for a hard model the estimator settings of
   HARD_DEFAULTS (see the module docstring).
 
   `check_numerics=True` raises InvalidArgumentError when the inputs or the
@@ -95,6 +95,7 @@ class NTM(keras.Model):
                num_read_heads=1, num_write_heads=1, addressing="soft",
                shift_range=1, memory_init="constant", clip_value=20.0,
                controller_units=controllers_lib.DEFAULT_UNITS,
+               content_addressing=True,
                estimator=HARD_DEFAULTS["estimator"],
                entropy_bonus=HARD_DEFAULTS["entropy_bonus"],
                entropy_steps=HARD_DEFAULTS["entropy_steps"],
@@ -137,7 +138,8 @@ class NTM(keras.Model):
         num_read_heads=num_read_heads, num_write_heads=num_write_heads,
         addressing=addressing, shift_range=shift_range,
         memory_init=memory_init, clip_value=clip_value,
-        controller_units=controller_units, name="ntm_cell")
+        controller_units=controller_units,
+        content_addressing=content_addressing, name="ntm_cell")
     # The hard choices' random stream (seeded by keras.utils.set_random_seed;
     # made after the cell so that it leaves the cell's initial weights as
     # they were before hard addressing existed).

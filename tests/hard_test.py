@@ -148,7 +148,7 @@ class HardStepTest(tf.test.TestCase, parameterized.TestCase):
     erase = tf.constant(rng.uniform(size=(2, 2, 5)), tf.float32)
     add = tf.constant(rng.normal(size=(2, 2, 5)), tf.float32)
     hard = access.hard_access(memory, indices, erase, add, 1)
-    dense = access.one_hot_access(memory, tf.one_hot(indices, 8), erase, add,
+    dense = access.dense_access(memory, tf.one_hot(indices, 8), erase, add,
                                   1)
     for a, b in zip(hard, dense):
       self.assertAllClose(a, b, atol=1e-6)

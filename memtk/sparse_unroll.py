@@ -1,0 +1,307 @@
+"""Hard models at the cost floor: a time loop with O(W) memory work per step.
+
+`unroll(cell, inputs, noise, choice)` runs a hard NTMCell over a sequence and
+gives the same values as `memtk.unroll.unroll` over `cell.choice_step` with
+choice 'greedy' or 'sample', but touches the memory only where it must:
+
+  forward, per step: gather the chosen rows, compute their new values and
+    the read vectors from those rows alone, and write the H_w rows in place
+    (inside an XLA loop that owns the memory buffer, a scatter updates the
+    buffer rather than copying it). The only N-wide work is content
+    addressing, when the cell has it (`content_addressing=True`).
+  backward, a custom gradient over the whole loop (the scheme of Sparse
+    Access Memory, Rae et al. 2016): walk the steps in reverse, undo each
+    step's write with the rows it overwrote, so M_{t-1} is at hand without
+    having been kept, recompute the step's controller and heads, and carry
+    dL/dM_t as one [B, N, W] tensor, updated in the touched rows only:
+
+      dL/dM_{t-1} = dL/dM_t with rows i_w zeroed (they were overwritten)
+                    + the gradients of the gathered rows, added at i_w, i_r
+                    + the content scores' dense gradient (content only).
+
+Kept for the backward pass per step: the choices [B, H], the overwritten rows
+[B, H_w, W], the read vectors [B, H_r, W] and the controller state, instead of
+the memory at every step ([T, B, N, W]) that autodiff keeps.
+"""
+
+import tensorflow as tf
+
+from memtk import addressing
+from memtk import estimators
+from memtk import memory as memory_lib
+from memtk.cell import NTMState, StepOutput
+
+CHOICES = ("greedy", "sample")
+
+
+def access_rows(indices, rows_write, rows_read, erase, add, num_read_heads):
+  """Write then read, on the chosen rows alone.
+
+  Args:
+    indices: [B, H] int choices, read heads first.
+    rows_write: [B, H_w, W] M_{t-1} at the write heads' rows.
+    rows_read: [B, H_r, W] M_{t-1} at the read heads' rows.
+    erase: [B, H_w, W]; add: [B, H_w, W].
+    num_read_heads: H_r.
+
+  Returns:
+    (new rows [B, H_w, W] M_t at the write heads' rows, read [B, H_r, W]
+    r_t = M_t(i_r): a read head on a row written this step reads its new
+    value).
+  """
+  read_indices = indices[:, :num_read_heads]
+  write_indices = indices[:, num_read_heads:]
+  new_rows = memory_lib.written_rows(rows_write, write_indices, erase, add)
+  first = tf.cast(memory_lib.first_of_equal(read_indices, write_indices),
+                  add.dtype)
+  written = tf.einsum("brk,bkw->brw", first, new_rows)
+  was_written = tf.reduce_sum(first, -1, keepdims=True) > 0
+  return new_rows, tf.where(was_written, written, rows_read)
+
+
+def _shift_candidates(cell, positions):
+  """[B, H, S] the cells a head without content can move to, in cell order
+  (the order of the dense distribution, so a choice from the same noise
+  picks the same cell), and [B, H, S] int the offsets' slots in that order."""
+  num_shifts = 2 * cell.shift_range + 1
+  offsets = tf.range(num_shifts, dtype=positions.dtype) - cell.shift_range
+  cells = tf.math.floormod(positions[:, :, None] + offsets, cell.memory_size)
+  order = tf.argsort(cells, axis=-1, stable=True)
+  return tf.gather(cells, order, batch_dims=2), order
+
+
+def choose(cell, memory, previous, p, choice, noise, indices=None):
+  """Each head's choice and the statistics of its distribution.
+
+  Args:
+    cell: the hard NTMCell.
+    memory: [B, N, W] M_{t-1} (read only with content addressing).
+    previous: [B, H] int positions i_{t-1}, or [B, H, N] weights w_0 at the
+      first step of a cell with content addressing.
+    p: HeadParams of the step.
+    choice: 'greedy' or 'sample'.
+    noise: [B, H] U(0, 1) noise for 'sample'.
+    indices: optional [B, H] int choices already made (the backward pass
+      recomputes the statistics of the choices the forward pass made).
+
+  Returns:
+    (indices [B, H] int32, log w_t(i_t) [B, H], entropy of w_t [B, H]).
+  """
+  if cell.content_addressing:
+    if previous.dtype.is_integer:
+      previous = tf.one_hot(previous, cell.memory_size, dtype=memory.dtype)
+    weights = cell.distribution(memory, previous, p)
+    candidates = None
+  else:
+    # w_t = sharpen(shift(one_hot(i_{t-1}))) is zero outside the S cells
+    # i_{t-1} + o: its distribution over those cells is sharpen(s_t).
+    candidates, order = _shift_candidates(cell, previous)
+    weights = tf.gather(addressing.sharpen(p.shift, p.gamma), order,
+                        batch_dims=2)
+  if indices is None:
+    slots = (estimators.greedy(weights) if choice == "greedy" else
+             estimators.sample(tf.stop_gradient(weights), noise))
+    indices = (slots if candidates is None else
+               tf.gather(candidates, slots, batch_dims=2))
+  elif candidates is not None:
+    slots = tf.argmax(tf.cast(tf.equal(candidates, indices[:, :, None]),
+                              tf.int32), axis=-1, output_type=tf.int32)
+  else:
+    slots = indices
+  return (indices, estimators.log_prob(weights, slots),
+          estimators.entropy(weights))
+
+
+def unroll(cell, inputs, noise, choice):
+  """Runs a hard cell over `inputs` at O(W) memory cost per step.
+
+  Args:
+    cell: a built NTMCell with addressing='hard'.
+    inputs: [B, T, I] x.
+    noise: [B, T, H] U(0, 1) noise for 'sample'; anything (unused) for
+      'greedy'.
+    choice: 'greedy' or 'sample'.
+
+  Returns:
+    StepOutput with leaves [B, T, ...] (logits, log_prob, entropy, baseline),
+    equal in value and gradient to the dense unroll's.
+  """
+  if cell.addressing != "hard":
+    raise ValueError(f"sparse_unroll needs a hard cell, got addressing="
+                     f"{cell.addressing!r}")
+  if choice not in CHOICES:
+    raise ValueError(f"choice must be one of {CHOICES}, got {choice!r}")
+  num_read = cell.num_read_heads
+  content = cell.content_addressing
+  dtype = cell.compute_dtype
+  batch = tf.shape(inputs)[0]
+  initial = cell.initial_ntm_state(batch)
+  controller_structure = initial.controller
+  controller_flat = tf.nest.flatten(controller_structure)
+  num_controller = len(controller_flat)
+  if choice == "greedy":
+    noise = tf.zeros(tf.shape(inputs)[:2], dtype)[:, :, None]
+  time_major = lambda x: tf.transpose(x, [1, 0] + list(range(2, len(x.shape))))
+  inputs_tm, noise_tm = time_major(inputs), time_major(noise)
+  static_steps = inputs.shape[1]
+  num_steps = static_steps if static_steps is not None else tf.shape(inputs)[1]
+
+  def control(x, controller_flat_state, read):
+    state = NTMState(tf.nest.pack_sequence_as(controller_structure,
+                                              controller_flat_state),
+                     None, read, None)
+    output, controller_state, p = cell.control(x, state)
+    return output, tf.nest.flatten(controller_state), p
+
+  def step(x, u, controller_state, read, previous, memory, indices=None,
+           rows=None):
+    """One step; `indices` and `rows` (M_{t-1} at the write and read rows)
+    are given when the backward pass recomputes it."""
+    output, controller_state, p = control(x, controller_state, read)
+    indices, log_prob, entropy = choose(cell, memory, previous, p, choice, u,
+                                        indices)
+    if rows is None:
+      rows = (memory_lib.read_rows(memory, indices[:, num_read:]),
+              memory_lib.read_rows(memory, indices[:, :num_read]))
+    new_rows, read = access_rows(indices, rows[0], rows[1], p.erase, p.add,
+                                 num_read)
+    logits, baseline = cell.emit(output, read)
+    return dict(out=StepOutput(logits, log_prob, entropy, baseline),
+                controller=controller_state, read=read, indices=indices,
+                old_rows=rows[0], new_rows=new_rows)
+
+  def arrays(values, size):
+    return [tf.TensorArray(v.dtype, size=size, element_shape=v.shape)
+            for v in values]
+
+  def write(tas, t, values):
+    return [ta.write(t, v) for ta, v in zip(tas, values)]
+
+  @tf.custom_gradient
+  def run(inputs_tm, noise_tm, memory, read, first_previous, *controller):
+    """Forward: StepOutput leaves [T, B, ...]; see the module docstring."""
+    controller = list(controller)
+    first = step(inputs_tm[0], noise_tm[0], controller, read, first_previous,
+                 memory)
+    memory = memory_lib.scatter_rows(memory, first["indices"][:, num_read:],
+                                     first["new_rows"])
+    # Per step: outputs, and for the backward pass the step's inputs (the
+    # controller state and read of t - 1) and the choices and old rows.
+    out_tas = write(arrays(first["out"], num_steps), 0, first["out"])
+    kept_values = controller + [read, first["indices"], first["old_rows"]]
+    kept_tas = write(arrays(kept_values, num_steps), 0, kept_values)
+
+    def body(t, controller, read, previous, memory, out_tas, kept_tas):
+      s = step(inputs_tm[t], noise_tm[t], controller, read, previous, memory)
+      memory = memory_lib.scatter_rows(memory, s["indices"][:, num_read:],
+                                       s["new_rows"])
+      out_tas = write(out_tas, t, s["out"])
+      kept_tas = write(kept_tas, t, list(controller) + [
+          read, s["indices"], s["old_rows"]])
+      return (t + 1, s["controller"], s["read"], s["indices"], memory,
+              out_tas, kept_tas)
+
+    loop = tf.while_loop(
+        lambda t, *_: t < num_steps, body,
+        (tf.constant(1), first["controller"], first["read"], first["indices"],
+         memory, out_tas, kept_tas),
+        maximum_iterations=(num_steps - 1 if static_steps is not None
+                            else None))
+    final_memory, out_tas, kept_tas = loop[4], loop[5], loop[6]
+    outputs = tuple(ta.stack() for ta in out_tas)
+
+    def grad(*d_outputs, variables=None):
+      variables = list(variables or [])
+      d_outputs = [tf.zeros_like(o) if d is None else d
+                   for d, o in zip(d_outputs, outputs)]
+      kept = [ta.stack() for ta in kept_tas]
+      kept_controller, kept_read = kept[:num_controller], kept[num_controller]
+      kept_indices, kept_rows = kept[num_controller + 1], kept[-1]
+
+      def backward_step(t, previous, memory, d_memory, d_controller, d_read):
+        """Adjoints at t - 1 from those at t; `memory` is M_t."""
+        indices = kept_indices[t]
+        write_indices = indices[:, num_read:]
+        old_rows = kept_rows[t]
+        memory = memory_lib.scatter_rows(memory, write_indices, old_rows)
+        read_rows = memory_lib.read_rows(memory, indices[:, :num_read])
+        controller = [c[t] for c in kept_controller]
+        x, read = inputs_tm[t], kept_read[t]
+        dense = [memory] if content else []
+        if previous.dtype.is_floating:
+          dense.append(previous)
+        sources = [x, read, old_rows, read_rows] + controller + dense
+        # A row several write heads share is one value: count it once.
+        first_heads = memory_lib.first_of_equal(write_indices, write_indices,
+                                                diagonal=True)
+        d_new_rows = (memory_lib.read_rows(d_memory, write_indices)
+                      * tf.cast(first_heads, d_memory.dtype)[:, :, None])
+        with tf.GradientTape() as tape:
+          tape.watch(sources)
+          s = step(x, None, controller, read, previous, memory, indices,
+                   (old_rows, read_rows))
+          adjoints = ([d[t] for d in d_outputs] + list(d_controller)
+                      + [d_read, d_new_rows])
+          values = (list(s["out"]) + s["controller"]
+                    + [s["read"], s["new_rows"]])
+          target = tf.add_n([tf.reduce_sum(a * v)
+                             for a, v in zip(adjoints, values)])
+        grads = tape.gradient(target, sources + variables,
+                              unconnected_gradients="zero")
+        grads = [tf.convert_to_tensor(g) for g in grads]
+        d_x, d_read_in, d_old, d_read_rows = grads[:4]
+        d_controller_in = grads[4:4 + num_controller]
+        rest = grads[4 + num_controller:]
+        d_dense, d_variables = rest[:len(dense)], rest[len(dense):]
+        d_memory = memory_lib.scatter_rows(d_memory, write_indices,
+                                           tf.zeros_like(old_rows))
+        d_memory = _scatter_add(d_memory, write_indices, d_old)
+        d_memory = _scatter_add(d_memory, indices[:, :num_read], d_read_rows)
+        if content:
+          d_memory += d_dense[0]
+        d_previous = d_dense[-1] if previous.dtype.is_floating else None
+        return (memory, d_memory, d_controller_in, d_read_in, d_x,
+                d_variables, d_previous)
+
+      def body(t, memory, d_memory, d_controller, d_read, d_x_ta, d_vars):
+        memory, d_memory, d_controller, d_read, d_x, d_step_vars, _ = (
+            backward_step(t, kept_indices[t - 1], memory, d_memory,
+                          d_controller, d_read))
+        return (t - 1, memory, d_memory, d_controller, d_read,
+                d_x_ta.write(t, d_x),
+                [a + b for a, b in zip(d_vars, d_step_vars)])
+
+      zeros = lambda x: tf.zeros_like(x)
+      d_x_ta = tf.TensorArray(inputs_tm.dtype, size=num_steps,
+                              element_shape=inputs_tm.shape[1:])
+      loop = tf.while_loop(
+          lambda t, *_: t > 0, body,
+          (num_steps - 1, final_memory, zeros(final_memory),
+           [zeros(c[0]) for c in kept_controller],
+           tf.zeros_like(kept_read[0]), d_x_ta,
+           [tf.zeros_like(v) for v in variables]))
+      _, memory, d_memory, d_controller, d_read, d_x_ta, d_vars = loop
+      (_, d_memory, d_controller, d_read, d_x, d_step_vars,
+       d_previous) = backward_step(0, first_previous, memory, d_memory,
+                                   d_controller, d_read)
+      d_x_ta = d_x_ta.write(0, d_x)
+      d_vars = [a + b for a, b in zip(d_vars, d_step_vars)]
+      d_inputs = [d_x_ta.stack(), None, d_memory, d_read, d_previous]
+      return d_inputs + list(d_controller), d_vars
+
+    return outputs, grad
+
+  first_previous = (tf.identity(initial.weights) if content else
+                    tf.zeros([batch, cell.num_heads], tf.int32))
+  outputs = run(inputs_tm, noise_tm, initial.memory, initial.read,
+                first_previous, *controller_flat)
+  return StepOutput(*[time_major(o) for o in outputs])
+
+
+def _scatter_add(tensor, indices, rows):
+  """tensor [B, N, W] with rows [B, K, W] added at rows indices [B, K]."""
+  batch = tf.broadcast_to(
+      tf.range(tf.shape(indices)[0], dtype=indices.dtype)[:, None],
+      tf.shape(indices))
+  return tf.tensor_scatter_nd_add(tensor, tf.stack([batch, indices], -1),
+                                  rows)
