@@ -1,4 +1,4 @@
-"""One soft memory access (address, write, read) with a hand-fused gradient.
+"""Memory access: soft (address, write, read) with a hand-fused gradient, hard.
 
 `soft_access` computes exactly
 
@@ -12,7 +12,9 @@ compiled time loop each op has a fixed dispatch cost that dwarfs its
 arithmetic at NTM sizes; the backward below is a few dozen fused element-wise
 and reduction ops, and keeps only the step's inputs for backprop (the
 intermediates are recomputed, which XLA fuses into the same kernels).
-`tests/access_test.py` checks values and gradients against the composition.
+`address` is the addressing part alone with the same fused gradient (hard
+heads with content addressing use it). `tests/access_test.py` checks values and
+gradients against the composition.
 """
 
 import tensorflow as tf
@@ -24,6 +26,87 @@ from memtk import memory as memory_lib
 def _keep_factors(write_weights, erase):
   """Per-head erase factors [B, H_w, N, W]: 1 - w_h(i) e_h."""
   return 1.0 - write_weights[:, :, :, None] * erase[:, :, None, :]
+
+
+def _address_forward(memory, previous, keys, strengths, gates, shift_weights,
+                     gammas):
+  """addressing.address and every intermediate its backward pass needs."""
+  num_shifts = shift_weights.shape[-1]
+  cosine, key_norms, memory_norms = addressing.cosine_similarity(memory, keys)
+  content = tf.nn.softmax(strengths[:, :, None] * cosine, -1)
+  gated = addressing.interpolate(content, previous, gates)
+  gated_rolls = addressing.rolls(gated, num_shifts)
+  shifted = sum(shift_weights[:, :, k:k + 1] * gated_rolls[k]
+                for k in range(num_shifts))
+  log_shifted = tf.math.log(tf.maximum(shifted, addressing.TINY))
+  weights = tf.nn.softmax(gammas[:, :, None] * log_shifted, -1)
+  return dict(memory_norms=memory_norms, key_norms=key_norms, cosine=cosine,
+              content=content, gated_rolls=gated_rolls, shifted=shifted,
+              log_shifted=log_shifted, weights=weights)
+
+
+def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
+                      shift_weights, gammas):
+  """Gradients of addressing.address's inputs from d_w = dL/dw [B, H, N];
+  `v` holds _address_forward's intermediates."""
+  num_shifts = shift_weights.shape[-1]
+  tiny = addressing.TINY
+  memory_norms, key_norms, cosine = (v["memory_norms"], v["key_norms"],
+                                     v["cosine"])
+  content, gated_rolls, shifted = v["content"], v["gated_rolls"], v["shifted"]
+  log_shifted, weights = v["log_shifted"], v["weights"]
+  # Sharpen: w = softmax(gamma * log s~).
+  d_logits = weights * (d_w - tf.reduce_sum(weights * d_w, -1, keepdims=True))
+  d_gammas = tf.reduce_sum(d_logits * log_shifted, -1)
+  d_shifted = tf.where(shifted > tiny,
+                       d_logits * gammas[:, :, None] / tf.maximum(shifted, tiny),
+                       tf.zeros_like(shifted))
+  # Shift: s~(i) = sum_k s_k w_g(i - o_k).
+  d_rolls = addressing.rolls(d_shifted, num_shifts)
+  d_gated = sum(shift_weights[:, :, k:k + 1] * d_rolls[num_shifts - 1 - k]
+                for k in range(num_shifts))
+  d_shift_weights = tf.stack(
+      [tf.reduce_sum(d_shifted * gated_rolls[k], -1)
+       for k in range(num_shifts)], -1)
+  # Interpolation: w_g = g w_c + (1 - g) w_prev.
+  g = gates[:, :, None]
+  d_content = g * d_gated
+  d_previous = (1.0 - g) * d_gated
+  d_gates = tf.reduce_sum((content - previous) * d_gated, -1)
+  # Content: w_c = softmax(beta * cos).
+  d_scores = content * (d_content - tf.reduce_sum(content * d_content, -1,
+                                                  keepdims=True))
+  d_strengths = tf.reduce_sum(d_scores * cosine, -1)
+  d_cosine = d_scores * strengths[:, :, None]
+  norms = key_norms[:, :, None] * memory_norms[:, None, :]
+  d_dots = d_cosine / norms
+  d_cos_cos = d_cosine * cosine
+  d_key_norms = -tf.reduce_sum(d_cos_cos, -1) / key_norms  # [B,H]
+  d_memory_norms = -tf.reduce_sum(d_cos_cos, 1) / memory_norms  # [B,N]
+  d_keys = (tf.einsum("bhn,bnw->bhw", d_dots, memory)
+            + (d_key_norms / key_norms)[:, :, None] * keys)
+  # Summed over the few heads element-wise rather than as a matmul, so that
+  # XLA computes the whole [B, N, W] gradient in one pass over the memory.
+  d_memory = (tf.reduce_sum(d_dots[:, :, :, None] * keys[:, :, None, :], 1)
+              + (d_memory_norms / memory_norms)[:, :, None] * memory)
+  return (d_memory, d_previous, d_keys, d_strengths, d_gates, d_shift_weights,
+          d_gammas)
+
+
+@tf.custom_gradient
+def address(memory, previous, keys, strengths, gates, shift_weights, gammas):
+  """addressing.address (all arguments as there) with a hand-fused gradient.
+
+  The same value; the backward pass recomputes the forward intermediates and
+  keeps only the inputs.
+  """
+  inputs = (memory, previous, keys, strengths, gates, shift_weights, gammas)
+  weights = _address_forward(*inputs)["weights"]
+
+  def grad(d_weights):
+    return _address_backward(_address_forward(*inputs), d_weights, *inputs)
+
+  return weights, grad
 
 
 def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
@@ -41,30 +124,20 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
   Returns:
     (weights [B, H, N] w_t, memory [B, N, W] M_t, read [B, H_r, W] r_t).
   """
-  num_shifts = shift_weights.shape[-1]
-  tiny = addressing.TINY
 
   def forward(memory, previous, keys, strengths, gates, shift_weights, gammas,
               erase, add):
     """The access and every intermediate the backward pass needs."""
-    cosine, key_norms, memory_norms = addressing.cosine_similarity(memory,
-                                                                   keys)
-    content = tf.nn.softmax(strengths[:, :, None] * cosine, -1)
-    gated = addressing.interpolate(content, previous, gates)
-    gated_rolls = addressing.rolls(gated, num_shifts)
-    shifted = sum(shift_weights[:, :, k:k + 1] * gated_rolls[k]
-                  for k in range(num_shifts))
-    log_shifted = tf.math.log(tf.maximum(shifted, tiny))
-    weights = tf.nn.softmax(gammas[:, :, None] * log_shifted, -1)
+    v = _address_forward(memory, previous, keys, strengths, gates,
+                         shift_weights, gammas)
+    weights = v["weights"]
     read_weights = weights[:, :num_read_heads]
     write_weights = weights[:, num_read_heads:]
     new_memory = memory_lib.write(memory, write_weights, erase, add)
     read = memory_lib.read(new_memory, read_weights)
-    return dict(memory_norms=memory_norms, key_norms=key_norms, cosine=cosine,
-                content=content, gated_rolls=gated_rolls, shifted=shifted,
-                log_shifted=log_shifted, weights=weights,
-                read_weights=read_weights, write_weights=write_weights,
-                new_memory=new_memory, read=read)
+    v.update(read_weights=read_weights, write_weights=write_weights,
+             new_memory=new_memory, read=read)
+    return v
 
   @tf.custom_gradient
   def access(memory, previous, keys, strengths, gates, shift_weights, gammas,
@@ -76,12 +149,7 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
     def grad(d_weights, d_memory, d_read):
       # Recompute rather than keep: only the inputs are saved per time step.
       v = forward(*inputs)
-      memory_norms, key_norms, cosine = (v["memory_norms"], v["key_norms"],
-                                         v["cosine"])
-      content, gated_rolls, shifted = (v["content"], v["gated_rolls"],
-                                       v["shifted"])
-      log_shifted, weights, new_memory = (v["log_shifted"], v["weights"],
-                                          v["new_memory"])
+      new_memory = v["new_memory"]
       read_weights, write_weights = v["read_weights"], v["write_weights"]
       # Read: r = w_r M'.
       d_memory = d_memory + tf.einsum("bhn,bhw->bnw", read_weights, d_read)
@@ -101,43 +169,10 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
                          - tf.reduce_sum(d_factor * erase[:, :, None, :], -1))
       d_erase = -tf.reduce_sum(d_factor * write_weights[:, :, :, None], 2)
       d_add = tf.einsum("bnw,bhn->bhw", d_memory, write_weights)
-      d_memory_in = d_memory * keep
       d_w = d_weights + tf.concat([d_read_weights, d_write_weights], 1)
-      # Sharpen: w = softmax(gamma * log s~).
-      d_logits = weights * (d_w - tf.reduce_sum(weights * d_w, -1,
-                                                keepdims=True))
-      d_gammas = tf.reduce_sum(d_logits * log_shifted, -1)
-      d_shifted = tf.where(shifted > tiny,
-                           d_logits * gammas[:, :, None] / tf.maximum(shifted, tiny),
-                           tf.zeros_like(shifted))
-      # Shift: s~(i) = sum_k s_k w_g(i - o_k).
-      d_rolls = addressing.rolls(d_shifted, num_shifts)
-      d_gated = sum(shift_weights[:, :, k:k + 1] * d_rolls[num_shifts - 1 - k]
-                    for k in range(num_shifts))
-      d_shift_weights = tf.stack(
-          [tf.reduce_sum(d_shifted * gated_rolls[k], -1)
-           for k in range(num_shifts)], -1)
-      # Interpolation: w_g = g w_c + (1 - g) w_prev.
-      g = gates[:, :, None]
-      d_content = g * d_gated
-      d_previous = (1.0 - g) * d_gated
-      d_gates = tf.reduce_sum((content - previous) * d_gated, -1)
-      # Content: w_c = softmax(beta * cos).
-      d_scores = content * (d_content - tf.reduce_sum(
-          content * d_content, -1, keepdims=True))
-      d_strengths = tf.reduce_sum(d_scores * cosine, -1)
-      d_cosine = d_scores * strengths[:, :, None]
-      norms = key_norms[:, :, None] * memory_norms[:, None, :]
-      d_dots = d_cosine / norms
-      d_cos_cos = d_cosine * cosine
-      d_key_norms = -tf.reduce_sum(d_cos_cos, -1) / key_norms  # [B,H]
-      d_memory_norms = -tf.reduce_sum(d_cos_cos, 1) / memory_norms  # [B,N]
-      d_keys = (tf.einsum("bhn,bnw->bhw", d_dots, memory)
-                + (d_key_norms / key_norms)[:, :, None] * keys)
-      d_memory_in += (tf.einsum("bhn,bhw->bnw", d_dots, keys)
-                      + (d_memory_norms / memory_norms)[:, :, None] * memory)
-      return (d_memory_in, d_previous, d_keys, d_strengths, d_gates,
-              d_shift_weights, d_gammas, d_erase, d_add)
+      d_address = _address_backward(v, d_w, *inputs[:7])
+      return (d_memory * keep + d_address[0],) + d_address[1:] + (d_erase,
+                                                                  d_add)
 
     return (out["weights"], out["new_memory"], out["read"]), grad
 

@@ -379,9 +379,9 @@ class NTMCell(keras.layers.Layer):
       previous: [B, H, N] w_{t-1}.
       p: HeadParams of the step.
     """
-    if self.content_addressing:
-      return addressing_lib.address(memory, previous, p.key, p.strength,
-                                    p.gate, p.shift, p.gamma)
+    if self.content_addressing:  # addressing.address, with a fused gradient
+      return access.address(memory, previous, p.key, p.strength, p.gate,
+                            p.shift, p.gamma)
     return addressing_lib.address_by_shift(previous, p.shift, p.gamma)
 
   def emit(self, controller_output, read):

@@ -23,11 +23,17 @@ from memtk.addressing import TINY as _TINY  # a weight of 0 has log-prob -69
 
 ESTIMATORS = ("reinforce", "gumbel")
 _CDF_MARGIN = 1e-6
+_BLOCK = 128  # cells per block of the two-level CDF inversion
 _UNIFORM_FLOOR = 1e-20  # keeps -log(-log(u)) finite at u = 0
 
 
 def sample(weights, uniform):
   """Draws one cell per head from w by inverting its CDF.
+
+  Over more than 4 * 128 cells the CDF is inverted in two levels (pick the
+  block of 128 cells, then the cell in it), which avoids a cumulative sum
+  over all N cells, slow in XLA on CPU; the result is the same cell up to
+  rounding at the edges between cells.
 
   Args:
     weights: [B, H, N] addressing distributions (rows sum to 1).
@@ -36,12 +42,36 @@ def sample(weights, uniform):
   Returns:
     [B, H] int32 indices i ~ w.
   """
+  num_cells = weights.shape[-1]
+  if num_cells is None or num_cells <= 4 * _BLOCK:
+    return _invert_cdf(weights, uniform[..., None] * tf.reduce_sum(
+        weights, -1, keepdims=True) * (1.0 - _CDF_MARGIN))
+  num_blocks = -(-num_cells // _BLOCK)
+  padded = tf.pad(weights, [[0, 0], [0, 0],
+                            [0, num_blocks * _BLOCK - num_cells]])
+  blocks = tf.reshape(padded, tf.concat([tf.shape(weights)[:2],
+                                         [num_blocks, _BLOCK]], 0))
+  block_sums = tf.reduce_sum(blocks, -1)  # [B, H, blocks]
+  threshold = uniform[..., None] * tf.reduce_sum(
+      block_sums, -1, keepdims=True) * (1.0 - _CDF_MARGIN)
+  block = _invert_cdf(block_sums, threshold)
+  before = tf.reduce_sum(tf.where(
+      tf.range(num_blocks) < block[..., None], block_sums, 0.0), -1)
+  within = _invert_cdf(tf.gather(blocks, block, batch_dims=2),
+                       threshold - before[..., None])
+  return tf.minimum(block * _BLOCK + within, num_cells - 1)
+
+
+def _invert_cdf(weights, threshold):
+  """[B, H] the first index whose cumulative weight exceeds threshold [B, H, 1],
+  never past the last cell of non-zero weight (which rounding could give)."""
   cdf = tf.cumsum(weights, axis=-1)
-  # The threshold stays just below the total, so rounding can never select
-  # a trailing cell of weight 0 (the cells' odds move by at most 1e-6).
-  threshold = uniform[..., None] * cdf[..., -1:] * (1.0 - _CDF_MARGIN)
   index = tf.reduce_sum(tf.cast(cdf <= threshold, tf.int32), axis=-1)
-  return tf.minimum(index, tf.shape(weights)[-1] - 1)
+  num_cells = tf.shape(weights)[-1]
+  last_positive = num_cells - 1 - tf.argmax(
+      tf.cast(tf.reverse(weights, [-1]) > 0, tf.int32), axis=-1,
+      output_type=tf.int32)
+  return tf.minimum(index, last_positive)
 
 
 def greedy(weights):

@@ -24,7 +24,10 @@ falls geometrically from `temperature` to `temperature_final` over
 `temperature_steps`. The soft-to-hard curriculum (the Dynamic NTM's) runs
 each batch soft with probability 1 for the first `soft_curriculum_hold`
 steps, then falling linearly to 0 over `soft_curriculum_steps`, so the model
-ends purely hard (both 0: hard from the start). Inference (`call`, `predict`,
+ends purely hard (both 0: hard from the start). Greedy and sampled choices
+run in `memtk.sparse_unroll` (O(W) memory work per step); Gumbel and the
+curriculum's batches need the dense weights and run in `memtk.unroll`, at soft
+access's cost. Inference (`call`, `predict`,
 `evaluate`) uses greedy choices unless `call(..., choice="sample")`.
 Besides the compiled metrics, a hard train step logs `soft_batch` (1 when the
 batch ran soft) and `advantage_std` (REINFORCE: the spread of its learning
@@ -38,6 +41,7 @@ from memtk import cell as cell_lib
 from memtk import controllers as controllers_lib
 from memtk import estimators
 from memtk import metrics as metrics_lib
+from memtk import sparse_unroll
 from memtk.unroll import unroll
 
 
@@ -224,14 +228,21 @@ class NTM(keras.Model):
     choice = choice or self.cell.default_choice
     if noise is None:
       noise = self._noise(inputs, choice)
-    initial = self.cell.initial_ntm_state(tf.shape(inputs)[0])
 
-    def step(x, state):
-      return self.cell.choice_step(x[0], state, choice, noise=x[1],
-                                   temperature=temperature, soft=soft)
+    if (self.cell.addressing == "hard" and choice in sparse_unroll.CHOICES
+        and soft is None and collect is None):
+      # The O(W)-per-step loop; it reports no final state.
+      outputs = sparse_unroll.unroll(self.cell, inputs, noise, choice)
+      state = collected = None
+    else:
+      initial = self.cell.initial_ntm_state(tf.shape(inputs)[0])
 
-    outputs, state, collected = unroll(step, (inputs, noise), initial,
-                                       collect=collect)
+      def step(x, state):
+        return self.cell.choice_step(x[0], state, choice, noise=x[1],
+                                     temperature=temperature, soft=soft)
+
+      outputs, state, collected = unroll(step, (inputs, noise), initial,
+                                         collect=collect)
     if self.check_numerics:
       outputs = outputs._replace(logits=tf.debugging.check_numerics(
           outputs.logits, "NTM logits hold NaN or Inf: a weight or the "

@@ -4,10 +4,10 @@
 gives the same values as `memtk.unroll.unroll` over `cell.choice_step` with
 choice 'greedy' or 'sample', but touches the memory only where it must:
 
-  forward, per step: gather the chosen rows, compute their new values and
-    the read vectors from those rows alone, and write the H_w rows in place
-    (inside an XLA loop that owns the memory buffer, a scatter updates the
-    buffer rather than copying it). The only N-wide work is content
+  forward, per step: gather the H chosen rows, compute the written rows and
+    the read vectors from those rows alone, and scatter them back (inside an
+    XLA loop that owns the memory buffer, a scatter that comes after every
+    read of the buffer updates it in place rather than copying it). The only N-wide work is content
     addressing, when the cell has it (`content_addressing=True`).
   backward, a custom gradient over the whole loop (the scheme of Sparse
     Access Memory, Rae et al. 2016): walk the steps in reverse, undo each
@@ -16,12 +16,13 @@ choice 'greedy' or 'sample', but touches the memory only where it must:
     dL/dM_t as one [B, N, W] tensor, updated in the touched rows only:
 
       dL/dM_{t-1} = dL/dM_t with rows i_w zeroed (they were overwritten)
-                    + the gradients of the gathered rows, added at i_w, i_r
+                    + the gradients of the gathered rows, added at i_t
                     + the content scores' dense gradient (content only).
 
-Kept for the backward pass per step: the choices [B, H], the overwritten rows
-[B, H_w, W], the read vectors [B, H_r, W] and the controller state, instead of
-the memory at every step ([T, B, N, W]) that autodiff keeps.
+Kept for the backward pass per step: the choices [B, H], the rows they held
+before the write [B, H, W], the read vectors [B, H_r, W] and the controller
+state, instead of the memory at every step ([T, B, N, W]) that autodiff
+keeps.
 """
 
 import tensorflow as tf
@@ -34,29 +35,31 @@ from memtk.cell import NTMState, StepOutput
 CHOICES = ("greedy", "sample")
 
 
-def access_rows(indices, rows_write, rows_read, erase, add, num_read_heads):
+def access_rows(indices, rows, erase, add, num_read_heads):
   """Write then read, on the chosen rows alone.
 
   Args:
-    indices: [B, H] int choices, read heads first.
-    rows_write: [B, H_w, W] M_{t-1} at the write heads' rows.
-    rows_read: [B, H_r, W] M_{t-1} at the read heads' rows.
+    indices: [B, H] int choices i_t, read heads first.
+    rows: [B, H, W] M_{t-1}(i_h), every head's row before the write.
     erase: [B, H_w, W]; add: [B, H_w, W].
     num_read_heads: H_r.
 
   Returns:
-    (new rows [B, H_w, W] M_t at the write heads' rows, read [B, H_r, W]
-    r_t = M_t(i_r): a read head on a row written this step reads its new
-    value).
+    [B, H, W] M_t(i_h), every head's row after the write: the read vectors
+    r_t ([:, :H_r]; a read head on a row written this step reads its new
+    value) and the written rows ([:, H_r:]). Heads sharing a row get equal
+    values, so scattering them all back is the write.
   """
   read_indices = indices[:, :num_read_heads]
   write_indices = indices[:, num_read_heads:]
-  new_rows = memory_lib.written_rows(rows_write, write_indices, erase, add)
+  new_rows = memory_lib.written_rows(rows[:, num_read_heads:], write_indices,
+                                     erase, add)
   first = tf.cast(memory_lib.first_of_equal(read_indices, write_indices),
                   add.dtype)
   written = tf.einsum("brk,bkw->brw", first, new_rows)
   was_written = tf.reduce_sum(first, -1, keepdims=True) > 0
-  return new_rows, tf.where(was_written, written, rows_read)
+  read = tf.where(was_written, written, rows[:, :num_read_heads])
+  return tf.concat([read, new_rows], axis=1)
 
 
 def _shift_candidates(cell, positions):
@@ -155,20 +158,24 @@ def unroll(cell, inputs, noise, choice):
 
   def step(x, u, controller_state, read, previous, memory, indices=None,
            rows=None):
-    """One step; `indices` and `rows` (M_{t-1} at the write and read rows)
-    are given when the backward pass recomputes it."""
+    """One step; the backward pass gives the `indices` the forward pass
+    chose and the `rows` [B, H, W] they held before the write."""
     output, controller_state, p = control(x, controller_state, read)
     indices, log_prob, entropy = choose(cell, memory, previous, p, choice, u,
                                         indices)
     if rows is None:
-      rows = (memory_lib.read_rows(memory, indices[:, num_read:]),
-              memory_lib.read_rows(memory, indices[:, :num_read]))
-    new_rows, read = access_rows(indices, rows[0], rows[1], p.erase, p.add,
-                                 num_read)
-    logits, baseline = cell.emit(output, read)
+      rows = memory_lib.read_rows(memory, indices)
+    touched = access_rows(indices, rows, p.erase, p.add, num_read)
+    logits, baseline = cell.emit(output, touched[:, :num_read])
     return dict(out=StepOutput(logits, log_prob, entropy, baseline),
-                controller=controller_state, read=read, indices=indices,
-                old_rows=rows[0], new_rows=new_rows)
+                controller=controller_state, read=touched[:, :num_read],
+                indices=indices, old_rows=rows, touched=touched)
+
+  def write_back(memory, s):
+    # Every touched row, read rows included (rewritten with the value they
+    # hold): the scatter then depends on every read of this step's memory,
+    # so XLA can order those reads first and update the buffer in place.
+    return memory_lib.scatter_rows(memory, s["indices"], s["touched"])
 
   def arrays(values, size):
     return [tf.TensorArray(v.dtype, size=size, element_shape=v.shape)
@@ -183,8 +190,7 @@ def unroll(cell, inputs, noise, choice):
     controller = list(controller)
     first = step(inputs_tm[0], noise_tm[0], controller, read, first_previous,
                  memory)
-    memory = memory_lib.scatter_rows(memory, first["indices"][:, num_read:],
-                                     first["new_rows"])
+    memory = write_back(memory, first)
     # Per step: outputs, and for the backward pass the step's inputs (the
     # controller state and read of t - 1) and the choices and old rows.
     out_tas = write(arrays(first["out"], num_steps), 0, first["out"])
@@ -193,8 +199,7 @@ def unroll(cell, inputs, noise, choice):
 
     def body(t, controller, read, previous, memory, out_tas, kept_tas):
       s = step(inputs_tm[t], noise_tm[t], controller, read, previous, memory)
-      memory = memory_lib.scatter_rows(memory, s["indices"][:, num_read:],
-                                       s["new_rows"])
+      memory = write_back(memory, s)
       out_tas = write(out_tas, t, s["out"])
       kept_tas = write(kept_tas, t, list(controller) + [
           read, s["indices"], s["old_rows"]])
@@ -220,43 +225,42 @@ def unroll(cell, inputs, noise, choice):
 
       def backward_step(t, previous, memory, d_memory, d_controller, d_read):
         """Adjoints at t - 1 from those at t; `memory` is M_t."""
-        indices = kept_indices[t]
-        write_indices = indices[:, num_read:]
-        old_rows = kept_rows[t]
-        memory = memory_lib.scatter_rows(memory, write_indices, old_rows)
-        read_rows = memory_lib.read_rows(memory, indices[:, :num_read])
+        indices, old_rows = kept_indices[t], kept_rows[t]
+        memory = memory_lib.scatter_rows(memory, indices, old_rows)  # undo
         controller = [c[t] for c in kept_controller]
         x, read = inputs_tm[t], kept_read[t]
         dense = [memory] if content else []
         if previous.dtype.is_floating:
           dense.append(previous)
-        sources = [x, read, old_rows, read_rows] + controller + dense
-        # A row several write heads share is one value: count it once.
-        first_heads = memory_lib.first_of_equal(write_indices, write_indices,
+        sources = [x, read, old_rows] + controller + dense
+        # M_t at a row several heads touched is one value: count it once.
+        first_heads = memory_lib.first_of_equal(indices, indices,
                                                 diagonal=True)
-        d_new_rows = (memory_lib.read_rows(d_memory, write_indices)
-                      * tf.cast(first_heads, d_memory.dtype)[:, :, None])
+        d_touched = (memory_lib.read_rows(d_memory, indices)
+                     * tf.cast(first_heads, d_memory.dtype)[:, :, None])
         with tf.GradientTape() as tape:
           tape.watch(sources)
           s = step(x, None, controller, read, previous, memory, indices,
-                   (old_rows, read_rows))
+                   old_rows)
           adjoints = ([d[t] for d in d_outputs] + list(d_controller)
-                      + [d_read, d_new_rows])
+                      + [d_read, d_touched])
           values = (list(s["out"]) + s["controller"]
-                    + [s["read"], s["new_rows"]])
+                    + [s["read"], s["touched"]])
           target = tf.add_n([tf.reduce_sum(a * v)
                              for a, v in zip(adjoints, values)])
         grads = tape.gradient(target, sources + variables,
                               unconnected_gradients="zero")
         grads = [tf.convert_to_tensor(g) for g in grads]
-        d_x, d_read_in, d_old, d_read_rows = grads[:4]
-        d_controller_in = grads[4:4 + num_controller]
-        rest = grads[4 + num_controller:]
+        d_x, d_read_in, d_old = grads[:3]
+        d_controller_in = grads[3:3 + num_controller]
+        rest = grads[3 + num_controller:]
         d_dense, d_variables = rest[:len(dense)], rest[len(dense):]
-        d_memory = memory_lib.scatter_rows(d_memory, write_indices,
-                                           tf.zeros_like(old_rows))
-        d_memory = _scatter_add(d_memory, write_indices, d_old)
-        d_memory = _scatter_add(d_memory, indices[:, :num_read], d_read_rows)
+        # A touched row of M_{t-1} reaches the loss only through the heads'
+        # copies of it (and the content scores): its adjoint is their sum.
+        same = tf.cast(tf.equal(indices[:, :, None], indices[:, None, :]),
+                       d_old.dtype)
+        d_memory = memory_lib.scatter_rows(
+            d_memory, indices, tf.einsum("bhk,bkw->bhw", same, d_old))
         if content:
           d_memory += d_dense[0]
         d_previous = d_dense[-1] if previous.dtype.is_floating else None
@@ -297,11 +301,3 @@ def unroll(cell, inputs, noise, choice):
                 first_previous, *controller_flat)
   return StepOutput(*[time_major(o) for o in outputs])
 
-
-def _scatter_add(tensor, indices, rows):
-  """tensor [B, N, W] with rows [B, K, W] added at rows indices [B, K]."""
-  batch = tf.broadcast_to(
-      tf.range(tf.shape(indices)[0], dtype=indices.dtype)[:, None],
-      tf.shape(indices))
-  return tf.tensor_scatter_nd_add(tensor, tf.stack([batch, indices], -1),
-                                  rows)

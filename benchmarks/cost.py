@@ -1,0 +1,352 @@
+"""What soft attention costs: time and memory per step, soft vs hard, against N.
+
+    python -m benchmarks.cost --json=cost.json --plot=cost.png
+
+For every configuration (mode x content x phase x memory size) a fresh
+subprocess builds an NTM (LSTM controller, one read and one write head,
+`--word_size`, `--batch_size`, `--seq_len`), compiles its step once with XLA
+outside the timing, runs it once more, then times `--repeats` calls and
+reports the median milliseconds per time step (call time / seq_len). Phases:
+'forward' is the model call (greedy choices for hard), 'train' one optimizer
+step of `fit` (REINFORCE for hard). Peak memory is the peak resident set of the
+timed calls above the process's resident set just before them (Linux resets
+the peak through /proc/self/clear_refs; large allocations are returned to the
+system at once, so memory the allocator kept from the warm-up does not hide
+a step's need).
+
+The parent process measures the machine's memory bandwidth (the best of a few
+large array copies, bytes read + written per second) and, for soft rows,
+prints the fraction of it the step achieves, counting the bytes soft attention
+must move per step and head (the cost model of the design notes): content
+scores read the memory once (N W), a read reads it once (N W), a write reads
+and writes it (2 N W); a train step moves at least three times the forward
+bytes (the backward pass of each N W product reads the memory and writes a
+gradient of the same size). The soft forward rows also carry a breakdown:
+each of content scores, read and write timed alone on the same tensors, and the
+backward pass of the fused soft access.
+
+Configurations whose estimated memory exceeds `--max_memory_gb` are reported
+as skipped with the estimate (soft training keeps the memory of every step for
+its backward pass: T B N W floats).
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+_MODES = flags.DEFINE_list("modes", ["soft", "hard"], "soft and/or hard.")
+_CONTENT = flags.DEFINE_list(
+    "content", ["on", "off"],
+    "Heads with ('on') and/or without ('off') content addressing.")
+_MEMORY_SIZES = flags.DEFINE_list(
+    "memory_sizes", ["128", "1024", "8192", "16384", "65536", "1048576"],
+    "Memory sizes N to measure.")
+_WORD_SIZE = flags.DEFINE_integer("word_size", 20, "W.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "B.")
+_SEQ_LEN = flags.DEFINE_integer("seq_len", 100, "T, time steps per call.")
+_PHASES = flags.DEFINE_list("phases", ["forward", "train"],
+                            "forward and/or train.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per configuration.")
+_SECONDS = flags.DEFINE_float(
+    "seconds", 60.0, "Timing budget per configuration: fewer repeats (at least "
+    "one) when the warm-up call shows that repeats would take longer.")
+_MAX_MEMORY_GB = flags.DEFINE_float(
+    "max_memory_gb", 16.0, "Skip configurations estimated to need more.")
+_UNITS = flags.DEFINE_integer("controller_units", 100, "LSTM units.")
+_THREADS = flags.DEFINE_integer(
+    "threads", 0, "Intra-op threads per configuration (0: TensorFlow's choice).")
+_JSON = flags.DEFINE_string("json", None, "Write the results here.")
+_PLOT = flags.DEFINE_string("plot", None, "Write the log-log PNG here.")
+_WORKER = flags.DEFINE_string("worker", None, "Internal: run one configuration "
+                              "given as JSON and print its result.")
+
+_INPUT_SIZE = 10
+_OUTPUT_SIZE = 8
+_FLOAT_BYTES = 4
+_RESULT_PREFIX = "COST_RESULT "
+
+
+# --- the parent: configurations, bandwidth, table, JSON, plot -------------
+
+def soft_bytes_per_step(config):
+  """Bytes soft attention must move per step (see the module docstring)."""
+  read_heads = write_heads = 1
+  passes = read_heads + 2 * write_heads
+  if config["content"] == "on":
+    passes += read_heads + write_heads
+  total = passes * config["batch_size"] * config["memory_size"] * (
+      config["word_size"] * _FLOAT_BYTES)
+  return total * (3 if config["phase"] == "train" else 1)
+
+
+def estimated_gb(config):
+  """A rough peak: the memory tensor's copies the step holds at once."""
+  memory = config["batch_size"] * config["memory_size"] * config["word_size"] * (
+      _FLOAT_BYTES)
+  if config["mode"] == "soft" and config["phase"] == "train":
+    copies = 1.5 * config["seq_len"] + 6  # every step's memory, and more
+  else:
+    copies = 6
+  return copies * memory / 2**30
+
+
+def measure_bandwidth(megabytes=512, repeats=5):
+  """Bytes per second of a large copy (read + write), best of `repeats`."""
+  source = np.ones(megabytes * 2**20 // 8)
+  target = np.empty_like(source)
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    np.copyto(target, source)
+    best = min(best, time.perf_counter() - start)
+  return 2 * source.nbytes / best
+
+
+def configurations():
+  for name, values, allowed in [("modes", _MODES.value, ("soft", "hard")),
+                                ("content", _CONTENT.value, ("on", "off")),
+                                ("phases", _PHASES.value, ("forward", "train"))]:
+    bad = [v for v in values if v not in allowed]
+    if bad or not values:
+      raise ValueError(f"--{name} takes values from {allowed}, got {values}")
+  sizes = []
+  for value in _MEMORY_SIZES.value:
+    if not value.isdigit() or int(value) < 3:
+      raise ValueError(f"--memory_sizes must be ints >= 3, got {value!r}")
+    sizes.append(int(value))
+  for name, flag in [("word_size", _WORD_SIZE), ("batch_size", _BATCH_SIZE),
+                     ("seq_len", _SEQ_LEN), ("repeats", _REPEATS)]:
+    if flag.value < 1:
+      raise ValueError(f"--{name} must be >= 1, got {flag.value}")
+  return [dict(mode=mode, content=content, phase=phase, memory_size=size,
+               word_size=_WORD_SIZE.value, batch_size=_BATCH_SIZE.value,
+               seq_len=_SEQ_LEN.value)
+          for phase in _PHASES.value for mode in _MODES.value
+          for content in _CONTENT.value for size in sorted(sizes)]
+
+
+def run_configuration(config):
+  """Runs one configuration in its own process; returns its result dict."""
+  job = dict(config, repeats=_REPEATS.value, seconds=_SECONDS.value,
+             controller_units=_UNITS.value, threads=_THREADS.value)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+             # oneDNN keeps freed buffers for reuse, which hides peaks.
+             TF_ENABLE_ONEDNN_OPTS="0",
+             # Return freed large buffers to the system at once, so the peak
+             # of the timed calls is not hidden in memory kept from warm-up.
+             MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+  process = subprocess.run(
+      [sys.executable, "-m", "benchmarks.cost", f"--worker={json.dumps(job)}"],
+      capture_output=True, text=True, env=env, check=False)
+  for line in process.stdout.splitlines():
+    if line.startswith(_RESULT_PREFIX):
+      return json.loads(line[len(_RESULT_PREFIX):])
+  raise RuntimeError(f"configuration {config} failed:\n{process.stderr[-3000:]}")
+
+
+def format_table(results):
+  header = (f"{'mode':<5} {'content':<7} {'phase':<7} {'N':>8} "
+            f"{'ms/step':>9} {'peak MB':>9} {'bandwidth':>9}")
+  lines = [header, "-" * len(header)]
+  for r in results:
+    if r.get("skipped"):
+      lines.append(f"{r['mode']:<5} {r['content']:<7} {r['phase']:<7} "
+                   f"{r['memory_size']:>8} skipped: {r['skipped']}")
+      continue
+    fraction = r.get("bandwidth_fraction")
+    lines.append(
+        f"{r['mode']:<5} {r['content']:<7} {r['phase']:<7} "
+        f"{r['memory_size']:>8} {r['ms_per_step']:>9.3f} {r['peak_mb']:>9.1f} "
+        f"{'' if fraction is None else format(fraction, '.0%'):>9}")
+  return "\n".join(lines)
+
+
+def format_breakdown(results):
+  rows = [r for r in results if r.get("breakdown_ms")]
+  if not rows:
+    return ""
+  names = list(rows[0]["breakdown_ms"])
+  header = f"{'content':<7} {'N':>8} " + " ".join(f"{n:>15}" for n in names)
+  lines = ["soft, ms per step of each part (timed alone):", header,
+           "-" * len(header)]
+  for r in rows:
+    lines.append(f"{r['content']:<7} {r['memory_size']:>8} " + " ".join(
+        f"{r['breakdown_ms'][n]:>15.3f}" for n in names))
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  if _WORKER.value:
+    return worker(json.loads(_WORKER.value))
+  configs = configurations()
+  bandwidth = measure_bandwidth()
+  print(f"memory bandwidth (large copy, read + write): "
+        f"{bandwidth / 1e9:.1f} GB/s", flush=True)
+  results = []
+  for i, config in enumerate(configs):
+    label = " ".join(f"{k}={config[k]}" for k in
+                     ("mode", "content", "phase", "memory_size"))
+    gb = estimated_gb(config)
+    if gb > _MAX_MEMORY_GB.value:
+      result = dict(config, ms_per_step=None, peak_mb=None,
+                    skipped=f"needs ~{gb:.0f} GB > --max_memory_gb")
+    else:
+      start = time.perf_counter()
+      result = dict(config, **run_configuration(config))
+      label += f" ({time.perf_counter() - start:.0f} s)"
+    if config["mode"] == "soft" and result.get("ms_per_step"):
+      result["bandwidth_fraction"] = soft_bytes_per_step(config) / (
+          result["ms_per_step"] / 1e3) / bandwidth
+    result["machine_bandwidth_gb_s"] = bandwidth / 1e9
+    results.append(result)
+    print(f"[{i + 1}/{len(configs)}] {label}: "
+          f"{result.get('ms_per_step') or result.get('skipped')}", flush=True)
+  print(format_table(results))
+  breakdown = format_breakdown(results)
+  if breakdown:
+    print(breakdown)
+  if _JSON.value:
+    with open(_JSON.value, "w") as f:
+      json.dump(results, f, indent=1)
+  if _PLOT.value:
+    from memtk import viz  # matplotlib only when plotting
+    viz.plot_cost(results, _PLOT.value)
+  return 0
+
+
+# --- the worker: one configuration in a fresh process ----------------------
+
+def _rss_kb(field):
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith(field + ":"):
+        return int(line.split()[1])
+  raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak():
+  """Sets the peak resident set (VmHWM) to the current one (Linux)."""
+  with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+
+
+def worker(job):
+  import tensorflow as tf  # only the workers pay TensorFlow's import
+  import keras
+  from memtk import access
+  from memtk import addressing
+  from memtk import memory as memory_lib
+  from memtk.model import NTM
+
+  if job["threads"]:
+    tf.config.threading.set_intra_op_parallelism_threads(job["threads"])
+  keras.utils.set_random_seed(0)
+  batch, steps, n, w = (job["batch_size"], job["seq_len"], job["memory_size"],
+                        job["word_size"])
+  model = NTM("lstm", _OUTPUT_SIZE, memory_size=n, word_size=w,
+              addressing=job["mode"], controller_units=job["controller_units"],
+              content_addressing=job["content"] == "on")
+  model.compile(optimizer="adam")
+  rng = np.random.default_rng(0)
+  x = tf.constant(rng.integers(0, 2, (batch, steps, _INPUT_SIZE)),
+                  tf.float32)
+  y = tf.constant(rng.integers(0, 2, (batch, steps, _OUTPUT_SIZE)),
+                  tf.float32)
+  mask = tf.ones((batch, steps))
+  if job["phase"] == "forward":
+    forward = tf.function(lambda x: model(x), jit_compile=True)
+    call = lambda: forward(x).numpy()
+  else:
+    call = lambda: model.train_on_batch(x, y, sample_weight=mask)
+  start = time.perf_counter()
+  call()  # compiles
+  compile_seconds = time.perf_counter() - start
+  start = time.perf_counter()
+  call()
+  warm_seconds = time.perf_counter() - start
+  repeats = max(1, min(job["repeats"], int(job["seconds"] / warm_seconds)))
+  _reset_peak()
+  resting_kb = _rss_kb("VmRSS")
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - start)
+  peak_kb = _rss_kb("VmHWM")
+  result = dict(ms_per_step=1e3 * statistics.median(times) / steps,
+                peak_mb=max(0, peak_kb - resting_kb) / 1024,
+                repeats=repeats, compile_seconds=compile_seconds)
+  if job["mode"] == "soft" and job["phase"] == "forward":
+    result["breakdown_ms"] = _soft_breakdown(
+        tf, access, addressing, memory_lib, batch, n, w,
+        job["content"] == "on", repeats=max(3, repeats))
+  print(_RESULT_PREFIX + json.dumps(result), flush=True)
+  return 0
+
+
+def _soft_breakdown(tf, access, addressing, memory_lib, batch, n, w, content,
+                    repeats):
+  """ms of each part of one soft step (1 read + 1 write head), timed alone."""
+  rng = np.random.default_rng(1)
+  heads = 2
+  memory = tf.constant(rng.normal(size=(batch, n, w)), tf.float32)
+  weights = tf.nn.softmax(tf.constant(rng.normal(size=(batch, heads, n)),
+                                      tf.float32))
+  keys = tf.constant(rng.normal(size=(batch, heads, w)), tf.float32)
+  vectors = tf.constant(rng.uniform(size=(batch, 1, w)), tf.float32)
+  strengths = tf.ones((batch, heads))
+  shifts = tf.fill((batch, heads, 3), 1.0 / 3)
+  parts = {
+      "read": lambda: memory_lib.read(memory, weights[:, :1]),
+      "write": lambda: memory_lib.write(memory, weights[:, 1:], vectors,
+                                        vectors),
+  }
+  if content:
+    parts["content_scores"] = lambda: addressing.content_weights(
+        memory, keys, strengths)
+    gates = tf.fill((batch, heads), 0.5)
+
+    def access_step(memory):
+      return access.soft_access(memory, weights, keys, strengths, gates,
+                                shifts, strengths + 1.0, vectors, vectors, 1)
+  else:
+    def access_step(memory):
+      new_weights = addressing.address_by_shift(weights, shifts,
+                                                strengths + 1.0)
+      return (new_weights,) + access.dense_access(memory, new_weights, vectors,
+                                                  vectors, 1)
+
+  def forward_and_backward():
+    with tf.GradientTape() as tape:
+      tape.watch(memory)
+      out = access_step(memory)
+      total = sum(tf.reduce_sum(o) for o in out)
+    return tape.gradient(total, memory)
+
+  def time_it(fn):
+    compiled = tf.function(fn, jit_compile=True)
+    tf.nest.map_structure(lambda t: t.numpy(), compiled())
+    times = []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      tf.nest.map_structure(lambda t: t.numpy(), compiled())
+      times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+  result = {name: time_it(fn) for name, fn in parts.items()}
+  whole = time_it(lambda: access_step(memory))
+  result["backward"] = max(0.0, time_it(forward_and_backward) - whole)
+  ordered = ["content_scores", "read", "write", "backward"]
+  return {k: result[k] for k in ordered if k in result}
+
+
+if __name__ == "__main__":
+  app.run(main)
