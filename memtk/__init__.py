@@ -6,11 +6,12 @@ from memtk import estimators
 from memtk import heads
 from memtk import memory
 from memtk import metrics
+from memtk import sparse_unroll
 from memtk.cell import NTMCell
 from memtk.cell import NTMState
 from memtk.model import NTM
 from memtk.unroll import unroll
 
 __all__ = ["addressing", "controllers", "estimators", "heads", "memory", "metrics",
-           "NTMCell", "NTMState", "NTM", "unroll"]
+           "sparse_unroll", "NTMCell", "NTMState", "NTM", "unroll"]
 __version__ = "0.1.0"

@@ -109,3 +109,57 @@ def plot_learning_curves(path, curves, title=None, ylabel="bit errors per sequen
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
+
+
+def plot_cost(results, path):
+  """Writes a log-log PNG of time and memory per step against memory size.
+
+  Args:
+    results: benchmarks.cost rows (dicts with mode, content, phase,
+      memory_size, ms_per_step, peak_mb; skipped rows have None).
+    path: where to write the PNG.
+
+  One column per phase, rows time and peak memory; soft in blue, hard in
+  orange, solid with content addressing, dashed without. The grey lines are
+  O(N) and O(1) references through each panel's first point.
+  """
+  plt = _pyplot()
+  phases = [p for p in ("forward", "train")
+            if any(r["phase"] == p for r in results)]
+  fig, axes = plt.subplots(2, len(phases), figsize=(6 * len(phases), 8),
+                           squeeze=False)
+  colours = {"soft": "C0", "hard": "C1"}
+  for column, phase in enumerate(phases):
+    for row, (key, label) in enumerate([("ms_per_step", "ms per time step"),
+                                        ("peak_mb", "peak MB above resting")]):
+      ax = axes[row][column]
+      anchor = None
+      for mode in ("soft", "hard"):
+        for content in ("on", "off"):
+          points = sorted((r["memory_size"], r[key]) for r in results
+                          if r["phase"] == phase and r["mode"] == mode
+                          and r["content"] == content and r.get(key))
+          if not points:
+            continue
+          xs, ys = zip(*points)
+          ax.plot(xs, ys, "o-" if content == "on" else "s--",
+                  color=colours[mode], ms=4,
+                  label=f"{mode}, content {content}")
+          if anchor is None or xs[0] < anchor[0]:
+            anchor = (xs[0], ys[0], xs[-1])
+      if anchor is not None:
+        x0, y0, x1 = anchor
+        big = max(x1, x0 * 2)
+        ax.plot([x0, big], [y0, y0 * big / x0], ":", color="grey", lw=1,
+                label="O(N)")
+        ax.plot([x0, big], [y0, y0], "-.", color="grey", lw=1, label="O(1)")
+      ax.set_xscale("log", base=2)
+      ax.set_yscale("log")
+      ax.set_xlabel("memory size N (cells)")
+      ax.set_ylabel(label)
+      ax.set_title(f"{phase}: {label}")
+      ax.grid(True, which="both", alpha=0.3)
+      ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)

@@ -64,6 +64,24 @@ class AccessTest(tf.test.TestCase, parameterized.TestCase):
       self.assertTrue(np.all(np.isfinite(fused.numpy())))
       self.assertAllClose(fused, reference, atol=1e-8, rtol=1e-6)
 
+  @parameterized.parameters(False, True)
+  def test_fused_address_matches_composition(self, zero):
+    rng = np.random.default_rng(11)
+    inputs = [tf.constant(x)
+              for x in random_inputs(rng, 2, 1, zero=zero)[:7]]
+    cotangent = tf.constant(rng.normal(size=(2, 3, 7)))
+    results = []
+    for fn in (access.address, addressing.address):
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        weights = fn(*inputs)
+        loss = tf.reduce_sum(weights * cotangent)
+      results.append((weights, tape.gradient(loss, inputs)))
+    self.assertAllClose(results[0][0], results[1][0], atol=1e-12)
+    for fused, reference in zip(results[0][1], results[1][1]):
+      self.assertTrue(np.all(np.isfinite(fused.numpy())))
+      self.assertAllClose(fused, reference, atol=1e-8, rtol=1e-6)
+
   def test_gradient_matches_finite_differences(self):
     rng = np.random.default_rng(5)
     inputs = [tf.constant(x) for x in random_inputs(rng, 1, 2, n=5, w=3)]

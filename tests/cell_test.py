@@ -151,6 +151,39 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
     # Compiled again with the optimizer state: training continues as before.
     self.assertEqual(int(loaded.optimizer.iterations), 1)
 
+  @parameterized.parameters("soft", "hard")
+  def test_heads_without_content_only_shift(self, addressing):
+    model = small_model(content_addressing=False, addressing=addressing)
+    model.build((None, None, 5))
+    cell = model.cell
+    self.assertFalse(any("initial_weight_logits" in v.path
+                         for v in model.weights))
+    state = cell.initial_ntm_state(3)
+    self.assertAllEqual(state.weights, np.broadcast_to(np.eye(8)[0],
+                                                       (3, 2, 8)))
+    choice = cell.default_choice
+    x = tf.constant(self.x[:, 0])
+    steps = [cell.choice_step(x, state._replace(memory=tf.constant(
+        np.random.default_rng(seed).normal(size=(3, 8, 5)), tf.float32)),
+                              choice)[1] for seed in (0, 1)]
+    # The memory's contents do not move the heads; the shift does.
+    self.assertAllClose(steps[0].weights, steps[1].weights)
+    p = cell.control(x, state)[2]
+    want = memtk.addressing.address_by_shift(state.weights, p.shift, p.gamma)
+    if addressing == "hard":
+      want = tf.one_hot(tf.argmax(want, -1), 8)
+    self.assertAllClose(steps[0].weights, want, atol=1e-6)
+    # With content addressing the memory does move them.
+    with_content = small_model(addressing=addressing)
+    with_content.build((None, None, 5))
+    moved = [with_content.cell.distribution(
+        tf.constant(np.random.default_rng(seed).normal(size=(3, 8, 5)),
+                    tf.float32), state.weights, p) for seed in (0, 1)]
+    self.assertNotAllClose(moved[0], moved[1])
+    config = model.get_config()
+    self.assertFalse(config["content_addressing"])
+    self.assertFalse(memtk.NTM.from_config(config).cell.content_addressing)
+
   @parameterized.named_parameters(
       ("memory_size", dict(memory_size=0), "memory_size"),
       ("word_size", dict(word_size=-1), "word_size"),
@@ -162,7 +195,8 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
       ("addressing", dict(addressing="fuzzy"), "addressing"),
       ("memory_init", dict(memory_init="ones"), "memory_init"),
       ("controller_name", dict(controller="transformer"), "transformer"),
-      ("clip", dict(clip_value=0.0), "clip_value"))
+      ("clip", dict(clip_value=0.0), "clip_value"),
+      ("content", dict(content_addressing="no"), "content_addressing"))
   def test_bad_constructor_arguments(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)

@@ -30,6 +30,25 @@ class SamplingTest(tf.test.TestCase):
       self.assertEqual(indices[0, 0], 1)
       self.assertIn(indices[0, 1], (0, 1))
 
+  def test_two_level_sampling_inverts_the_whole_cdf(self):
+    # Over 512 cells the CDF is inverted block by block; the cell must be the
+    # one a single cumulative sum gives, never a cell of weight 0.
+    rng = np.random.default_rng(3)
+    num_cells = 1000  # not a multiple of the block size
+    logits = rng.normal(size=(8, 2, num_cells)) * 3
+    logits[:, :, rng.integers(0, num_cells, size=400)] = -np.inf
+    logits[:, :, -5:] = -np.inf  # zero weight at the end
+    weights = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    uniform = rng.uniform(size=(8, 2))
+    uniform[0] = [0.0, 1.0]
+    got = estimators.sample(tf.constant(weights, tf.float32),
+                            tf.constant(uniform, tf.float32)).numpy()
+    cdf = np.cumsum(weights, -1)
+    want = np.minimum((cdf <= uniform[..., None] * (1 - 1e-6)).sum(-1),
+                      num_cells - 6)  # the last cell of non-zero weight
+    self.assertAllEqual(got, want)
+    self.assertTrue(np.all(np.take_along_axis(weights, got[..., None], -1) > 0))
+
   def test_gumbel_argmax_samples_weights(self):
     weights = tf.constant([[[0.1, 0.6, 0.3]]])
     draws = 20000

@@ -73,6 +73,28 @@ class MemoryTest(tf.test.TestCase, parameterized.TestCase):
     hard = memory_lib.write_rows(memory, indices, erase, add)
     self.assertAllClose(hard, soft)
 
+  @parameterized.named_parameters(
+      ("distinct", [[0, 3, 5], [6, 2, 1]]),
+      ("colliding", [[4, 4, 4], [1, 1, 3]]))
+  def test_write_rows_gradient_equals_soft_write_with_one_hot(self, indices):
+    # Heads sharing a row write one value: its gradient counts once.
+    indices = np.array(indices, np.int32)
+    inputs = [tf.constant(self.rng.normal(size=(2, 7, 4))),
+              tf.constant(self.rng.uniform(size=(2, 3, 4))),
+              tf.constant(self.rng.normal(size=(2, 3, 4)))]
+    cotangent = tf.constant(self.rng.normal(size=(2, 7, 4)))
+    grads = []
+    for write in (
+        lambda m, e, a: memory_lib.write_rows(m, indices, e, a),
+        lambda m, e, a: memory_lib.write(
+            m, tf.one_hot(indices, 7, dtype=tf.float64), e, a)):
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = tf.reduce_sum(write(*inputs) * cotangent)
+      grads.append(tape.gradient(loss, inputs))
+    for hard, soft in zip(*grads):
+      self.assertAllClose(hard, soft)
+
   def test_write_rows_leaves_other_rows_untouched(self):
     memory = self.rng.normal(size=(2, 9, 3)).astype(np.float32)
     indices = np.array([[2, 7], [0, 0]], np.int32)

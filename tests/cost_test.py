@@ -1,0 +1,82 @@
+"""benchmarks.cost end to end at tiny sizes (a smoke test: no timing claims)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+
+from benchmarks import cost
+from memtk import viz
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIELDS = {"mode", "content", "phase", "memory_size", "word_size", "batch_size",
+          "seq_len", "ms_per_step", "peak_mb"}
+
+
+class CostBenchmarkTest(tf.test.TestCase):
+
+  def test_command_writes_table_json_and_plot(self):
+    out = self.get_temp_dir()
+    json_path, plot_path = (os.path.join(out, "cost.json"),
+                            os.path.join(out, "cost.png"))
+    process = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cost", "--modes=soft,hard",
+         "--content=on", "--phases=forward,train", "--memory_sizes=8",
+         "--word_size=3", "--batch_size=2", "--seq_len=3", "--repeats=1",
+         "--controller_units=4", f"--json={json_path}",
+         f"--plot={plot_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    self.assertEqual(process.returncode, 0, process.stderr[-3000:])
+    self.assertIn("memory bandwidth", process.stdout)
+    self.assertIn("ms/step", process.stdout)
+    self.assertIn("content_scores", process.stdout)  # the soft breakdown
+    with open(json_path) as f:
+      rows = json.load(f)
+    self.assertLen(rows, 4)
+    for row in rows:
+      self.assertContainsSubset(FIELDS, row)
+      self.assertGreater(row["ms_per_step"], 0)
+      self.assertGreaterEqual(row["peak_mb"], 0)
+      self.assertEqual(row["memory_size"], 8)
+      if row["mode"] == "soft":
+        self.assertGreater(row["bandwidth_fraction"], 0)
+      else:
+        self.assertNotIn("bandwidth_fraction", row)
+    breakdowns = [r["breakdown_ms"] for r in rows if "breakdown_ms" in r]
+    self.assertLen(breakdowns, 1)  # soft forward
+    self.assertEqual(list(breakdowns[0]),
+                     ["content_scores", "read", "write", "backward"])
+    self.assertGreater(os.path.getsize(plot_path), 10000)
+
+  def test_bytes_estimates_and_skips(self):
+    config = dict(mode="soft", content="on", phase="forward",
+                  memory_size=1024, word_size=20, batch_size=16, seq_len=100)
+    # Content scores (2 heads) + read + write (read and write): 5 passes.
+    self.assertEqual(cost.soft_bytes_per_step(config), 5 * 16 * 1024 * 20 * 4)
+    self.assertEqual(cost.soft_bytes_per_step(dict(config, content="off")),
+                     3 * 16 * 1024 * 20 * 4)
+    self.assertEqual(cost.soft_bytes_per_step(dict(config, phase="train")),
+                     3 * 5 * 16 * 1024 * 20 * 4)
+    train = dict(config, phase="train", memory_size=2**20)
+    self.assertGreater(cost.estimated_gb(train), 100)  # every step's memory
+    self.assertLess(cost.estimated_gb(dict(train, mode="hard")), 10)
+
+  def test_plot_takes_skipped_rows(self):
+    rows = []
+    for mode, content, n, ms in [("soft", "on", 8, 1.0), ("soft", "on", 64, 8.0),
+                                 ("hard", "off", 8, 0.5), ("hard", "off", 64, 0.5),
+                                 ("soft", "off", 64, None)]:
+      rows.append(dict(mode=mode, content=content, phase="train",
+                       memory_size=n, ms_per_step=ms,
+                       peak_mb=None if ms is None else ms * 3))
+    path = os.path.join(self.get_temp_dir(), "plot.png")
+    viz.plot_cost(rows, path)
+    self.assertGreater(os.path.getsize(path), 10000)
+    self.assertIn("skipped", cost.format_table(
+        [dict(rows[-1], skipped="needs ~40 GB")]))
+
+
+if __name__ == "__main__":
+  tf.test.main()

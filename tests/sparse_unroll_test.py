@@ -1,0 +1,165 @@
+"""The O(W) hard loop equals the straightforward dense one, value and gradient,
+and XLA runs it without copying the memory."""
+
+import re
+
+from absl.testing import parameterized
+import keras
+import numpy as np
+import tensorflow as tf
+
+import memtk
+from memtk import cell as cell_lib
+from memtk import sparse_unroll
+from memtk.unroll import unroll
+
+BATCH, STEPS, INPUTS, OUTPUTS = 2, 6, 5, 3
+
+
+def hard_cell(content, heads=(1, 1), memory_size=7, memory_init="learned"):
+  cell = cell_lib.NTMCell(
+      "lstm", OUTPUTS, memory_size=memory_size, word_size=4,
+      num_read_heads=heads[0], num_write_heads=heads[1], addressing="hard",
+      memory_init=memory_init, content_addressing=content, controller_units=8)
+  cell.build((None, INPUTS))
+  return cell
+
+
+def dense_unroll(cell, inputs, noise, choice):
+  """The straightforward loop: one-hot weights through memory.write/read."""
+  hard = tf.constant(False)  # `soft` flag off: the dense one-hot access
+
+  def step(x, state):
+    return cell.choice_step(x[0], state, choice, noise=x[1], soft=hard)
+
+  return unroll(step, (inputs, noise), cell.initial_ntm_state(BATCH))[0]
+
+
+class SparseUnrollTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    # Keras caches its global dtype policy from floatx: set (and reset) both.
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(0)
+    self.inputs = tf.constant(rng.normal(size=(BATCH, STEPS, INPUTS)))
+    self.cotangents = [tf.constant(rng.normal(size=s)) for s in
+                       [(BATCH, STEPS, OUTPUTS), (BATCH, STEPS, 5),
+                        (BATCH, STEPS, 5), (BATCH, STEPS)]]
+    self.rng = rng
+
+  def tearDown(self):
+    keras.config.set_floatx("float32")
+    keras.config.set_dtype_policy("float32")
+    super().tearDown()
+
+  @parameterized.named_parameters(
+      ("content_greedy", True, "greedy", (1, 1), 7),
+      ("content_sample", True, "sample", (1, 1), 7),
+      ("shift_greedy", False, "greedy", (1, 1), 7),
+      ("shift_sample", False, "sample", (1, 1), 7),
+      # Several heads on few cells: heads share rows, read what is written.
+      ("content_shared_rows", True, "sample", (2, 2), 4),
+      ("shift_shared_rows", False, "sample", (2, 3), 4))
+  def test_values_and_gradients_equal_dense_unroll(self, content, choice,
+                                                   heads, memory_size):
+    cell = hard_cell(content, heads, memory_size)
+    noise = tf.constant(self.rng.uniform(size=(BATCH, STEPS, sum(heads))))
+    results = []
+    for fn in (sparse_unroll.unroll, dense_unroll):
+      with tf.GradientTape() as tape:
+        tape.watch(self.inputs)
+        out = fn(cell, self.inputs, noise, choice)
+        loss = sum(tf.reduce_sum(o * c[..., :o.shape[-1]])
+                   for o, c in zip(out, self.cotangents))
+      sources = [self.inputs] + cell.trainable_variables
+      results.append((out, tape.gradient(loss, sources)))
+    (sparse, sparse_grads), (dense, dense_grads) = results
+    for got, want in zip(sparse, dense):
+      self.assertAllClose(got, want, atol=1e-12)
+    self.assertLen(sparse_grads, len(dense_grads))
+    for variable, got, want in zip(["inputs"] + cell.trainable_variables,
+                                   sparse_grads, dense_grads):
+      self.assertIsNotNone(got, msg=str(variable))
+      self.assertAllClose(got, want, atol=1e-10, rtol=1e-8, msg=str(variable))
+    # The gradient reaches the memory (through a learned initial memory).
+    memory_grad = sparse_grads[1 + [v.path for v in cell.trainable_variables]
+                               .index(cell.initial_memory.path)]
+    self.assertGreater(np.abs(memory_grad).max(), 0)
+
+  def test_shift_heads_wrap_around_like_the_dense_distribution(self):
+    # Without content a head at cell 0 may move to cell N - 1; the same
+    # noise must pick the same cell as sampling the dense distribution.
+    cell = hard_cell(False, memory_size=5)
+    for seed in range(3):
+      noise = tf.constant(np.random.default_rng(seed).uniform(
+          size=(BATCH, STEPS, 2)))
+      sparse = sparse_unroll.unroll(cell, self.inputs, noise, "sample")
+      dense = dense_unroll(cell, self.inputs, noise, "sample")
+      self.assertAllClose(sparse.log_prob, dense.log_prob, atol=1e-12)
+
+  def test_model_uses_it_for_greedy_and_sampled_choices(self):
+    model = memtk.NTM("lstm", OUTPUTS, memory_size=6, word_size=4,
+                      controller_units=8, addressing="hard")
+    model.build((None, None, INPUTS))
+    calls = []
+    original = sparse_unroll.unroll
+
+    def spy(*args):
+      calls.append(args[-1])
+      return original(*args)
+
+    sparse_unroll.unroll = spy
+    try:
+      logits = model(self.inputs)
+      model(self.inputs, choice="sample")
+      traced = model.trace(self.inputs)["logits"]  # the dense loop
+    finally:
+      sparse_unroll.unroll = original
+    self.assertEqual(calls, ["greedy", "sample"])
+    self.assertAllClose(logits, traced, atol=1e-12)
+
+  def test_bad_arguments(self):
+    with self.assertRaisesRegex(ValueError, "choice must be one of"):
+      sparse_unroll.unroll(hard_cell(True), self.inputs, None, "gumbel")
+    soft = cell_lib.NTMCell("lstm", OUTPUTS, memory_size=5)
+    soft.build((None, INPUTS))
+    with self.assertRaisesRegex(ValueError, "needs a hard cell"):
+      sparse_unroll.unroll(soft, self.inputs, None, "greedy")
+
+
+class CompiledTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(False, True)
+  def test_xla_updates_memory_in_place(self, content):
+    # The whole forward and backward pass: no copy of a [B, N, W] tensor
+    # (the memory or its gradient) anywhere, in particular not per step.
+    keras.utils.set_random_seed(0)
+    cell = hard_cell(content, memory_size=4099, memory_init="constant")
+    inputs = tf.ones((BATCH, STEPS, INPUTS))
+    noise = tf.fill((BATCH, STEPS, 2), 0.5)
+
+    @tf.function(jit_compile=True)
+    def gradients(inputs, noise):
+      with tf.GradientTape() as tape:
+        out = sparse_unroll.unroll(cell, inputs, noise, "sample")
+        loss = tf.reduce_sum(out.logits) + tf.reduce_sum(out.log_prob)
+      return tape.gradient(loss, cell.trainable_variables)
+
+    hlo = gradients.experimental_get_compiler_ir(inputs, noise)(
+        stage="optimized_hlo")
+    memory_shape = f"f32[{BATCH},4099,4]"
+    self.assertIn(memory_shape, hlo)
+    copies = [line for line in hlo.splitlines()
+              if re.search(r"= f32\[%d,4099,4\]\S* copy\(" % BATCH, line)]
+    self.assertEqual(copies, [])
+    # Nor a stack of every step's memory, [T, B, N, W], as autodiff keeps.
+    self.assertNotRegex(hlo, r"f32\[%d,%d,4099,4\]" % (STEPS, BATCH))
+    for g in gradients(inputs, noise):
+      self.assertTrue(np.all(np.isfinite(g.numpy())))
+
+
+if __name__ == "__main__":
+  tf.test.main()
