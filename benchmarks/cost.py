@@ -42,12 +42,15 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from benchmarks import cost_model
+
 _MODES = flags.DEFINE_list("modes", ["soft", "hard"], "soft and/or hard.")
 _CONTENT = flags.DEFINE_list(
     "content", ["on", "off"],
     "Heads with ('on') and/or without ('off') content addressing.")
 _MEMORY_SIZES = flags.DEFINE_list(
-    "memory_sizes", ["128", "1024", "8192", "16384", "65536", "1048576"],
+    "memory_sizes",
+    ["128", "1024", "8192", "16384", "65536", "262144", "1048576"],
     "Memory sizes N to measure.")
 _WORD_SIZE = flags.DEFINE_integer("word_size", 20, "W.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "B.")
@@ -70,45 +73,10 @@ _WORKER = flags.DEFINE_string("worker", None, "Internal: run one configuration "
 
 _INPUT_SIZE = 10
 _OUTPUT_SIZE = 8
-_FLOAT_BYTES = 4
 _RESULT_PREFIX = "COST_RESULT "
 
 
 # --- the parent: configurations, bandwidth, table, JSON, plot -------------
-
-def soft_bytes_per_step(config):
-  """Bytes soft attention must move per step (see the module docstring)."""
-  read_heads = write_heads = 1
-  passes = read_heads + 2 * write_heads
-  if config["content"] == "on":
-    passes += read_heads + write_heads
-  total = passes * config["batch_size"] * config["memory_size"] * (
-      config["word_size"] * _FLOAT_BYTES)
-  return total * (3 if config["phase"] == "train" else 1)
-
-
-def estimated_gb(config):
-  """A rough peak: the memory tensor's copies the step holds at once."""
-  memory = config["batch_size"] * config["memory_size"] * config["word_size"] * (
-      _FLOAT_BYTES)
-  if config["mode"] == "soft" and config["phase"] == "train":
-    copies = 1.5 * config["seq_len"] + 6  # every step's memory, and more
-  else:
-    copies = 6
-  return copies * memory / 2**30
-
-
-def measure_bandwidth(megabytes=512, repeats=5):
-  """Bytes per second of a large copy (read + write), best of `repeats`."""
-  source = np.ones(megabytes * 2**20 // 8)
-  target = np.empty_like(source)
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    np.copyto(target, source)
-    best = min(best, time.perf_counter() - start)
-  return 2 * source.nbytes / best
-
 
 def configurations():
   for name, values, allowed in [("modes", _MODES.value, ("soft", "hard")),
@@ -148,50 +116,19 @@ def run_configuration(config):
   raise RuntimeError(f"configuration {config} failed:\n{process.stderr[-3000:]}")
 
 
-def format_table(results):
-  header = (f"{'mode':<5} {'content':<7} {'phase':<7} {'N':>8} "
-            f"{'ms/step':>9} {'peak MB':>9} {'bandwidth':>9}")
-  lines = [header, "-" * len(header)]
-  for r in results:
-    if r.get("skipped"):
-      lines.append(f"{r['mode']:<5} {r['content']:<7} {r['phase']:<7} "
-                   f"{r['memory_size']:>8} skipped: {r['skipped']}")
-      continue
-    fraction = r.get("bandwidth_fraction")
-    lines.append(
-        f"{r['mode']:<5} {r['content']:<7} {r['phase']:<7} "
-        f"{r['memory_size']:>8} {r['ms_per_step']:>9.3f} {r['peak_mb']:>9.1f} "
-        f"{'' if fraction is None else format(fraction, '.0%'):>9}")
-  return "\n".join(lines)
-
-
-def format_breakdown(results):
-  rows = [r for r in results if r.get("breakdown_ms")]
-  if not rows:
-    return ""
-  names = list(rows[0]["breakdown_ms"])
-  header = f"{'content':<7} {'N':>8} " + " ".join(f"{n:>15}" for n in names)
-  lines = ["soft, ms per step of each part (timed alone):", header,
-           "-" * len(header)]
-  for r in rows:
-    lines.append(f"{r['content']:<7} {r['memory_size']:>8} " + " ".join(
-        f"{r['breakdown_ms'][n]:>15.3f}" for n in names))
-  return "\n".join(lines)
-
-
 def main(argv):
   del argv
   if _WORKER.value:
     return worker(json.loads(_WORKER.value))
   configs = configurations()
-  bandwidth = measure_bandwidth()
+  bandwidth = cost_model.measure_bandwidth()
   print(f"memory bandwidth (large copy, read + write): "
         f"{bandwidth / 1e9:.1f} GB/s", flush=True)
   results = []
   for i, config in enumerate(configs):
     label = " ".join(f"{k}={config[k]}" for k in
                      ("mode", "content", "phase", "memory_size"))
-    gb = estimated_gb(config)
+    gb = cost_model.estimated_gb(config)
     if gb > _MAX_MEMORY_GB.value:
       result = dict(config, ms_per_step=None, peak_mb=None,
                     skipped=f"needs ~{gb:.0f} GB > --max_memory_gb")
@@ -200,14 +137,14 @@ def main(argv):
       result = dict(config, **run_configuration(config))
       label += f" ({time.perf_counter() - start:.0f} s)"
     if config["mode"] == "soft" and result.get("ms_per_step"):
-      result["bandwidth_fraction"] = soft_bytes_per_step(config) / (
+      result["bandwidth_fraction"] = cost_model.soft_bytes_per_step(config) / (
           result["ms_per_step"] / 1e3) / bandwidth
     result["machine_bandwidth_gb_s"] = bandwidth / 1e9
     results.append(result)
     print(f"[{i + 1}/{len(configs)}] {label}: "
           f"{result.get('ms_per_step') or result.get('skipped')}", flush=True)
-  print(format_table(results))
-  breakdown = format_breakdown(results)
+  print(cost_model.format_table(results))
+  breakdown = cost_model.format_breakdown(results)
   if breakdown:
     print(breakdown)
   if _JSON.value:

@@ -29,10 +29,11 @@ def _keep_factors(write_weights, erase):
 
 
 def _address_forward(memory, previous, keys, strengths, gates, shift_weights,
-                     gammas):
+                     gammas, memory_norms=None):
   """addressing.address and every intermediate its backward pass needs."""
   num_shifts = shift_weights.shape[-1]
-  cosine, key_norms, memory_norms = addressing.cosine_similarity(memory, keys)
+  cosine, key_norms, memory_norms = addressing.cosine_similarity(
+      memory, keys, memory_norms)
   content = tf.nn.softmax(strengths[:, :, None] * cosine, -1)
   gated = addressing.interpolate(content, previous, gates)
   gated_rolls = addressing.rolls(gated, num_shifts)
@@ -93,20 +94,33 @@ def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
           d_gammas)
 
 
-@tf.custom_gradient
-def address(memory, previous, keys, strengths, gates, shift_weights, gammas):
+def address(memory, previous, keys, strengths, gates, shift_weights, gammas,
+            memory_norms=None):
   """addressing.address (all arguments as there) with a hand-fused gradient.
 
   The same value; the backward pass recomputes the forward intermediates and
-  keeps only the inputs.
+  keeps only the inputs. `memory_norms` [B, N] = addressing.norms(memory)
+  may be given when the caller keeps them up to date (saving a pass over the
+  memory); the gradient treats them as that function of the memory.
   """
-  inputs = (memory, previous, keys, strengths, gates, shift_weights, gammas)
-  weights = _address_forward(*inputs)["weights"]
+  if memory_norms is None:
+    memory_norms = addressing.norms(memory)
 
-  def grad(d_weights):
-    return _address_backward(_address_forward(*inputs), d_weights, *inputs)
+  @tf.custom_gradient
+  def fused(memory, memory_norms, previous, keys, strengths, gates,
+            shift_weights, gammas):
+    inputs = (memory, previous, keys, strengths, gates, shift_weights, gammas)
+    weights = _address_forward(*inputs, memory_norms)["weights"]
 
-  return weights, grad
+    def grad(d_weights):
+      v = _address_forward(*inputs, memory_norms)
+      d = _address_backward(v, d_weights, *inputs)
+      return (d[0], None) + d[1:]
+
+    return weights, grad
+
+  return fused(memory, tf.stop_gradient(memory_norms), previous, keys,
+               strengths, gates, shift_weights, gammas)
 
 
 def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,

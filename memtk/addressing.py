@@ -22,18 +22,25 @@ EPS = 1e-6  # keeps the cosine finite (and its gradient) for all-zero rows/keys
 TINY = 1e-30  # floor before log() of a weight: exp(-69) is far below float32 use
 
 
-def cosine_similarity(memory, keys):
+def norms(rows):
+  """[...] sqrt(|x|^2 + eps) of rows [..., W]."""
+  return tf.sqrt(tf.reduce_sum(tf.square(rows), axis=-1) + EPS)
+
+
+def cosine_similarity(memory, keys, memory_norms=None):
   """K[k, M(i)] = k.M(i) / (|k| |M(i)|), norms taken as sqrt(|x|^2 + eps).
 
   Args:
     memory: [B, N, W]; keys: [B, H, W].
+    memory_norms: optional [B, N] norms(memory), when the caller keeps them.
 
   Returns:
     (cosine [B, H, N], key_norms [B, H], memory_norms [B, N]).
   """
   dots = tf.einsum("bhw,bnw->bhn", keys, memory)
-  memory_norms = tf.sqrt(tf.reduce_sum(tf.square(memory), axis=-1) + EPS)
-  key_norms = tf.sqrt(tf.reduce_sum(tf.square(keys), axis=-1) + EPS)
+  if memory_norms is None:
+    memory_norms = norms(memory)
+  key_norms = norms(keys)
   cosine = dots / (key_norms[:, :, None] * memory_norms[:, None, :])
   return cosine, key_norms, memory_norms
 

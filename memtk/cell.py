@@ -371,17 +371,18 @@ class NTMCell(keras.layers.Layer):
     return controller_output, controller_state, self.interface(
         controller_output)
 
-  def distribution(self, memory, previous, p):
+  def distribution(self, memory, previous, p, memory_norms=None):
     """[B, H, N] w_t, the addressing distribution of every head.
 
     Args:
       memory: [B, N, W] M_{t-1} (unused without content addressing).
       previous: [B, H, N] w_{t-1}.
       p: HeadParams of the step.
+      memory_norms: optional [B, N] addressing.norms(memory), if kept.
     """
     if self.content_addressing:  # addressing.address, with a fused gradient
       return access.address(memory, previous, p.key, p.strength, p.gate,
-                            p.shift, p.gamma)
+                            p.shift, p.gamma, memory_norms)
     return addressing_lib.address_by_shift(previous, p.shift, p.gamma)
 
   def emit(self, controller_output, read):

@@ -73,7 +73,8 @@ def _shift_candidates(cell, positions):
   return tf.gather(cells, order, batch_dims=2), order
 
 
-def choose(cell, memory, previous, p, choice, noise, indices=None):
+def choose(cell, memory, previous, p, choice, noise, indices=None,
+           memory_norms=None):
   """Each head's choice and the statistics of its distribution.
 
   Args:
@@ -86,6 +87,7 @@ def choose(cell, memory, previous, p, choice, noise, indices=None):
     noise: [B, H] U(0, 1) noise for 'sample'.
     indices: optional [B, H] int choices already made (the backward pass
       recomputes the statistics of the choices the forward pass made).
+    memory_norms: optional [B, N] addressing.norms(memory), if kept.
 
   Returns:
     (indices [B, H] int32, log w_t(i_t) [B, H], entropy of w_t [B, H]).
@@ -93,7 +95,7 @@ def choose(cell, memory, previous, p, choice, noise, indices=None):
   if cell.content_addressing:
     if previous.dtype.is_integer:
       previous = tf.one_hot(previous, cell.memory_size, dtype=memory.dtype)
-    weights = cell.distribution(memory, previous, p)
+    weights = cell.distribution(memory, previous, p, memory_norms)
     candidates = None
   else:
     # w_t = sharpen(shift(one_hot(i_{t-1}))) is zero outside the S cells
@@ -162,9 +164,9 @@ def unroll(cell, inputs, noise, choice):
     `indices` the forward pass chose and the `rows` [B, H, W] they held
     before the write."""
     output, controller_state, p = control(x, controller_state, read)
-    indices, log_prob, entropy = choose(
-        cell, store.memory(state) if content else None, previous, p, choice,
-        u, indices)
+    memory, norms = store.memory(state) if content else (None, None)
+    indices, log_prob, entropy = choose(cell, memory, previous, p, choice, u,
+                                        indices, norms)
     if rows is None:
       rows = store.rows(state, t, indices)
     touched = access_rows(indices, rows, p.erase, p.add, num_read)
@@ -229,7 +231,7 @@ def unroll(cell, inputs, noise, choice):
         state = store.undo(state, t, indices, old_rows)
         controller = [c[t] for c in kept_controller]
         x, read = inputs_tm[t], kept_read[t]
-        dense = [store.memory(state)] if content else []
+        dense = [store.memory(state)[0]] if content else []
         if previous.dtype.is_floating:
           dense.append(previous)
         sources = [x, read, old_rows] + controller + dense
@@ -310,34 +312,41 @@ def unroll(cell, inputs, noise, choice):
 class DenseStore:
   """The memory as one [B, N, W] buffer, updated in place (inside XLA).
 
-  Its adjoint dL/dM_t is one [B, N, W] tensor too. Content addressing reads
-  the whole buffer, so heads with content use this store.
+  Content addressing reads the whole buffer, so heads with content use this
+  store; it keeps the rows' norms [B, N] up to date as rows change, which
+  saves the content scores one pass over the memory per step. The adjoint
+  dL/dM_t is one [B, N, W] tensor.
   """
 
   def __init__(self, memory):
     self._initial = memory  # [B, N, W] M_0
 
   def initial_state(self):
-    return self._initial
+    return self._initial, addressing.norms(self._initial)
 
   def memory(self, state):
+    """(memory [B, N, W], its row norms [B, N])."""
     return state
 
   def rows(self, state, t, indices):
     del t
-    return memory_lib.read_rows(state, indices)
+    return memory_lib.read_rows(state[0], indices)
+
+  def _set_rows(self, state, indices, rows):
+    return (memory_lib.scatter_rows(state[0], indices, rows),
+            _scatter_norms(state[1], indices, addressing.norms(rows)))
 
   def write(self, state, t, indices, touched):
     # Every touched row, read rows included (rewritten with the value they
     # hold): the scatter then depends on every read of this step's memory,
     # so XLA can order those reads first and update the buffer in place.
     del t
-    return memory_lib.scatter_rows(state, indices, touched)
+    return self._set_rows(state, indices, touched)
 
   def undo(self, state, t, indices, old_rows):
     """M_{t-1} from M_t: the touched rows get their old values back."""
     del t
-    return memory_lib.scatter_rows(state, indices, old_rows)
+    return self._set_rows(state, indices, old_rows)
 
   def initial_adjoint(self):
     return tf.zeros_like(self._initial)
@@ -361,6 +370,15 @@ class DenseStore:
 
   def d_source(self, d_state):
     return d_state
+
+
+def _scatter_norms(norms, indices, values):
+  """norms [B, N] with entries indices [B, H] set to values [B, H]."""
+  batch = tf.broadcast_to(
+      tf.range(tf.shape(indices)[0], dtype=indices.dtype)[:, None],
+      tf.shape(indices))
+  return tf.tensor_scatter_nd_update(norms, tf.stack([batch, indices], -1),
+                                     values)
 
 
 class LogStore:

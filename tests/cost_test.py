@@ -7,7 +7,7 @@ import sys
 
 import tensorflow as tf
 
-from benchmarks import cost
+from benchmarks import cost_model
 from memtk import viz
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,14 +54,14 @@ class CostBenchmarkTest(tf.test.TestCase):
     config = dict(mode="soft", content="on", phase="forward",
                   memory_size=1024, word_size=20, batch_size=16, seq_len=100)
     # Content scores (2 heads) + read + write (read and write): 5 passes.
-    self.assertEqual(cost.soft_bytes_per_step(config), 5 * 16 * 1024 * 20 * 4)
-    self.assertEqual(cost.soft_bytes_per_step(dict(config, content="off")),
+    self.assertEqual(cost_model.soft_bytes_per_step(config), 5 * 16 * 1024 * 20 * 4)
+    self.assertEqual(cost_model.soft_bytes_per_step(dict(config, content="off")),
                      3 * 16 * 1024 * 20 * 4)
-    self.assertEqual(cost.soft_bytes_per_step(dict(config, phase="train")),
+    self.assertEqual(cost_model.soft_bytes_per_step(dict(config, phase="train")),
                      3 * 5 * 16 * 1024 * 20 * 4)
     train = dict(config, phase="train", memory_size=2**20)
-    self.assertGreater(cost.estimated_gb(train), 100)  # every step's memory
-    self.assertLess(cost.estimated_gb(dict(train, mode="hard")), 10)
+    self.assertGreater(cost_model.estimated_gb(train), 100)  # every step's memory
+    self.assertLess(cost_model.estimated_gb(dict(train, mode="hard")), 10)
 
   def test_plot_takes_skipped_rows(self):
     rows = []
@@ -74,7 +74,7 @@ class CostBenchmarkTest(tf.test.TestCase):
     path = os.path.join(self.get_temp_dir(), "plot.png")
     viz.plot_cost(rows, path)
     self.assertGreater(os.path.getsize(path), 10000)
-    self.assertIn("skipped", cost.format_table(
+    self.assertIn("skipped", cost_model.format_table(
         [dict(rows[-1], skipped="needs ~40 GB")]))
 
 

@@ -1,0 +1,77 @@
+"""The arithmetic and the report of benchmarks.cost (no flags, no TensorFlow).
+
+Bytes soft attention must move per step, rough memory estimates used to skip
+configurations that cannot fit, the machine's copy bandwidth, and the text
+tables.
+"""
+
+import time
+
+import numpy as np
+
+_FLOAT_BYTES = 4
+
+
+def soft_bytes_per_step(config):
+  """Bytes soft attention must move per step (see the module docstring)."""
+  read_heads = write_heads = 1
+  passes = read_heads + 2 * write_heads
+  if config["content"] == "on":
+    passes += read_heads + write_heads
+  total = passes * config["batch_size"] * config["memory_size"] * (
+      config["word_size"] * _FLOAT_BYTES)
+  return total * (3 if config["phase"] == "train" else 1)
+
+
+def estimated_gb(config):
+  """A rough peak: the memory tensor's copies the step holds at once."""
+  memory = config["batch_size"] * config["memory_size"] * config["word_size"] * (
+      _FLOAT_BYTES)
+  if config["mode"] == "soft" and config["phase"] == "train":
+    copies = 1.5 * config["seq_len"] + 6  # every step's memory, and more
+  else:
+    copies = 6
+  return copies * memory / 2**30
+
+
+def measure_bandwidth(megabytes=512, repeats=5):
+  """Bytes per second of a large copy (read + write), best of `repeats`."""
+  source = np.ones(megabytes * 2**20 // 8)
+  target = np.empty_like(source)
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    np.copyto(target, source)
+    best = min(best, time.perf_counter() - start)
+  return 2 * source.nbytes / best
+
+
+def format_table(results):
+  header = (f"{'mode':<5} {'content':<7} {'phase':<7} {'N':>8} "
+            f"{'ms/step':>9} {'peak MB':>9} {'bandwidth':>9}")
+  lines = [header, "-" * len(header)]
+  for r in results:
+    if r.get("skipped"):
+      lines.append(f"{r['mode']:<5} {r['content']:<7} {r['phase']:<7} "
+                   f"{r['memory_size']:>8} skipped: {r['skipped']}")
+      continue
+    fraction = r.get("bandwidth_fraction")
+    lines.append(
+        f"{r['mode']:<5} {r['content']:<7} {r['phase']:<7} "
+        f"{r['memory_size']:>8} {r['ms_per_step']:>9.3f} {r['peak_mb']:>9.1f} "
+        f"{'' if fraction is None else format(fraction, '.0%'):>9}")
+  return "\n".join(lines)
+
+
+def format_breakdown(results):
+  rows = [r for r in results if r.get("breakdown_ms")]
+  if not rows:
+    return ""
+  names = list(rows[0]["breakdown_ms"])
+  header = f"{'content':<7} {'N':>8} " + " ".join(f"{n:>15}" for n in names)
+  lines = ["soft, ms per step of each part (timed alone):", header,
+           "-" * len(header)]
+  for r in rows:
+    lines.append(f"{r['content']:<7} {r['memory_size']:>8} " + " ".join(
+        f"{r['breakdown_ms'][n]:>15.3f}" for n in names))
+  return "\n".join(lines)
