@@ -4,8 +4,9 @@
 
 For every configuration (mode x content x phase x memory size) a fresh
 subprocess builds an NTM (LSTM controller, one read and one write head,
-`--word_size`, `--batch_size`, `--seq_len`), compiles its step once with XLA
-outside the timing, runs it once more, then times `--repeats` calls and
+`--word_size`, `--batch_size`, `--seq_len`), compiles its step with XLA and
+runs it once (the warm-up, outside the timing), then times `--repeats` calls
+(fewer when they would take more than `--seconds`) and
 reports the median milliseconds per time step (call time / seq_len). Phases:
 'forward' is the model call (greedy choices for hard), 'train' one optimizer
 step of `fit` (REINFORCE for hard). Peak memory is the most memory
@@ -50,7 +51,7 @@ _CONTENT = flags.DEFINE_list(
     "Heads with ('on') and/or without ('off') content addressing.")
 _MEMORY_SIZES = flags.DEFINE_list(
     "memory_sizes",
-    ["128", "1024", "8192", "16384", "65536", "262144", "1048576"],
+    ["128", "1024", "8192", "16384", "65536", "1048576"],
     "Memory sizes N to measure.")
 _WORD_SIZE = flags.DEFINE_integer("word_size", 20, "W.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "B.")
@@ -113,7 +114,11 @@ def run_configuration(config):
   for line in process.stdout.splitlines():
     if line.startswith(_RESULT_PREFIX):
       return json.loads(line[len(_RESULT_PREFIX):])
-  raise RuntimeError(f"configuration {config} failed:\n{process.stderr[-3000:]}")
+  errors = [line for line in process.stderr.splitlines() if "Error" in line]
+  reason = errors[-1] if errors else process.stderr.strip()[-300:]
+  print(f"configuration {config} failed:\n{process.stderr[-3000:]}",
+        file=sys.stderr)
+  return dict(ms_per_step=None, peak_mb=None, skipped=f"failed: {reason}")
 
 
 def main(argv):
@@ -143,13 +148,13 @@ def main(argv):
     results.append(result)
     print(f"[{i + 1}/{len(configs)}] {label}: "
           f"{result.get('ms_per_step') or result.get('skipped')}", flush=True)
+    if _JSON.value:  # as it goes: a long run that dies keeps what it measured
+      with open(_JSON.value, "w") as f:
+        json.dump(results, f, indent=1)
   print(cost_model.format_table(results))
   breakdown = cost_model.format_breakdown(results)
   if breakdown:
     print(breakdown)
-  if _JSON.value:
-    with open(_JSON.value, "w") as f:
-      json.dump(results, f, indent=1)
   if _PLOT.value:
     from memtk import viz  # matplotlib only when plotting
     viz.plot_cost(results, _PLOT.value)
@@ -190,10 +195,7 @@ def worker(job):
   # faults (as in training, where the same step repeats) and counts the
   # bytes in use, so peaks are exact; see the module docstring.
   start = time.perf_counter()
-  call()  # compiles
-  compile_seconds = time.perf_counter() - start
-  start = time.perf_counter()
-  call()
+  call()  # the warm-up: compiles, then runs once
   warm_seconds = time.perf_counter() - start
   repeats = max(1, min(job["repeats"], int(job["seconds"] / warm_seconds)))
   tf.config.experimental.reset_memory_stats("CPU:0")
@@ -206,7 +208,7 @@ def worker(job):
   peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
   result = dict(ms_per_step=1e3 * statistics.median(times) / steps,
                 peak_mb=max(0, peak - resting) / 2**20,
-                repeats=repeats, compile_seconds=compile_seconds)
+                repeats=repeats, warm_up_seconds=warm_seconds)
   if job["mode"] == "soft" and job["phase"] == "forward":
     result["breakdown_ms"] = _soft_breakdown(
         tf, access, addressing, memory_lib, batch, n, w,

@@ -1,23 +1,32 @@
 """Hard models at the cost floor: a time loop with O(W) memory work per step.
 
 `unroll(cell, inputs, noise, choice)` runs a hard NTMCell over a sequence and
-gives the same values as `memtk.unroll.unroll` over `cell.choice_step` with
-choice 'greedy' or 'sample', but touches the memory only where it must:
+gives the same values and gradients as `memtk.unroll.unroll` over
+`cell.choice_step` with choice 'greedy' or 'sample' (tests/sparse_unroll_test
+checks both in float64), but touches the memory only where it must.
 
-  forward, per step: gather the H chosen rows, compute the written rows and
-    the read vectors from those rows alone, and scatter them back (inside an
-    XLA loop that owns the memory buffer, a scatter that comes after every
-    read of the buffer updates it in place rather than copying it). The only N-wide work is content
-    addressing, when the cell has it (`content_addressing=True`).
-  backward, a custom gradient over the whole loop (the scheme of Sparse
-    Access Memory, Rae et al. 2016): walk the steps in reverse, undo each
-    step's write with the rows it overwrote, so M_{t-1} is at hand without
-    having been kept, recompute the step's controller and heads, and carry
-    dL/dM_t as one [B, N, W] tensor, updated in the touched rows only:
+Forward, per step: gather the H chosen rows, compute the written rows and the
+read vectors from those rows alone, and put the touched rows back. The memory
+lives in one of two stores:
 
-      dL/dM_{t-1} = dL/dM_t with rows i_w zeroed (they were overwritten)
-                    + the gradients of the gathered rows, added at i_t
-                    + the content scores' dense gradient (content only).
+  DenseStore (heads with content addressing, or a random initial memory):
+    one [B, N, W] buffer. Content scoring reads all of it (the one O(N W)
+    term, with the rows' norms kept up to date as rows change); the rows go
+    back by a scatter that depends on every read of the step, so XLA updates
+    the buffer in place instead of copying it.
+  LogStore (heads without content, constant or learned initial memory): no
+    [B, N, W] buffer at all. A row reads as its latest value in a log of the
+    rows touched so far, or its initial value; nothing scales with N.
+
+Backward: a custom gradient over the whole loop (the scheme of Sparse Access
+Memory, Rae et al. 2016). Walk the steps in reverse; the dense store undoes
+each step's write with the rows it overwrote, so M_{t-1} is at hand without
+having been kept; recompute the step's controller and heads; carry dL/dM_t
+updated in the touched rows only:
+
+    dL/dM_{t-1} = dL/dM_t with the touched rows replaced by the sum of the
+                  gradients of the heads' copies of them
+                  + the content scores' dense gradient (content only).
 
 Kept for the backward pass per step: the choices [B, H], the rows they held
 before the write [B, H, W], the read vectors [B, H_r, W] and the controller

@@ -30,6 +30,7 @@ DEFAULT_CONFIG = {
     "num_write_heads": 1,
     "shift_range": 1,
     "memory_init": "constant",
+    "content_addressing": True,
     "addressing": "soft",
     **HARD_DEFAULTS,  # used by addressing="hard" only
     "batch_size": 32,
@@ -128,6 +129,8 @@ def _make_model(config, task, jit_compile):
       shift_range=config["shift_range"], memory_init=config["memory_init"],
       controller_units=config["controller_units"],
       addressing=config["addressing"],
+      # Runs saved before the option existed had content addressing.
+      content_addressing=config.get("content_addressing", True),
       **{key: config[key] for key in HARD_DEFAULTS})
   model.build((None, None, task.input_size))
   if not config["learning_rate"] > 0:

@@ -46,6 +46,9 @@ _SHIFT_RANGE = flags.DEFINE_integer(
 _MEMORY_INIT = flags.DEFINE_string(
     "memory_init", _D["memory_init"], "Memory initialisation: constant (1e-6), "
     "learned or random.")
+_CONTENT_ADDRESSING = flags.DEFINE_boolean(
+    "content_addressing", _D["content_addressing"], "Heads address by content "
+    "(and shift); --nocontent_addressing: heads only shift from cell 0.")
 
 # --- hard addressing (used with --addressing=hard only) ---
 _ADDRESSING = flags.DEFINE_enum(
@@ -171,6 +174,7 @@ def config_from_flags():
       "num_write_heads": _NUM_WRITE_HEADS.value,
       "shift_range": _SHIFT_RANGE.value,
       "memory_init": _MEMORY_INIT.value,
+      "content_addressing": _CONTENT_ADDRESSING.value,
       "addressing": _ADDRESSING.value,
       "estimator": _ESTIMATOR.value,
       "entropy_bonus": _ENTROPY_BONUS.value,

@@ -88,9 +88,11 @@ class TrainCliTest(tf.test.TestCase):
     logdir = os.path.join(self.get_temp_dir(), "hard")
     result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
                  "--addressing=hard", "--estimator=reinforce",
-                 "--soft_curriculum_steps=5",
+                 "--soft_curriculum_steps=5", "--nocontent_addressing",
                  "--controller=tasks.custom_controller:make", *_TINY)
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
+    config = json.load(open(os.path.join(logdir, "config.json")))
+    self.assertFalse(config["content_addressing"])
     self.assertIn("hard (reinforce) addressing: "
                   "tasks.custom_controller:make controller", result.stdout)
     self.assertIn("(sampled choices)", result.stdout)
