@@ -68,6 +68,10 @@ _UNITS = flags.DEFINE_integer("controller_units", 100, "LSTM units.")
 _THREADS = flags.DEFINE_integer(
     "threads", 0, "Intra-op threads per configuration (0: TensorFlow's choice).")
 _JSON = flags.DEFINE_string("json", None, "Write the results here.")
+_RESUME = flags.DEFINE_boolean(
+    "resume", False, "Keep the rows of an existing --json file measured with "
+    "the same configuration and measure only the others (a long run that was "
+    "interrupted continues).")
 _PLOT = flags.DEFINE_string("plot", None, "Write the log-log PNG here.")
 _WORKER = flags.DEFINE_string("worker", None, "Internal: run one configuration "
                               "given as JSON and print its result.")
@@ -126,6 +130,11 @@ def main(argv):
   if _WORKER.value:
     return worker(json.loads(_WORKER.value))
   configs = configurations()
+  done = {}
+  if _RESUME.value and _JSON.value and os.path.exists(_JSON.value):
+    with open(_JSON.value) as f:
+      done = {_key(row): row for row in json.load(f)
+              if row.get("ms_per_step") is not None}
   bandwidth = cost_model.measure_bandwidth()
   print(f"memory bandwidth (large copy, read + write): "
         f"{bandwidth / 1e9:.1f} GB/s", flush=True)
@@ -134,17 +143,21 @@ def main(argv):
     label = " ".join(f"{k}={config[k]}" for k in
                      ("mode", "content", "phase", "memory_size"))
     gb = cost_model.estimated_gb(config)
-    if gb > _MAX_MEMORY_GB.value:
-      result = dict(config, ms_per_step=None, peak_mb=None,
-                    skipped=f"needs ~{gb:.0f} GB > --max_memory_gb")
+    if _key(config) in done:
+      result = done[_key(config)]  # as measured, with that run's bandwidth
+      label += f" (kept from {_JSON.value})"
     else:
-      start = time.perf_counter()
-      result = dict(config, **run_configuration(config))
-      label += f" ({time.perf_counter() - start:.0f} s)"
-    if config["mode"] == "soft" and result.get("ms_per_step"):
-      result["bandwidth_fraction"] = cost_model.soft_bytes_per_step(config) / (
-          result["ms_per_step"] / 1e3) / bandwidth
-    result["machine_bandwidth_gb_s"] = bandwidth / 1e9
+      if gb > _MAX_MEMORY_GB.value:
+        result = dict(config, ms_per_step=None, peak_mb=None,
+                      skipped=f"needs ~{gb:.0f} GB > --max_memory_gb")
+      else:
+        start = time.perf_counter()
+        result = dict(config, **run_configuration(config))
+        label += f" ({time.perf_counter() - start:.0f} s)"
+      if config["mode"] == "soft" and result.get("ms_per_step"):
+        result["bandwidth_fraction"] = cost_model.soft_bytes_per_step(
+            config) / (result["ms_per_step"] / 1e3) / bandwidth
+      result["machine_bandwidth_gb_s"] = bandwidth / 1e9
     results.append(result)
     print(f"[{i + 1}/{len(configs)}] {label}: "
           f"{result.get('ms_per_step') or result.get('skipped')}", flush=True)
@@ -159,6 +172,11 @@ def main(argv):
     from memtk import viz  # matplotlib only when plotting
     viz.plot_cost(results, _PLOT.value)
   return 0
+
+
+def _key(config):
+  return tuple(config[k] for k in ("mode", "content", "phase", "memory_size",
+                                   "word_size", "batch_size", "seq_len"))
 
 
 # --- the worker: one configuration in a fresh process ----------------------
@@ -250,11 +268,13 @@ def _soft_breakdown(tf, access, addressing, memory_lib, batch, n, w, content,
                                                   vectors, 1)
 
   def forward_and_backward():
+    # The outputs too: XLA would otherwise skip forward work the gradient
+    # does not need, and the difference would not be the backward pass.
     with tf.GradientTape() as tape:
       tape.watch(memory)
       out = access_step(memory)
       total = sum(tf.reduce_sum(o) for o in out)
-    return tape.gradient(total, memory)
+    return out, tape.gradient(total, memory)
 
   def time_it(fn):
     compiled = tf.function(fn, jit_compile=True)

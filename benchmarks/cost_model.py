@@ -71,11 +71,13 @@ def format_breakdown(results):
   rows = [r for r in results if r.get("breakdown_ms")]
   if not rows:
     return ""
-  names = list(rows[0]["breakdown_ms"])
+  names = [n for n in ("content_scores", "read", "write", "backward")
+           if any(n in r["breakdown_ms"] for r in rows)]
   header = f"{'content':<7} {'N':>8} " + " ".join(f"{n:>15}" for n in names)
   lines = ["soft, ms per step of each part (timed alone):", header,
            "-" * len(header)]
   for r in rows:
     lines.append(f"{r['content']:<7} {r['memory_size']:>8} " + " ".join(
-        f"{r['breakdown_ms'][n]:>15.3f}" for n in names))
+        f"{r['breakdown_ms'][n]:>15.3f}" if n in r["breakdown_ms"]
+        else f"{'-':>15}" for n in names))
   return "\n".join(lines)

@@ -33,8 +33,8 @@ or 'soft' (a hard cell run softly, for the soft-to-hard curriculum).
 
 Without content addressing (`content_addressing=False`) a head never looks at
 the memory to find a cell: it starts at cell 0 and only moves by shifts,
-w_t = sharpen(shift(w_{t-1})). A hard head then costs O(S + W) per step, not
-O(N W); `memtk.sparse_unroll` runs hard models at that cost.
+w_t = sharpen(shift(w_{t-1})). A hard head then does O(S + W) float work per
+step, not O(N W); `memtk.sparse_unroll` runs hard models at that cost.
 """
 
 import math

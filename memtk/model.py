@@ -26,9 +26,9 @@ each batch soft with probability 1 for the first `soft_curriculum_hold`
 steps, then falling linearly to 0 over `soft_curriculum_steps`, so the model
 ends purely hard (both 0: hard from the start). Greedy and sampled choices
 run in `memtk.sparse_unroll` (O(W) memory work per step); Gumbel and the
-curriculum's batches need the dense weights and run in `memtk.unroll`, at soft
-access's cost. Inference (`call`, `predict`,
-`evaluate`) uses greedy choices unless `call(..., choice="sample")`.
+curriculum's batches need the dense weights and run in `memtk.unroll`, at
+soft access's cost. Inference (`call`, `predict`, `evaluate`) uses greedy
+choices unless `call(..., choice="sample")`.
 Besides the compiled metrics, a hard train step logs `soft_batch` (1 when the
 batch ran soft) and `advantage_std` (REINFORCE: the spread of its learning
 signal R^ - b over the batch) or `temperature` (Gumbel).
@@ -82,8 +82,8 @@ class NTM(keras.Model):
   Takes the arguments of `memtk.cell.NTMCell` (controller, output_size,
   memory_size=128, word_size=20, num_read_heads=1, num_write_heads=1,
   addressing='soft', shift_range=1, memory_init='constant', clip_value=20,
-  controller_units=100, content_addressing=True), and for a hard model the estimator settings of
-  HARD_DEFAULTS (see the module docstring).
+  controller_units=100, content_addressing=True), and for a hard model the
+  estimator settings of HARD_DEFAULTS (see the module docstring).
 
   `check_numerics=True` raises InvalidArgumentError when the inputs or the
   logits hold NaN or Inf. XLA drops such checks, so a model built with it
@@ -217,7 +217,8 @@ class NTM(keras.Model):
 
   def _run(self, inputs, choice=None, noise=None, temperature=1.0, soft=None,
            collect=None):
-    """Unrolls the cell; returns (StepOutput [B, T, ...], state, collected)."""
+    """Unrolls the cell; returns (StepOutput [B, T, ...], final state,
+    collected); the state and collected are None from the sparse loop."""
     inputs = tf.convert_to_tensor(inputs, self.compute_dtype)
     if not self.built:  # train_step and trace call _run, not __call__
       self.build(inputs.shape)

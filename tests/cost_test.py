@@ -21,12 +21,12 @@ class CostBenchmarkTest(tf.test.TestCase):
     out = self.get_temp_dir()
     json_path, plot_path = (os.path.join(out, "cost.json"),
                             os.path.join(out, "cost.png"))
+    args = ["--modes=soft,hard", "--content=on", "--phases=forward,train",
+            "--memory_sizes=8", "--word_size=3", "--batch_size=2",
+            "--seq_len=3", "--repeats=1", "--controller_units=4",
+            f"--json={json_path}", f"--plot={plot_path}"]
     process = subprocess.run(
-        [sys.executable, "-m", "benchmarks.cost", "--modes=soft,hard",
-         "--content=on", "--phases=forward,train", "--memory_sizes=8",
-         "--word_size=3", "--batch_size=2", "--seq_len=3", "--repeats=1",
-         "--controller_units=4", f"--json={json_path}",
-         f"--plot={plot_path}"],
+        [sys.executable, "-m", "benchmarks.cost", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     self.assertEqual(process.returncode, 0, process.stderr[-3000:])
     self.assertIn("memory bandwidth", process.stdout)
@@ -49,6 +49,14 @@ class CostBenchmarkTest(tf.test.TestCase):
     self.assertEqual(list(breakdowns[0]),
                      ["content_scores", "read", "write", "backward"])
     self.assertGreater(os.path.getsize(plot_path), 10000)
+    # --resume keeps every measured row and measures nothing again.
+    again = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cost", *args, "--resume"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    self.assertEqual(again.returncode, 0, again.stderr[-3000:])
+    self.assertEqual(again.stdout.count("kept from"), 4)
+    with open(json_path) as f:
+      self.assertEqual(json.load(f), rows)
 
   def test_bytes_estimates_and_skips(self):
     config = dict(mode="soft", content="on", phase="forward",
