@@ -184,9 +184,6 @@ def _key(config):
 def worker(job):
   import tensorflow as tf  # only the workers pay TensorFlow's import
   import keras
-  from memtk import access
-  from memtk import addressing
-  from memtk import memory as memory_lib
   from memtk.model import NTM
 
   if job["threads"]:
@@ -229,15 +226,18 @@ def worker(job):
                 repeats=repeats, warm_up_seconds=warm_seconds)
   if job["mode"] == "soft" and job["phase"] == "forward":
     result["breakdown_ms"] = _soft_breakdown(
-        tf, access, addressing, memory_lib, batch, n, w,
-        job["content"] == "on", repeats=max(3, repeats))
+        batch, n, w, job["content"] == "on", repeats=max(3, repeats))
   print(_RESULT_PREFIX + json.dumps(result), flush=True)
   return 0
 
 
-def _soft_breakdown(tf, access, addressing, memory_lib, batch, n, w, content,
-                    repeats):
+def _soft_breakdown(batch, n, w, content, repeats):
   """ms of each part of one soft step (1 read + 1 write head), timed alone."""
+  import tensorflow as tf
+  from memtk import access
+  from memtk import addressing
+  from memtk import memory as memory_lib
+
   rng = np.random.default_rng(1)
   heads = 2
   memory = tf.constant(rng.normal(size=(batch, n, w)), tf.float32)

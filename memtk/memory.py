@@ -106,7 +106,7 @@ def scatter_rows(memory, indices, rows):
   """memory with row i_h of each batch element replaced by rows[:, h].
 
   Args:
-    memory: [B, N, W].
+    memory: [B, N, W] (or [B, N], then rows is [B, H]: per-row values).
     indices: [B, H] int row indices; heads sharing a row must carry the same
       value (the update order among them is unspecified).
     rows: [B, H, W] the new rows.

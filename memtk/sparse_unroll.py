@@ -40,6 +40,7 @@ from memtk import addressing
 from memtk import estimators
 from memtk import memory as memory_lib
 from memtk.cell import NTMState, StepOutput
+from memtk.unroll import swap_batch_and_time
 
 CHOICES = ("greedy", "sample")
 
@@ -155,8 +156,7 @@ def unroll(cell, inputs, noise, choice):
   num_controller = len(controller_flat)
   if choice == "greedy":
     noise = tf.zeros(tf.shape(inputs)[:2], dtype)[:, :, None]
-  time_major = lambda x: tf.transpose(x, [1, 0] + list(range(2, len(x.shape))))
-  inputs_tm, noise_tm = time_major(inputs), time_major(noise)
+  inputs_tm, noise_tm = swap_batch_and_time(inputs), swap_batch_and_time(noise)
   static_steps = inputs.shape[1]
   num_steps = static_steps if static_steps is not None else tf.shape(inputs)[1]
 
@@ -314,7 +314,7 @@ def unroll(cell, inputs, noise, choice):
 
   outputs = run(inputs_tm, noise_tm, memory_source, initial.read,
                 first_previous, *controller_flat)
-  return StepOutput(*[time_major(o) for o in outputs])
+  return StepOutput(*[swap_batch_and_time(o) for o in outputs])
 
 
 
@@ -343,7 +343,7 @@ class DenseStore:
 
   def _set_rows(self, state, indices, rows):
     return (memory_lib.scatter_rows(state[0], indices, rows),
-            _scatter_norms(state[1], indices, addressing.norms(rows)))
+            memory_lib.scatter_rows(state[1], indices, addressing.norms(rows)))
 
   def write(self, state, t, indices, touched):
     # Every touched row, read rows included (rewritten with the value they
@@ -379,15 +379,6 @@ class DenseStore:
 
   def d_source(self, d_state):
     return d_state
-
-
-def _scatter_norms(norms, indices, values):
-  """norms [B, N] with entries indices [B, H] set to values [B, H]."""
-  batch = tf.broadcast_to(
-      tf.range(tf.shape(indices)[0], dtype=indices.dtype)[:, None],
-      tf.shape(indices))
-  return tf.tensor_scatter_nd_update(norms, tf.stack([batch, indices], -1),
-                                     values)
 
 
 class LogStore:

@@ -3,6 +3,11 @@
 import tensorflow as tf
 
 
+def swap_batch_and_time(x):
+  """[B, T, ...] <-> [T, B, ...] (swapping the first two axes)."""
+  return tf.transpose(x, [1, 0] + list(range(2, len(x.shape))))
+
+
 def unroll(step, inputs, initial_state, collect=None):
   """Runs `step` over the time axis of `inputs`.
 
@@ -22,11 +27,7 @@ def unroll(step, inputs, initial_state, collect=None):
     collect's structure with a time axis after the batch axis ([B, T, ...]),
     or None without `collect`.
   """
-  def time_major(x):
-    rank = len(x.shape)
-    return tf.transpose(x, [1, 0] + list(range(2, rank)))
-
-  inputs_tm = tf.nest.map_structure(time_major, inputs)
+  inputs_tm = tf.nest.map_structure(swap_batch_and_time, inputs)
   first_input = tf.nest.flatten(inputs)[0]
   static_steps = first_input.shape[1]
   num_steps = (static_steps if static_steps is not None
@@ -70,7 +71,7 @@ def unroll(step, inputs, initial_state, collect=None):
   final_state, out_ta = results[1], results[2]
 
   def batch_major(ta):
-    return time_major(ta.stack())  # swapping the first two axes is its own inverse
+    return swap_batch_and_time(ta.stack())
 
   outputs = tf.nest.map_structure(batch_major, out_ta)
   collected = None
