@@ -28,7 +28,7 @@ from tasks import common
 
 # --- what to run ---
 _TASKS = flags.DEFINE_list("tasks", ["copy", "associative_recall"], "Tasks.")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Seeds.")
+_SEEDS = flags.DEFINE_list("seeds", [str(s) for s in range(10)], "Seeds.")
 _MAX_SEEDS = flags.DEFINE_list(
     "max_seeds", [], "Run only the first k of --seeds for a task, as "
     "task:k (e.g. associative_recall:3).")
@@ -36,7 +36,8 @@ _MAX_STEPS = flags.DEFINE_list(
     "max_steps", ["copy:8000", "associative_recall:10000"],
     "Step budget per task, as task:steps.")
 _MAX_MINUTES = flags.DEFINE_float(
-    "max_minutes", 0.0, "Per-run time limit in minutes (0: none).")
+    "max_minutes", 6.0, "Per-run time limit in minutes, as tasks.train's "
+    "default (0: none).")
 _EXTRA_FLAGS = flags.DEFINE_list(
     "train_flags", [], "Further tasks.train flags for every run, e.g. "
     "--train_flags=--learning_rate=3e-4.")

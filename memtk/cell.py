@@ -101,13 +101,18 @@ class NTMCell(keras.layers.Layer):
     controller_units: units of a controller given by name.
     content_addressing: False gives heads without content addressing (the
       key, strength and gate outputs of the interface are then unused).
+    gate_bias, gamma_bias: initial interface biases of every head's gate and
+      sharpening exponent (see memtk.heads.HeadInterface; 0 and 0 give the
+      plain NTM's start, g_0 = 0.5 and gamma_0 = 1.69).
   """
 
   def __init__(self, controller, output_size, memory_size=128, word_size=20,
                num_read_heads=1, num_write_heads=1, addressing="soft",
                shift_range=1, memory_init="constant", clip_value=20.0,
                controller_units=controllers_lib.DEFAULT_UNITS,
-               content_addressing=True, **kwargs):
+               content_addressing=True,
+               gate_bias=heads_lib.DEFAULT_GATE_BIAS,
+               gamma_bias=heads_lib.DEFAULT_GAMMA_BIAS, **kwargs):
     super().__init__(**kwargs)
     for name, value in [("output_size", output_size),
                         ("memory_size", memory_size),
@@ -153,7 +158,8 @@ class NTMCell(keras.layers.Layer):
     self.content_addressing = content_addressing
     self.interface = heads_lib.HeadInterface(
         num_read_heads, num_write_heads, word_size, 2 * shift_range + 1,
-        clip_value=self.clip_value, name="interface")
+        clip_value=self.clip_value, gate_bias=gate_bias,
+        gamma_bias=gamma_bias, name="interface")
     self.output_layer = keras.layers.Dense(output_size, name="output")
     # Hard cells predict the return from the controller output (held
     # constant): the input-dependent baseline of the REINFORCE estimator.
@@ -417,7 +423,9 @@ class NTMCell(keras.layers.Layer):
         num_write_heads=self.num_write_heads, addressing=self.addressing,
         shift_range=self.shift_range, memory_init=self.memory_init,
         clip_value=self.clip_value, controller_units=self.controller_units,
-        content_addressing=self.content_addressing)
+        content_addressing=self.content_addressing,
+        gate_bias=self.interface.gate_bias,
+        gamma_bias=self.interface.gamma_bias)
     return config
 
   @classmethod

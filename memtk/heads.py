@@ -15,6 +15,12 @@ import keras
 import tensorflow as tf
 
 
+# Initial interface biases (HeadInterface): heads start from their previous
+# weighting and sharpen it, which keeps a write head out of the uniform trap.
+DEFAULT_GATE_BIAS = 0.0
+DEFAULT_GAMMA_BIAS = 0.0
+
+
 class HeadParams(NamedTuple):
   """Per-step head parameters; B batch, H heads, H_w write heads, W word size."""
   key: tf.Tensor  # [B, H, W] k_t = tanh(.)
@@ -32,6 +38,24 @@ def interface_size(num_read_heads, num_write_heads, word_size, num_shifts):
   return num_heads * (word_size + 3 + num_shifts) + 2 * num_write_heads * word_size
 
 
+def _sizes(num_read_heads, num_write_heads, word_size, num_shifts):
+  """Lengths of the interface's parts: key, strength, gate, shift, gamma,
+  erase, add."""
+  num_heads = num_read_heads + num_write_heads
+  return [num_heads * word_size, num_heads, num_heads, num_heads * num_shifts,
+          num_heads, num_write_heads * word_size, num_write_heads * word_size]
+
+
+def initial_bias(num_read_heads, num_write_heads, word_size, num_shifts,
+                 gate_bias=0.0, gamma_bias=0.0):
+  """[interface_size(...)] the projection's initial bias: gate_bias on every
+  head's gate, gamma_bias on every head's sharpening, 0 elsewhere."""
+  sizes = _sizes(num_read_heads, num_write_heads, word_size, num_shifts)
+  values = [0.0] * sizes[0] + [0.0] * sizes[1] + [float(gate_bias)] * sizes[2]
+  values += [0.0] * sizes[3] + [float(gamma_bias)] * sizes[4]
+  return values + [0.0] * (sizes[5] + sizes[6])
+
+
 def parse(interface, num_read_heads, num_write_heads, word_size, num_shifts):
   """Splits an interface vector into activated head parameters.
 
@@ -46,8 +70,7 @@ def parse(interface, num_read_heads, num_write_heads, word_size, num_shifts):
     HeadParams with the NTM activations applied.
   """
   num_heads = num_read_heads + num_write_heads
-  sizes = [num_heads * word_size, num_heads, num_heads, num_heads * num_shifts,
-           num_heads, num_write_heads * word_size, num_write_heads * word_size]
+  sizes = _sizes(num_read_heads, num_write_heads, word_size, num_shifts)
   key, strength, gate, shift, gamma, erase, add = tf.split(
       interface, sizes, axis=-1)
   return HeadParams(
@@ -67,18 +90,33 @@ class HeadInterface(keras.layers.Layer):
   The raw interface is clipped to [-clip_value, clip_value] before the
   activations (Collier & Beel 2018), which keeps softplus strengths and
   sharpening exponents bounded early in training.
+
+  The projection's bias starts at `gate_bias` on every gate and `gamma_bias`
+  on every sharpening exponent (0 elsewhere): with the defaults a head starts
+  from its previous weighting, g_0 = sigmoid(-2) = 0.12, and sharpens it,
+  gamma_0 = 1 + softplus(2) = 3.1. A head that starts from content over the
+  constant initial memory (every row alike) gets a near uniform weighting,
+  and a uniform weighting stays uniform with no gradient out of it (see
+  memtk.diagnostics); with biases 0 that trapped the write head of copy in
+  some seeds.
   """
 
   def __init__(self, num_read_heads, num_write_heads, word_size, num_shifts,
-               clip_value=20.0, **kwargs):
+               clip_value=20.0, gate_bias=DEFAULT_GATE_BIAS,
+               gamma_bias=DEFAULT_GAMMA_BIAS, **kwargs):
     super().__init__(**kwargs)
     self.num_read_heads = num_read_heads
     self.num_write_heads = num_write_heads
     self.word_size = word_size
     self.num_shifts = num_shifts
     self.clip_value = clip_value
+    self.gate_bias = float(gate_bias)
+    self.gamma_bias = float(gamma_bias)
     self.projection = keras.layers.Dense(
         interface_size(num_read_heads, num_write_heads, word_size, num_shifts),
+        bias_initializer=keras.initializers.Constant(initial_bias(
+            num_read_heads, num_write_heads, word_size, num_shifts,
+            self.gate_bias, self.gamma_bias)),
         name="projection")
 
   def build(self, input_shape):
@@ -95,5 +133,6 @@ class HeadInterface(keras.layers.Layer):
     config.update(num_read_heads=self.num_read_heads,
                   num_write_heads=self.num_write_heads,
                   word_size=self.word_size, num_shifts=self.num_shifts,
-                  clip_value=self.clip_value)
+                  clip_value=self.clip_value, gate_bias=self.gate_bias,
+                  gamma_bias=self.gamma_bias)
     return config

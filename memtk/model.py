@@ -40,8 +40,10 @@ import tensorflow as tf
 from memtk import cell as cell_lib
 from memtk import controllers as controllers_lib
 from memtk import estimators
+from memtk import heads as heads_lib
 from memtk import metrics as metrics_lib
 from memtk import sparse_unroll
+from memtk import training
 from memtk.unroll import unroll
 
 
@@ -82,7 +84,8 @@ class NTM(keras.Model):
   Takes the arguments of `memtk.cell.NTMCell` (controller, output_size,
   memory_size=128, word_size=20, num_read_heads=1, num_write_heads=1,
   addressing='soft', shift_range=1, memory_init='constant', clip_value=20,
-  controller_units=100, content_addressing=True), and for a hard model the
+  controller_units=100, content_addressing=True, gate_bias=0,
+  gamma_bias=0), and for a hard model the
   estimator settings of HARD_DEFAULTS (see the module docstring).
 
   `check_numerics=True` raises InvalidArgumentError when the inputs or the
@@ -100,6 +103,8 @@ class NTM(keras.Model):
                shift_range=1, memory_init="constant", clip_value=20.0,
                controller_units=controllers_lib.DEFAULT_UNITS,
                content_addressing=True,
+               gate_bias=heads_lib.DEFAULT_GATE_BIAS,
+               gamma_bias=heads_lib.DEFAULT_GAMMA_BIAS,
                estimator=HARD_DEFAULTS["estimator"],
                entropy_bonus=HARD_DEFAULTS["entropy_bonus"],
                entropy_steps=HARD_DEFAULTS["entropy_steps"],
@@ -143,11 +148,14 @@ class NTM(keras.Model):
         addressing=addressing, shift_range=shift_range,
         memory_init=memory_init, clip_value=clip_value,
         controller_units=controller_units,
-        content_addressing=content_addressing, name="ntm_cell")
+        content_addressing=content_addressing, gate_bias=gate_bias,
+        gamma_bias=gamma_bias, name="ntm_cell")
     # The hard choices' random stream (seeded by keras.utils.set_random_seed;
     # made after the cell so that it leaves the cell's initial weights as
     # they were before hard addressing existed).
     self._noise_seed = keras.random.SeedGenerator(name="choice_noise")
+    # Updates skipped for a non-finite loss or gradient (train_step).
+    self._skipped_tracker = keras.metrics.Sum(name="skipped_steps")
 
   def build(self, input_shape):
     self._check_input_shape(input_shape)
@@ -260,9 +268,68 @@ class NTM(keras.Model):
     return outputs.logits
 
   def train_step(self, data):
-    if self.cell.addressing == "soft":
-      return super().train_step(data)
+    """One optimizer step; an update whose loss or gradient norm is not
+    finite is skipped (weights and optimizer state unchanged) and counted in
+    the logged `skipped_steps` (steps skipped in this epoch)."""
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    kept = self._update_state()
+    old = [tf.identity(v) for v in kept]
+    with tf.GradientTape() as tape:
+      if self.cell.addressing == "soft":
+        logits = self(x, training=True)
+        loss = self._compute_loss(x=x, y=y, y_pred=logits,
+                                  sample_weight=sample_weight, training=True)
+        total, logs = loss, {}
+      else:
+        logits, loss, total, logs = self._hard_losses(x, y, sample_weight)
+    variables = self.trainable_weights
+    finite = self._apply_if_finite(total, tape.gradient(total, variables),
+                                   variables, kept, old)
+    _, replicas = _replica()
+    # A skipped batch counts nowhere: not in the loss, not in the metrics.
+    self._loss_tracker.update_state(
+        tf.where(finite, loss * replicas, 0.0),
+        sample_weight=tf.where(finite, tf.shape(x)[0], 0))
+    self._skipped_tracker.update_state(1.0 - tf.cast(finite, tf.float32))
+    if sample_weight is None:
+      sample_weight = tf.ones(tf.shape(logits)[:2], logits.dtype)
+    logs.update(self.compute_metrics(
+        x, y, tf.where(finite, logits, tf.zeros_like(logits)),
+        sample_weight=sample_weight * tf.cast(finite, logits.dtype)))
+    logs["skipped_steps"] = self._skipped_tracker.result()
+    return logs
+
+  def _update_state(self):
+    """Every variable a train step changes: the weights, the optimizer's
+    variables and a hard model's return statistics."""
+    kept = list(self.trainable_variables) + list(self.optimizer.variables)
+    if self.cell.addressing == "hard":
+      kept += [self.return_mean, self.return_variance]
+    return kept
+
+  def _apply_if_finite(self, loss, gradients, variables, kept, old):
+    """Applies the gradients when the loss and their global norm are finite;
+    returns that condition (a scalar bool tensor).
+
+    A select, not a branch: the update runs on zeroed gradients and then
+    every variable in `kept` is set back to its value `old` from before the
+    step where the condition is false, which XLA compiles without a
+    conditional.
+    """
+    gradients = [tf.convert_to_tensor(g) if g is not None else None
+                 for g in gradients]
+    norm = tf.linalg.global_norm([g for g in gradients if g is not None])
+    finite = tf.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
+    self.optimizer.apply_gradients(zip(
+        [None if g is None else tf.where(finite, g, tf.zeros_like(g))
+         for g in gradients], variables))
+    for variable, value in zip(kept, old):
+      variable.assign(tf.where(finite, variable, value))
+    return finite
+
+  def _hard_losses(self, x, y, sample_weight):
+    """(logits, task loss, total loss with the estimator's terms, logs) of a
+    hard model's training batch (module docstring)."""
     settings = self.hard_settings
     step = self.optimizer.iterations
     estimator = settings["estimator"]
@@ -281,34 +348,25 @@ class NTM(keras.Model):
                                                        decay))
       soft_batch = self._uniform((), step, stream=1) < soft_probability
     noise = self._noise(x, choice, step)
-    with tf.GradientTape() as tape:
-      out = self._run(x, choice, noise, temperature, soft_batch)[0]
-      # Under a strategy, Keras scales the compiled loss by 1 / replicas so
-      # that summing the replicas' gradients averages them; the terms below
-      # are scaled alike.
-      loss = self._compute_loss(x=x, y=y, y_pred=out.logits,
-                                sample_weight=sample_weight, training=True)
-      _, replicas = _replica()
-      extra = -estimators.linear_schedule(
-          settings["entropy_bonus"], 0.0, step, settings["entropy_steps"]
-      ) * tf.reduce_mean(tf.reduce_sum(out.entropy, -1))
-      logs = {"soft_batch": (tf.cast(soft_batch, tf.float32)
-                             if soft_batch is not None else tf.constant(0.0))}
-      if estimator == "reinforce":
-        terms, logs["advantage_std"] = self._reinforce_terms(out, y,
-                                                             sample_weight)
-        extra += terms
-      else:
-        logs["temperature"] = temperature
-      total = loss + extra / replicas
-    self._loss_tracker.update_state(loss * replicas,
-                                    sample_weight=tf.shape(x)[0])
-    variables = self.trainable_weights
-    self.optimizer.apply_gradients(zip(tape.gradient(total, variables),
-                                       variables))
-    logs.update(self.compute_metrics(x, y, out.logits,
-                                     sample_weight=sample_weight))
-    return logs
+    out = self._run(x, choice, noise, temperature, soft_batch)[0]
+    # Under a strategy, Keras scales the compiled loss by 1 / replicas so
+    # that summing the replicas' gradients averages them; the terms below
+    # are scaled alike.
+    loss = self._compute_loss(x=x, y=y, y_pred=out.logits,
+                              sample_weight=sample_weight, training=True)
+    _, replicas = _replica()
+    extra = -estimators.linear_schedule(
+        settings["entropy_bonus"], 0.0, step, settings["entropy_steps"]
+    ) * tf.reduce_mean(tf.reduce_sum(out.entropy, -1))
+    logs = {"soft_batch": (tf.cast(soft_batch, tf.float32)
+                           if soft_batch is not None else tf.constant(0.0))}
+    if estimator == "reinforce":
+      terms, logs["advantage_std"] = self._reinforce_terms(out, y,
+                                                           sample_weight)
+      extra += terms
+    else:
+      logs["temperature"] = temperature
+    return out.logits, loss, loss + extra / replicas, logs
 
   def _reinforce_terms(self, out, targets, mask):
     """(surrogate + baseline loss of REINFORCE (module docstring), the
@@ -349,8 +407,13 @@ class NTM(keras.Model):
             "read_weights": weights[:, :, :num_read],
             "write_weights": weights[:, :, num_read:]}
 
-  def compile(self, optimizer="adam", loss=None, weighted_metrics=None,
+  def compile(self, optimizer=None, loss=None, weighted_metrics=None,
               jit_compile=True, **kwargs):
+    """Keras's compile, with the recipe's defaults: `optimizer=None` gives
+    memtk.training.default_optimizer() (Adam 1e-3, global clip norm 10), the
+    loss and metric are the masked ones of the class docstring."""
+    if optimizer is None:
+      optimizer = training.default_optimizer()
     if loss is None:
       loss = metrics_lib.masked_sigmoid_cross_entropy()
     if weighted_metrics is None:

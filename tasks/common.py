@@ -31,20 +31,22 @@ DEFAULT_CONFIG = {
     "shift_range": 1,
     "memory_init": "constant",
     "content_addressing": True,
+    "gate_bias": memtk.heads.DEFAULT_GATE_BIAS,
+    "gamma_bias": memtk.heads.DEFAULT_GAMMA_BIAS,
     "addressing": "soft",
     **HARD_DEFAULTS,  # used by addressing="hard" only
     "batch_size": 32,
-    "learning_rate": 1e-3,
+    "learning_rate": memtk.training.DEFAULT_LEARNING_RATE,
     "lr_half_life": 1000,
     "lr_decay_below": 1.0,
     "curriculum_steps": 0,
-    "clip_norm": 10.0,
+    "clip_norm": memtk.training.DEFAULT_CLIP_NORM,
     "seed": 0,
 }
 
 # Streams of the seeded data: training batch k of seed s is drawn from
 # default_rng([s, TRAIN_STREAM, k]), so a resumed run sees the very same batches.
-TRAIN_STREAM, EVAL_STREAM, TEST_STREAM = 0, 1, 2
+TRAIN_STREAM, EVAL_STREAM, TEST_STREAM, DIAGNOSIS_STREAM = 0, 1, 2, 3
 
 
 def make_task(name):
@@ -53,20 +55,39 @@ def make_task(name):
   return TASKS[name]()
 
 
+def decay_start(config, history):
+  """The step of the first evaluation below config['lr_decay_below'] bit
+  errors per sequence (where memtk.training.DecayOnSolve starts), or None."""
+  return next((r["step"] for r in history
+               if r["bits_per_sequence"] < config["lr_decay_below"]), None)
+
+
 def learning_rate_at(config, step, history):
-  """The learning rate for `step`, given the evaluations so far.
+  """The learning rate tasks.train uses at `step`, given its evaluations.
 
   Constant until the first evaluation below config['lr_decay_below'] bit
   errors per sequence; from there it halves every config['lr_half_life'] steps,
-  down to a tenth. Models that have found the algorithm then settle instead of
-  being thrown out of it by full-size steps (see README).
+  down to a tenth (memtk.training.DecayOnSolve driven by the evaluations).
   """
-  base, half_life = config["learning_rate"], config["lr_half_life"]
-  start = next((r["step"] for r in history
-                if r["bits_per_sequence"] < config["lr_decay_below"]), None)
-  if not half_life or start is None:
-    return base
-  return max(base * 0.5 ** ((step - start) / half_life), base / 10)
+  return memtk.training.decayed_rate(
+      config["learning_rate"], step, decay_start(config, history),
+      config["lr_half_life"], _LR_FLOOR)
+
+
+_LR_FLOOR = 0.1  # the decay stops at a tenth of the initial rate
+
+
+def decay_callback(config, history):
+  """The recipe's DecayOnSolve for a run config, resumed from its history;
+  it watches 'eval_bit_errors', which EvaluateAndCheckpoint puts in the
+  epoch's logs."""
+  return memtk.training.DecayOnSolve(
+      below=config["lr_decay_below"], half_life=config["lr_half_life"],
+      floor=_LR_FLOOR, monitor=EVAL_MONITOR,
+      start_step=decay_start(config, history))
+
+
+EVAL_MONITOR = "eval_bit_errors"
 
 
 # The config changes that make each method the benchmarks compare.
@@ -131,15 +152,11 @@ def _make_model(config, task, jit_compile):
       addressing=config["addressing"],
       # Runs saved before the option existed had content addressing.
       content_addressing=config.get("content_addressing", True),
+      gate_bias=config["gate_bias"], gamma_bias=config["gamma_bias"],
       **{key: config[key] for key in HARD_DEFAULTS})
   model.build((None, None, task.input_size))
-  if not config["learning_rate"] > 0:
-    raise ValueError(
-        f"learning_rate must be > 0, got {config['learning_rate']}")
-  if not config["clip_norm"] > 0:
-    raise ValueError(f"clip_norm must be > 0, got {config['clip_norm']}")
-  optimizer = keras.optimizers.Adam(config["learning_rate"],
-                                    global_clipnorm=config["clip_norm"])
+  optimizer = memtk.training.default_optimizer(config["learning_rate"],
+                                               config["clip_norm"])
   model.compile(optimizer=optimizer, jit_compile=jit_compile,
                 steps_per_execution=config.get("steps_per_execution", 1))
   optimizer.build(model.trainable_variables)

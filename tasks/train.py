@@ -23,6 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import memtk
+
 from tasks import common
 from tasks import evaluation
 from tasks import summaries as summaries_lib
@@ -49,6 +51,12 @@ _MEMORY_INIT = flags.DEFINE_string(
 _CONTENT_ADDRESSING = flags.DEFINE_boolean(
     "content_addressing", _D["content_addressing"], "Heads address by content "
     "(and shift); --nocontent_addressing: heads only shift from cell 0.")
+_GATE_BIAS = flags.DEFINE_float(
+    "gate_bias", _D["gate_bias"], "Initial bias of every head's "
+    "interpolation gate (negative: heads start from their previous weighting).")
+_GAMMA_BIAS = flags.DEFINE_float(
+    "gamma_bias", _D["gamma_bias"], "Initial bias of every head's sharpening "
+    "exponent, gamma = 1 + softplus(.).")
 
 # --- hard addressing (used with --addressing=hard only) ---
 _ADDRESSING = flags.DEFINE_enum(
@@ -175,6 +183,8 @@ def config_from_flags():
       "shift_range": _SHIFT_RANGE.value,
       "memory_init": _MEMORY_INIT.value,
       "content_addressing": _CONTENT_ADDRESSING.value,
+      "gate_bias": _GATE_BIAS.value,
+      "gamma_bias": _GAMMA_BIAS.value,
       "addressing": _ADDRESSING.value,
       "estimator": _ESTIMATOR.value,
       "entropy_bonus": _ENTROPY_BONUS.value,
@@ -230,6 +240,10 @@ class Progress(keras.callbacks.Callback):
     self._last_step, self._last_time = step, now
 
 
+MAX_SKIPPED = 10  # skipped updates in one epoch that stop a run
+DIAGNOSIS_SEQUENCES = 64  # the fixed batch of the per-evaluation diagnostics
+
+
 def converged(history, target_bits, converge_evals, after_step=0):
   """Whether the last `converge_evals` evaluations were all below target.
 
@@ -254,8 +268,9 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 
   def __init__(self, task, config, logdir, manager, history, num_sequences,
                target_bits, converge_evals, elapsed, max_seconds=0.0,
-               summaries=None, log=print):
+               summaries=None, log=print, max_skipped=MAX_SKIPPED):
     super().__init__()
+    self.max_skipped = max_skipped
     self.summaries = summaries
     self.task, self.config, self.logdir = task, config, logdir
     self.manager, self.history = manager, history
@@ -265,6 +280,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self.max_seconds = max_seconds
     self.log = log
     self.evaluator = None
+    self.diagnose = True
     self.diverged_at = None  # the step whose loss was not finite, if any
     self.bad_tensors = []  # what was not finite then
     self._start = None
@@ -274,17 +290,35 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self._start = time.time() - self.elapsed
 
   def _diverged(self, logs):
-    """Whether training went non-finite (now or before); records where."""
-    if (self.diverged_at is None
-        and not np.isfinite(float((logs or {}).get("loss", 0.0)))):
+    """Whether training went non-finite (now or before); records where.
+
+    The train step skips an update whose loss or gradient is not finite;
+    training stops once max_skipped updates were skipped in one epoch.
+    """
+    logs = logs or {}
+    skipped = float(logs.get("skipped_steps", 0.0))
+    if self.diverged_at is None and (
+        not np.isfinite(float(logs.get("loss", 0.0)))
+        or skipped >= self.max_skipped):
       self.diverged_at = int(self.model.optimizer.iterations.numpy())
-      self.bad_tensors = non_finite_variables(self.model) or ["the loss"]
+      self.bad_tensors = non_finite_variables(self.model) or [
+          f"the loss or its gradient in {skipped:.0f} skipped updates"]
     if self.diverged_at is not None:
       self.model.stop_training = True
     return self.diverged_at is not None
 
   def on_train_batch_end(self, batch, logs=None):
     self._diverged(logs)
+
+  def _diagnose(self):
+    """memtk.diagnostics on a fixed batch: what the heads do (head
+    statistics) and the gradient norm of each part of the model."""
+    rng = np.random.default_rng([self.config["seed"], common.DIAGNOSIS_STREAM])
+    batch = self.task.sample(rng, DIAGNOSIS_SEQUENCES)
+    stats = memtk.diagnostics.head_statistics(self.model, *batch)
+    stats.update({f"grad_norm_{part}": value for part, value in
+                  memtk.diagnostics.gradient_norms(self.model, *batch).items()})
+    return stats
 
   def on_epoch_end(self, epoch, logs=None):
     if self._diverged(logs):
@@ -294,15 +328,19 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     bits = self.evaluator.bits_per_sequence(
         self.task, self.config["seed"], common.EVAL_STREAM, step,
         self.num_sequences)
+    seconds = time.time() - self._start  # diagnostics not counted
     record = {"step": step,
               "sequences": step * self.config["batch_size"],
-              "seconds": time.time() - self._start,
+              "seconds": seconds,
               "loss": float(logs.get("loss", float("nan"))),
               "bits_per_sequence": bits,
-              "learning_rate": float(self.model.optimizer.learning_rate.numpy())}
+              "learning_rate": float(self.model.optimizer.learning_rate.numpy()),
+              "skipped_steps": float(logs.get("skipped_steps", 0.0))}
+    if self.diagnose:
+      record["heads"] = self._diagnose()
+      self._start += time.time() - self._start - seconds
     self.history.append(record)
-    self.model.optimizer.learning_rate.assign(
-        common.learning_rate_at(self.config, step, self.history))
+    logs[common.EVAL_MONITOR] = bits  # for the DecayOnSolve after this
     # History first: a run killed between the two writes resumes from the
     # previous checkpoint and drops the record past it, so no step is lost.
     common.save_json(os.path.join(self.logdir, "history.json"), self.history)
@@ -382,7 +420,7 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
         initial_epoch=start_step // eval_every,
         shuffle=False,  # the stream is already random and must stay in order
         callbacks=[Progress(log_every, max_steps, config["batch_size"], log),
-                   evaluate_cb],
+                   evaluate_cb, common.decay_callback(config, history)],
         verbose=0)
   if evaluate_cb.diverged_at is not None:
     raise FloatingPointError(

@@ -1,0 +1,128 @@
+"""What a model's heads do: the numbers that tell a stuck run from a learning one.
+
+`head_statistics(model, inputs, targets, mask)` runs the model once more, step
+by step, and reports per head kind (read, write), averaged over the steps of
+each sequence up to its last answer:
+
+    gate       g_t, the share of content addressing (1) against the previous
+               weighting (0)                                  (NTM eq. 7)
+    gamma      gamma_t, the sharpening exponent               (eq. 9)
+    strength   beta_t, the key strength                       (eq. 5)
+    shift      the expected shift offset sum_k s_t(k) (k - S//2) (eq. 8)
+    entropy    the entropy of w_t in nats, as a share of log N: 1 is uniform
+               attention over every cell, 0 one cell
+    bits_no_memory  bit errors per sequence with every read vector replaced
+               by zeros (the controller alone): close to the model's own
+               errors means the controller does the work without memory
+
+A soft head whose weighting is uniform over every cell, on a memory whose
+rows are all equal (the constant initial memory), stays uniform whatever its
+gate, shift and sharpening: shift and sharpening map the uniform weighting to
+itself and content addressing over equal rows is uniform too, so none of
+them has a gradient there. `entropy` near 1 for the write head is that trap.
+
+`gradient_norms(model, inputs, targets, mask)` gives the global norm of the
+loss gradient per part of the model (controller, interface, output, initial
+state).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from memtk import access
+from memtk import estimators
+from memtk import metrics
+from memtk.unroll import unroll
+
+
+def _active_steps(inputs, mask):
+  """[B, T] 1 up to each sequence's last input or answer step, else 0."""
+  used = np.maximum(np.abs(inputs).max(-1), mask) > 0  # [B, T]
+  last = used.shape[1] - 1 - np.argmax(used[:, ::-1], axis=1)
+  return (np.arange(used.shape[1])[None] <= last[:, None]).astype(np.float32)
+
+
+def _trace_parameters(model, inputs, no_memory):
+  """(logits [B,T,O], {name: [B,T,H]} per-step head values) of a greedy or
+  soft pass; with `no_memory` the read vectors are zeroed everywhere."""
+  cell = model.cell
+  num_read = cell.num_read_heads
+  offsets = tf.range(cell.interface.num_shifts, dtype=tf.float32) - (
+      cell.interface.num_shifts // 2)
+  log_n = np.log(cell.memory_size) if cell.memory_size > 1 else 1.0
+
+  def step(x, state):
+    if no_memory:
+      state = state._replace(read=tf.zeros_like(state.read))
+    h, controller_state, p = cell.control(x, state)
+    weights = cell.distribution(state.memory, state.weights, p)
+    if cell.addressing == "hard":
+      weights = tf.one_hot(estimators.greedy(weights), cell.memory_size,
+                           dtype=weights.dtype)
+    memory, read = access.dense_access(state.memory, weights, p.erase, p.add,
+                                       num_read)
+    if no_memory:
+      read = tf.zeros_like(read)
+    logits, _ = cell.emit(h, read)
+    values = {"gate": p.gate, "gamma": p.gamma, "strength": p.strength,
+              "shift": tf.reduce_sum(p.shift * offsets, -1),
+              "entropy": estimators.entropy(weights) / log_n}
+    return (logits, values), state._replace(
+        controller=controller_state, memory=memory, read=read,
+        weights=weights)
+
+  inputs = tf.convert_to_tensor(inputs, tf.float32)
+  initial = cell.initial_ntm_state(tf.shape(inputs)[0])
+  (logits, values), _, _ = unroll(step, inputs, initial)
+  return logits, values
+
+
+def head_statistics(model, inputs, targets, mask):
+  """Per-head-kind averages of what the heads do (module docstring).
+
+  Args:
+    model: a built memtk.NTM (soft, or hard with greedy choices).
+    inputs: [B, T, I]; targets: [B, T, O]; mask: [B, T] (numpy arrays).
+
+  Returns:
+    dict of floats: '<name>_read' and '<name>_write' for gate, gamma,
+    strength, shift and entropy, plus 'bits' and 'bits_no_memory'.
+  """
+  active = _active_steps(np.asarray(inputs), np.asarray(mask))
+  logits, values = _trace_parameters(model, inputs, no_memory=False)
+  no_memory_logits, _ = _trace_parameters(model, inputs, no_memory=True)
+  num_read = model.cell.num_read_heads
+  stats = {}
+  for name, value in values.items():
+    value = value.numpy()  # [B, T, H]
+    for kind, part in (("read", value[:, :, :num_read]),
+                       ("write", value[:, :, num_read:])):
+      per_step = part.mean(-1)
+      stats[f"{name}_{kind}"] = float((per_step * active).sum() / active.sum())
+  for key, out in (("bits", logits), ("bits_no_memory", no_memory_logits)):
+    stats[key] = float(np.mean(metrics.bit_errors(out, targets, mask)))
+  return stats
+
+
+def _part(path):
+  """The model part a variable belongs to, from its path."""
+  for part in ("controller", "interface", "output", "baseline"):
+    if f"/{part}" in "/" + path:
+      return part
+  return "initial_state"
+
+
+def gradient_norms(model, inputs, targets, mask):
+  """{part: global norm of d(loss)/d(part's weights)} on one batch."""
+  variables = model.trainable_variables
+  with tf.GradientTape() as tape:
+    logits = model(tf.convert_to_tensor(inputs, tf.float32))
+    loss = model.loss(targets, logits, sample_weight=mask)
+  grads = tape.gradient(loss, variables)
+  squares = {}
+  for variable, grad in zip(variables, grads):
+    if grad is not None:
+      part = _part(variable.path)
+      squares[part] = squares.get(part, 0.0) + float(
+          tf.reduce_sum(tf.square(grad)))
+  return {part: float(np.sqrt(value)) for part, value in squares.items()}
