@@ -15,7 +15,9 @@ Runs already in <out> resume instead of restarting, and finished ones (with
 an evaluation.json) are summarised as they are.
 """
 
+import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -82,6 +84,26 @@ def first_below(history, threshold):
   return None, None
 
 
+def wilson_interval(successes, trials, z=1.96):
+  """The 95% Wilson score interval of a success rate, as (low, high)."""
+  if trials == 0:
+    return 0.0, 1.0
+  p = successes / trials
+  centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+  half = (z / (1 + z * z / trials)) * math.sqrt(
+      p * (1 - p) / trials + z * z / (4 * trials * trials))
+  return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def worst_relapse(history, threshold=0.1):
+  """The highest evaluation after the first one below threshold (None if
+  never below)."""
+  for i, record in enumerate(history):
+    if record["bits_per_sequence"] < threshold:
+      return max(r["bits_per_sequence"] for r in history[i:])
+  return None
+
+
 def summarise(task, seed, logdir, method="soft"):
   """One table row from a finished run directory."""
   history = common.load_json(os.path.join(logdir, "history.json"))
@@ -99,7 +121,30 @@ def summarise(task, seed, logdir, method="soft"):
          "curve": [(r["sequences"], r["bits_per_sequence"]) for r in history]}
   for threshold, key in ((1.0, "to_1"), (0.1, "to_0.1")):
     row[key + "_steps"], row[key + "_seconds"] = first_below(history, threshold)
+  row["worst_after"] = worst_relapse(history)
   return row
+
+
+def success_line(task, method, runs):
+  """Successes with their 95% interval, median and worst time to < 0.1 and
+  the worst evaluation after a run first got there."""
+  good = [r for r in runs
+          if r["final_bits"] is not None and r["final_bits"] < 0.1]
+  low, high = wilson_interval(len(good), len(runs))
+  line = (f"{task}, {method}: final error < 0.1 bits per sequence in "
+          f"{len(good)} of {len(runs)} seeds (95% Wilson interval "
+          f"{100 * low:.0f}-{100 * high:.0f}%)")
+  times = sorted(r["to_0.1_seconds"] for r in runs
+                 if r["to_0.1_seconds"] is not None)
+  if times:
+    line += (f"; time to < 0.1: median {statistics.median(times):.0f} s, "
+             f"worst {times[-1]:.0f} s over the {len(times)} runs that got "
+             "there")
+  relapses = [r["worst_after"] for r in runs if r.get("worst_after") is not None]
+  if relapses:
+    line += (f"; worst evaluation after first < 0.1: {max(relapses):.2f} "
+             "bits per sequence")
+  return line + "."
 
 
 def _fmt(value, digits=2):
@@ -120,7 +165,7 @@ def markdown(rows, command):
     methods = list(dict.fromkeys(r.get("method", "soft") for r in task_rows))
     sampled = any(r.get("final_bits_sampled") is not None for r in task_rows)
     header = (["method", "seed", "steps to <1", "s to <1", "steps to <0.1",
-               "s to <0.1", "steps run", "final bits/seq"]
+               "s to <0.1", "worst after <0.1", "steps run", "final bits/seq"]
               + (["final, sampled choices"] if sampled else [])
               + [f"{size_name} {s}" for s in sizes])
     lines += [f"**{task}**", "", "| " + " | ".join(header) + " |",
@@ -128,7 +173,8 @@ def markdown(rows, command):
     for r in task_rows:
       cells = [r.get("method", "soft"), r["seed"], r["to_1_steps"],
                _fmt(r["to_1_seconds"], 0), r["to_0.1_steps"],
-               _fmt(r["to_0.1_seconds"], 0), r["steps"],
+               _fmt(r["to_0.1_seconds"], 0), _fmt(r.get("worst_after")),
+               r["steps"],
                _fmt(r["final_bits"], 3)]
       if sampled:
         cells.append(_fmt(r.get("final_bits_sampled"), 3))
@@ -137,10 +183,7 @@ def markdown(rows, command):
     lines.append("")
     for method in methods:
       runs = [r for r in task_rows if r.get("method", "soft") == method]
-      converged = sum(1 for r in runs
-                      if r["final_bits"] is not None and r["final_bits"] < 0.1)
-      lines.append(f"{task}, {method}: final error < 0.1 bits per sequence "
-                   f"in {converged} of {len(runs)} seeds.  ")
+      lines.append(success_line(task, method, runs) + "  ")
     lines.append("")
   return "\n".join(lines)
 

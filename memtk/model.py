@@ -272,6 +272,10 @@ class NTM(keras.Model):
     finite is skipped (weights and optimizer state unchanged) and counted in
     the logged `skipped_steps` (steps skipped in this epoch)."""
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if not self.built:  # every variable must exist before the snapshot
+      self.build(x.shape)
+    if not self.optimizer.built:
+      self.optimizer.build(self.trainable_variables)
     kept = self._update_state()
     old = [tf.identity(v) for v in kept]
     with tf.GradientTape() as tape:
@@ -283,8 +287,8 @@ class NTM(keras.Model):
       else:
         logits, loss, total, logs = self._hard_losses(x, y, sample_weight)
     variables = self.trainable_weights
-    finite = self._apply_if_finite(total, tape.gradient(total, variables),
-                                   variables, kept, old)
+    finite, norm = self._apply_if_finite(
+        total, tape.gradient(total, variables), variables, kept, old)
     _, replicas = _replica()
     # A skipped batch counts nowhere: not in the loss, not in the metrics.
     self._loss_tracker.update_state(
@@ -297,6 +301,7 @@ class NTM(keras.Model):
         x, y, tf.where(finite, logits, tf.zeros_like(logits)),
         sample_weight=sample_weight * tf.cast(finite, logits.dtype)))
     logs["skipped_steps"] = self._skipped_tracker.result()
+    logs["gradient_norm"] = norm  # of this step, before any clipping
     return logs
 
   def _update_state(self):
@@ -309,7 +314,7 @@ class NTM(keras.Model):
 
   def _apply_if_finite(self, loss, gradients, variables, kept, old):
     """Applies the gradients when the loss and their global norm are finite;
-    returns that condition (a scalar bool tensor).
+    returns that condition (a scalar bool tensor) and the norm.
 
     A select, not a branch: the update runs on zeroed gradients and then
     every variable in `kept` is set back to its value `old` from before the
@@ -325,7 +330,7 @@ class NTM(keras.Model):
          for g in gradients], variables))
     for variable, value in zip(kept, old):
       variable.assign(tf.where(finite, variable, value))
-    return finite
+    return finite, norm
 
   def _hard_losses(self, x, y, sample_weight):
     """(logits, task loss, total loss with the estimator's terms, logs) of a

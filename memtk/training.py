@@ -19,23 +19,21 @@ trains by the recipe `tasks.train` uses:
 """
 
 import keras
-import numpy as np
-import tensorflow as tf
-
-from memtk import metrics
 
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_CLIP_NORM = 10.0
 
 
 def default_optimizer(learning_rate=DEFAULT_LEARNING_RATE,
-                      clip_norm=DEFAULT_CLIP_NORM):
-  """The recipe's optimizer: Adam with the global gradient norm clipped."""
+                      clip_norm=DEFAULT_CLIP_NORM, amsgrad=True):
+  """The recipe's optimizer: Adam (AMSGrad) with the global gradient norm
+  clipped (module docstring)."""
   if not learning_rate > 0:
     raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
   if not clip_norm > 0:
     raise ValueError(f"clip_norm must be > 0, got {clip_norm!r}")
-  return keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm)
+  return keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm,
+                               amsgrad=amsgrad)
 
 
 def decayed_rate(base, step, start, half_life, floor):
@@ -99,108 +97,3 @@ class DecayOnSolve(keras.callbacks.Callback):
       self.start_step = self._step()
     self._apply()
 
-
-class LengthCurriculum(keras.callbacks.Callback):
-  """Training batches whose sizes grow with the model's skill (RL-NTM's mix).
-
-  A task here is anything with `sample(rng, batch_size, difficulty)` (the
-  task contract, DESIGN.md): difficulty in [0, 1] caps the sequence size at
-  that share of the way from the task's smallest to its largest size. Each
-  batch mixes, per sequence (Zaremba & Sutskever 2015):
-
-    mix[0] (10%)  difficulty 1: sizes uniform over the whole range
-    mix[1] (25%)  difficulty level + extra, extra = level_step * k with
-                  k ~ Geometric(1/2): a little beyond the current level
-    mix[2] (65%)  difficulty level: sizes uniform up to the current level
-
-  As a callback it checks the model every `check_every` steps on
-  `check_sequences` fresh sequences at the current level and raises the
-  level by `level_step` (up to 1) when their bit errors per sequence are
-  below `raise_below`. Batch k of `seed` is drawn from
-  numpy.random.default_rng([seed, stream, k]), so a run resumed at step k
-  with the same level sees the same batches.
-
-      curriculum = memtk.training.LengthCurriculum(task, batch_size=32)
-      model.fit(curriculum.dataset(), steps_per_epoch=200, epochs=40,
-                callbacks=[curriculum])
-  """
-
-  def __init__(self, task, batch_size, seed=0, level=0.0, level_step=0.1,
-               raise_below=0.5, check_every=50, check_sequences=128,
-               mix=(0.1, 0.25, 0.65), stream=0):
-    super().__init__()
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or (
-        batch_size < 1):
-      raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not 0 <= level <= 1:
-      raise ValueError(f"level must be in [0, 1], got {level!r}")
-    if not 0 < level_step <= 1:
-      raise ValueError(f"level_step must be in (0, 1], got {level_step!r}")
-    if not raise_below > 0:
-      raise ValueError(f"raise_below must be > 0, got {raise_below!r}")
-    for name, value in (("check_every", check_every),
-                        ("check_sequences", check_sequences)):
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if len(mix) != 3 or min(mix) < 0 or abs(sum(mix) - 1) > 1e-6:
-      raise ValueError(f"mix must be 3 shares >= 0 that sum to 1, got {mix!r}")
-    self.task, self.batch_size, self.seed = task, batch_size, seed
-    self.level, self.level_step = float(level), float(level_step)
-    self.raise_below = float(raise_below)
-    self.check_every, self.check_sequences = check_every, check_sequences
-    self.mix, self.stream = tuple(mix), stream
-    self._last_check = None
-    self._forward = None
-
-  def difficulties(self, rng, count):
-    """[count] per-sequence difficulties of one batch (class docstring)."""
-    group = rng.choice(3, size=count, p=self.mix)
-    extra = self.level_step * rng.geometric(0.5, size=count)
-    return np.where(group == 0, 1.0, np.minimum(
-        1.0, self.level + np.where(group == 1, extra, 0.0)))
-
-  def batch(self, step):
-    """(inputs, targets, mask) of training batch `step` at the current level."""
-    rng = np.random.default_rng([self.seed, self.stream, step])
-    difficulties = self.difficulties(rng, self.batch_size)
-    parts = [self.task.sample(rng, 1, float(d)) for d in difficulties]
-    return tuple(np.concatenate(p) for p in zip(*parts))
-
-  def batches(self, start_step=0):
-    """Endless batches from training step `start_step` on."""
-    step = start_step
-    while True:
-      yield self.batch(step)
-      step += 1
-
-  def dataset(self, start_step=0):
-    """The batches as a tf.data.Dataset (for model.fit)."""
-    x, y, mask = self.batch(start_step)  # shapes only
-    spec = tuple(tf.TensorSpec((self.batch_size,) + a.shape[1:], tf.float32)
-                 for a in (x, y, mask))
-    return tf.data.Dataset.from_generator(
-        lambda: self.batches(start_step), output_signature=spec)
-
-  def check(self, step):
-    """Bit errors per sequence of the model at the current level; raises the
-    level when they are below raise_below."""
-    if self._forward is None:
-      model = self.model
-      self._forward = tf.function(lambda x: model(x),
-                                  jit_compile=bool(model.jit_compile),
-                                  reduce_retracing=True)
-    rng = np.random.default_rng([self.seed, self.stream + 1, step])
-    x, y, mask = self.task.sample(rng, self.check_sequences, self.level)
-    bits = float(np.mean(metrics.bit_errors(
-        self._forward(tf.constant(x)), y, mask)))
-    if bits < self.raise_below and self.level < 1.0:
-      self.level = min(1.0, round(self.level + self.level_step, 6))
-    return bits
-
-  def on_train_batch_end(self, batch, logs=None):
-    step = int(self.model.optimizer.iterations.numpy())
-    if self._last_check is None:
-      self._last_check = step
-    if step - self._last_check >= self.check_every and self.level < 1.0:
-      self._last_check = step
-      self.check(step)

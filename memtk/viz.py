@@ -111,6 +111,60 @@ def plot_learning_curves(path, curves, title=None, ylabel="bit errors per sequen
   plt.close(fig)
 
 
+# Panels of plot_diagnostics: (title, [(head-statistics key, line style)]).
+_DIAGNOSIS_PANELS = (
+    ("bit errors per sequence (solid: model; dotted: read vectors zeroed)",
+     [("bits", "-"), ("bits_no_memory", ":")]),
+    ("entropy of w_t / log N (solid: write head; dashed: read head)",
+     [("entropy_write", "-"), ("entropy_read", "--")]),
+    ("gate g_t, 1 = content (solid: write; dashed: read)",
+     [("gate_write", "-"), ("gate_read", "--")]),
+    ("mean shift offset (solid: write; dashed: read)",
+     [("shift_write", "-"), ("shift_read", "--")]),
+    ("sharpening gamma_t (solid: write; dashed: read)",
+     [("gamma_write", "-"), ("gamma_read", "--")]),
+    ("gradient norm: controller (solid), interface (dashed)",
+     [("grad_norm_controller", "-"), ("grad_norm_interface", "--")]),
+)
+
+
+def plot_diagnostics(path, runs, title=None):
+  """Writes a PNG of what the heads did over training, one colour per run.
+
+  Args:
+    path: where to write the PNG.
+    runs: list of (label, history) with history the records of a
+      tasks.train run whose 'heads' field holds memtk.diagnostics values.
+    title: optional figure title.
+  """
+  plt = _pyplot()
+  fig, axes = plt.subplots(len(_DIAGNOSIS_PANELS) // 2, 2, figsize=(12, 10),
+                           sharex=True, squeeze=False)
+  for ax, (panel, keys) in zip(axes.flat, _DIAGNOSIS_PANELS):
+    log_scale = panel.startswith(("bit errors", "gradient"))
+    for i, (label, history) in enumerate(runs):
+      records = [r for r in history if "heads" in r]
+      xs = [r["sequences"] for r in records]
+      for j, (key, style) in enumerate(keys):
+        ys = np.array([r["heads"].get(key, np.nan) for r in records], float)
+        if log_scale:
+          ys = np.maximum(ys, 1e-3)  # a log axis shows 0 as 1e-3
+        ax.plot(xs, ys, style, color=f"C{i}", lw=1.2,
+                label=label if j == 0 else None)
+    if log_scale:
+      ax.set_yscale("log")
+    ax.set_title(panel, fontsize=9)
+    ax.grid(True, alpha=0.3)
+  for ax in axes[-1]:
+    ax.set_xlabel("training sequences")
+  axes[0, 0].legend(fontsize=8)
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
 def plot_cost(results, path):
   """Writes a log-log PNG of time and memory per step against memory size.
 

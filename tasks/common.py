@@ -41,6 +41,7 @@ DEFAULT_CONFIG = {
     "lr_decay_below": 1.0,
     "curriculum_steps": 0,
     "clip_norm": memtk.training.DEFAULT_CLIP_NORM,
+    "amsgrad": True,
     "seed": 0,
 }
 
@@ -155,8 +156,8 @@ def _make_model(config, task, jit_compile):
       gate_bias=config["gate_bias"], gamma_bias=config["gamma_bias"],
       **{key: config[key] for key in HARD_DEFAULTS})
   model.build((None, None, task.input_size))
-  optimizer = memtk.training.default_optimizer(config["learning_rate"],
-                                               config["clip_norm"])
+  optimizer = memtk.training.default_optimizer(
+      config["learning_rate"], config["clip_norm"], config["amsgrad"])
   model.compile(optimizer=optimizer, jit_compile=jit_compile,
                 steps_per_execution=config.get("steps_per_execution", 1))
   optimizer.build(model.trainable_variables)

@@ -101,6 +101,9 @@ _LR_DECAY_BELOW = flags.DEFINE_float(
     "evaluation below this many bit errors per sequence.")
 _CLIP_NORM = flags.DEFINE_float(
     "clip_norm", _D["clip_norm"], "Gradients are clipped to this global norm.")
+_AMSGRAD = flags.DEFINE_bool(
+    "amsgrad", _D["amsgrad"], "Adam's AMSGrad variant: steps shrink as the "
+    "gradients do once a task is nearly solved (--noamsgrad: plain Adam).")
 _MAX_STEPS = flags.DEFINE_integer(
     "max_steps", 10000, "Stop after this many steps if not converged.")
 _MAX_MINUTES = flags.DEFINE_float(
@@ -201,6 +204,7 @@ def config_from_flags():
       "lr_decay_below": _LR_DECAY_BELOW.value,
       "curriculum_steps": _CURRICULUM_STEPS.value,
       "clip_norm": _CLIP_NORM.value,
+      "amsgrad": _AMSGRAD.value,
       "seed": _SEED.value,
       "steps_per_execution": _STEPS_PER_EXECUTION.value,
   }

@@ -198,6 +198,28 @@ class DivergenceTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(os.path.join(self.get_temp_dir(),
                                                  "history.json")))
 
+  def test_repeated_skipped_updates_stop_training(self):
+    from tasks import common  # pylint: disable=g-import-not-at-top
+    from tasks import train  # pylint: disable=g-import-not-at-top
+    config = dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
+                  controller_units=8)
+    task = common.make_task("copy")
+    model = common.make_model(config, task)
+    model.optimizer.iterations.assign(12)
+    callback = train.EvaluateAndCheckpoint(
+        task, config, self.get_temp_dir(), manager=None, history=[],
+        num_sequences=1, target_bits=0.05, converge_evals=3, elapsed=0.0,
+        max_skipped=3)
+    callback.set_model(model)
+    callback.on_train_batch_end(1, {"loss": 0.5, "skipped_steps": 2.0})
+    self.assertIsNone(callback.diverged_at)  # a few skips: training goes on
+    self.assertFalse(model.stop_training)
+    callback.on_train_batch_end(2, {"loss": 0.5, "skipped_steps": 3.0})
+    self.assertEqual(callback.diverged_at, 12)
+    self.assertEqual(callback.bad_tensors,
+                     ["the loss or its gradient in 3 skipped updates"])
+    self.assertTrue(model.stop_training)
+
 
 class ConvergedTest(tf.test.TestCase):
 

@@ -1,0 +1,179 @@
+"""The recipe's Keras parts (memtk.training) and the train step's guard
+against non-finite updates."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import memtk
+from memtk import training
+from tasks import common
+from tasks.copy import CopyTask
+
+
+def tiny_model(**kwargs):
+  args = dict(memory_size=8, word_size=4, controller_units=8)
+  args.update(kwargs)
+  return memtk.NTM("lstm", 8, **args)
+
+
+def copy_batch(seed=0, size=64):
+  return CopyTask(max_length=4).sample(np.random.default_rng(seed), size)
+
+
+def small_steps(optimizer, variable):
+  """A compiled loop of 3,000 steps on a small gradient (Adam's second
+  moment forgets in about 1,000)."""
+
+  @tf.function
+  def run():
+    for _ in tf.range(3000):
+      optimizer.apply_gradients([(tf.constant([1e-3, 1e-3]), variable)])
+
+  return run
+
+
+class DefaultOptimizerTest(tf.test.TestCase):
+
+  def test_compile_without_optimizer_gives_the_recipe(self):
+    model = tiny_model()
+    model.compile()
+    config = model.optimizer.get_config()
+    self.assertIsInstance(model.optimizer, keras.optimizers.Adam)
+    self.assertAllClose(config["learning_rate"], training.DEFAULT_LEARNING_RATE)
+    self.assertEqual(config["global_clipnorm"], training.DEFAULT_CLIP_NORM)
+    self.assertTrue(config["amsgrad"])
+
+  def test_amsgrad_shrinks_steps_as_gradients_shrink(self):
+    # A large gradient, then small ones: Adam's step returns to full size,
+    # AMSGrad's stays scaled by the largest second moment seen.
+    moved = {}
+    for amsgrad in (True, False):
+      variable = keras.Variable(np.zeros(2, np.float32))
+      optimizer = training.default_optimizer(amsgrad=amsgrad)
+      optimizer.apply_gradients([(tf.constant([5.0, 5.0]), variable)])
+      start = variable.numpy().copy()
+      small_steps(optimizer, variable)()
+      moved[amsgrad] = float(np.abs(variable.numpy() - start).max())
+    self.assertLess(moved[True], 0.5 * moved[False])
+
+  def test_tasks_train_uses_the_same_optimizer(self):
+    model = common.make_model(
+        dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
+             controller_units=8), CopyTask())
+    reference = training.default_optimizer().get_config()
+    config = model.optimizer.get_config()
+    for key in ("learning_rate", "global_clipnorm", "beta_1", "beta_2",
+                "epsilon", "amsgrad"):
+      self.assertAllClose(config[key], reference[key])
+    plain = common.make_model(
+        dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
+             controller_units=8, amsgrad=False), CopyTask())
+    self.assertFalse(plain.optimizer.get_config()["amsgrad"])
+
+  def test_bad_arguments(self):
+    with self.assertRaisesRegex(ValueError, "learning_rate must be > 0, got 0"):
+      training.default_optimizer(learning_rate=0)
+    with self.assertRaisesRegex(ValueError, "clip_norm must be > 0, got -1"):
+      training.default_optimizer(clip_norm=-1)
+
+
+class DecayOnSolveTest(tf.test.TestCase):
+
+  def test_decayed_rate(self):
+    self.assertEqual(training.decayed_rate(1e-3, 500, None, 100, 0.1), 1e-3)
+    self.assertAllClose(training.decayed_rate(1e-3, 300, 200, 100, 0.1), 5e-4)
+    self.assertAllClose(training.decayed_rate(1e-3, 400, 200, 100, 0.1),
+                        2.5e-4)
+    self.assertAllClose(training.decayed_rate(1e-3, 9000, 200, 100, 0.1), 1e-4)
+    self.assertEqual(training.decayed_rate(1e-3, 400, 200, 0, 0.1), 1e-3)
+
+  def _fit(self, callbacks):
+    keras.utils.set_random_seed(1)
+    model = tiny_model()
+    model.compile()
+    x, y, m = copy_batch()
+    model.fit(x, y, sample_weight=m, batch_size=16, epochs=3, verbose=0,
+              callbacks=callbacks)
+    return model
+
+  def test_decays_once_the_metric_is_below_and_changes_training(self):
+    decay = training.DecayOnSolve(below=1e9, half_life=4, floor=0.1)
+    decayed = self._fit([decay])
+    # Solved (by a threshold every error passes) at the end of epoch 1,
+    # step 4; two epochs of 4 steps later the rate halved twice.
+    self.assertEqual(decay.start_step, 4)
+    self.assertAllClose(decayed.optimizer.learning_rate.numpy(), 1e-3 / 4)
+    plain = self._fit([])
+    self.assertAllClose(plain.optimizer.learning_rate.numpy(), 1e-3)
+    self.assertNotAllClose(decayed.cell.output_layer.kernel.numpy(),
+                           plain.cell.output_layer.kernel.numpy())
+
+  def test_never_below_never_decays(self):
+    decay = training.DecayOnSolve(below=1e-9, half_life=1)
+    model = self._fit([decay])
+    self.assertIsNone(decay.start_step)
+    self.assertAllClose(model.optimizer.learning_rate.numpy(), 1e-3)
+
+  def test_tasks_train_uses_it_watching_the_evaluations(self):
+    config = dict(common.DEFAULT_CONFIG, lr_half_life=500, lr_decay_below=1.0)
+    history = [{"step": 200, "bits_per_sequence": 30.0},
+               {"step": 400, "bits_per_sequence": 0.5}]
+    callback = common.decay_callback(config, history)
+    self.assertIsInstance(callback, training.DecayOnSolve)
+    self.assertEqual(callback.monitor, common.EVAL_MONITOR)
+    self.assertEqual(callback.start_step, 400)
+    self.assertEqual((callback.below, callback.half_life), (1.0, 500))
+    self.assertIsNone(common.decay_callback(config, history[:1]).start_step)
+
+  def test_bad_arguments(self):
+    for kwargs, message in (({"below": 0}, "below must be > 0, got 0"),
+                            ({"half_life": -1}, "half_life must be an int"),
+                            ({"floor": 0}, r"floor must be in \(0, 1\]")):
+      with self.assertRaisesRegex(ValueError, message):
+        training.DecayOnSolve(**kwargs)
+
+
+class SkipNonFiniteTest(tf.test.TestCase):
+
+  def test_a_nan_batch_between_good_ones_changes_nothing(self):
+    keras.utils.set_random_seed(0)
+    model = tiny_model()
+    model.compile()
+    x, y, m = copy_batch(size=32)
+    model.fit(x, y, sample_weight=m, batch_size=32, verbose=0)
+    weights = [v.numpy().copy() for v in model.variables]
+    slots = [v.numpy().copy() for v in model.optimizer.variables]
+    bad = x.copy()
+    bad[3, 1, 2] = np.nan
+    logs = model.fit(bad, y, sample_weight=m, batch_size=32, verbose=0).history
+    self.assertEqual(logs["skipped_steps"], [1.0])
+    for before, variable in zip(weights, model.variables):
+      self.assertAllEqual(before, variable.numpy())
+    for before, variable in zip(slots, model.optimizer.variables):
+      self.assertAllEqual(before, variable.numpy())  # iterations included
+    logs = model.fit(x, y, sample_weight=m, batch_size=32, verbose=0).history
+    self.assertEqual(logs["skipped_steps"], [0.0])
+    self.assertTrue(np.isfinite(logs["loss"][0]))
+    self.assertEqual(int(model.optimizer.iterations.numpy()), 2)
+    self.assertNotAllClose(weights[-1], model.variables[-1].numpy())
+    for variable in model.variables:
+      self.assertTrue(np.all(np.isfinite(variable.numpy())), variable.path)
+
+  def test_a_hard_model_skips_too(self):
+    keras.utils.set_random_seed(0)
+    model = tiny_model(addressing="hard")
+    model.compile()
+    x, y, m = copy_batch(size=16)
+    model.fit(x, y, sample_weight=m, batch_size=16, verbose=0)
+    before = [v.numpy().copy() for v in model.variables]
+    bad = x.copy()
+    bad[0, 0, 0] = np.inf
+    logs = model.fit(bad, y, sample_weight=m, batch_size=16, verbose=0).history
+    self.assertEqual(logs["skipped_steps"], [1.0])
+    for value, variable in zip(before, model.variables):
+      self.assertAllEqual(value, variable.numpy())
+
+
+if __name__ == "__main__":
+  tf.test.main()
