@@ -8,14 +8,17 @@
 
 trains by the recipe `tasks.train` uses:
 
-  * Adam, learning rate 1e-3, gradients clipped to global norm 10 (Collier &
-    Beel 2018 clip at 50; on copy that let a solved run fall back to chance);
+  * Adam in its AMSGrad variant, learning rate 1e-3, gradients clipped to
+    global norm 10 (Collier & Beel 2018 clip at 50; on copy that let a solved
+    run fall back to chance). AMSGrad divides by the largest second-moment
+    estimate so far, so its steps shrink once the gradients do; plain Adam's
+    do not, and solved copy models collapsed (README, "Why seeds failed");
   * `DecayOnSolve`: the learning rate stays at its initial value until the
     task is nearly solved (the monitored bit errors per sequence first fall
     below `below`, 1 by default), then halves every `half_life` steps down to
-    `floor` times the initial rate. A constant 1e-3 threw solved runs out of
-    their solution; decaying from step 0 stalled associative recall, which
-    finds its algorithm only after a few thousand steps at the full rate.
+    `floor` times the initial rate. Decaying from step 0 stalled associative
+    recall, which finds its algorithm only after a few thousand steps at the
+    full rate.
 """
 
 import keras
