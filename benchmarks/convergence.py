@@ -188,47 +188,46 @@ def markdown(rows, command):
   return "\n".join(lines)
 
 
-def main(argv):
-  del argv
-  try:
-    budgets = {}
-    for item in _MAX_STEPS.value:
-      name, _, steps = item.partition(":")
-      if not steps.isdigit() or int(steps) < 1:
-        raise ValueError(f"--max_steps entries must be task:steps, got {item!r}")
-      budgets[name] = int(steps)
-    for task in _TASKS.value:
-      common.make_task(task)
-      if task not in budgets:
-        raise ValueError(f"--max_steps has no budget for task {task!r}")
-    seeds = [int(s) for s in _SEEDS.value]
-    seeds_of = {task: seeds for task in _TASKS.value}
-    for item in _MAX_SEEDS.value:
-      name, _, count = item.partition(":")
-      if name not in seeds_of or not count.isdigit() or int(count) < 1:
-        raise ValueError(f"--max_seeds entries must be task:k for a task in "
-                         f"--tasks, got {item!r}")
-      seeds_of[name] = seeds[:int(count)]
-    flags_of = method_flags(_METHODS.value, _METHOD_FLAGS.value)
-    seed_limit = {}
-    for item in _METHOD_SEEDS.value:
-      name, _, count = item.partition(":")
-      if name not in flags_of or not count.isdigit() or int(count) < 1:
-        raise ValueError(f"--method_seeds entries must be method:k for a "
-                         f"method in --methods, got {item!r}")
-      seed_limit[name] = int(count)
-    if _PARALLEL.value < 1:
-      raise ValueError(f"--parallel must be >= 1, got {_PARALLEL.value}")
-  except ValueError as e:
-    sys.exit(f"error: {e}")
+def _plan():
+  """(budgets {task: steps}, seeds {task: seeds}, flags {method: flags},
+  seed limits {method: k}) from the flags; ValueError on a bad entry."""
+  budgets = {}
+  for item in _MAX_STEPS.value:
+    name, _, steps = item.partition(":")
+    if not steps.isdigit() or int(steps) < 1:
+      raise ValueError(f"--max_steps entries must be task:steps, got {item!r}")
+    budgets[name] = int(steps)
+  for task in _TASKS.value:
+    common.make_task(task)
+    if task not in budgets:
+      raise ValueError(f"--max_steps has no budget for task {task!r}")
+  seeds = [int(s) for s in _SEEDS.value]
+  seeds_of = {task: seeds for task in _TASKS.value}
+  for item in _MAX_SEEDS.value:
+    name, _, count = item.partition(":")
+    if name not in seeds_of or not count.isdigit() or int(count) < 1:
+      raise ValueError(f"--max_seeds entries must be task:k for a task in "
+                       f"--tasks, got {item!r}")
+    seeds_of[name] = seeds[:int(count)]
+  flags_of = method_flags(_METHODS.value, _METHOD_FLAGS.value)
+  seed_limit = {}
+  for item in _METHOD_SEEDS.value:
+    name, _, count = item.partition(":")
+    if name not in flags_of or not count.isdigit() or int(count) < 1:
+      raise ValueError(f"--method_seeds entries must be method:k for a "
+                       f"method in --methods, got {item!r}")
+    seed_limit[name] = int(count)
+  if _PARALLEL.value < 1:
+    raise ValueError(f"--parallel must be >= 1, got {_PARALLEL.value}")
+  return budgets, seeds_of, flags_of, seed_limit
 
-  os.makedirs(_OUT.value, exist_ok=True)
+
+def _run(jobs, budgets, flags_of):
+  """Runs (or summarises, when finished before) every (task, method, seed)
+  job, --parallel at a time; returns {job: table row}."""
   env = dict(os.environ)
   if _PARALLEL.value > 1:
     env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
-  jobs = [(task, method, seed) for task in _TASKS.value
-          for method in flags_of
-          for seed in seeds_of[task][:seed_limit.get(method)]]
   pending, running, rows = list(jobs), [], {}
   start = time.time()
   while pending or running:
@@ -269,8 +268,12 @@ def main(argv):
       print(f"[{time.time() - start:6.0f}s] done  {task} {method} seed {seed}: "
             f"{r['steps']} steps, final {_fmt(r['final_bits'], 3)} bits/seq, "
             f"< 0.1 at step {_fmt(r['to_0.1_steps'])}", flush=True)
+  return rows
 
-  ordered = [rows[j] for j in jobs]
+
+def _report(ordered, grouped):
+  """Writes convergence.json, convergence.md and the learning curves
+  (coloured by method when `grouped`)."""
   command = "python -m benchmarks.convergence " + " ".join(sys.argv[1:])
   common.save_json(os.path.join(_OUT.value, "convergence.json"), ordered)
   table = markdown(ordered, command.strip())
@@ -284,12 +287,25 @@ def main(argv):
           os.path.join(_OUT.value, f"learning_curves_{task}.png"),
           [(f"seed {r['seed']}", [c[0] for c in r["curve"]],
             [c[1] for c in r["curve"]])
-           + ((r["method"],) if len(flags_of) > 1 else ())
+           + ((r["method"],) if grouped else ())
            for r in ordered if r["task"] == task],
           title=f"{task}: bit errors per sequence on 1,000 fresh sequences")
   except ImportError as e:
     print(f"no plot: {e}")
 
+
+def main(argv):
+  del argv
+  try:
+    budgets, seeds_of, flags_of, seed_limit = _plan()
+  except ValueError as e:
+    sys.exit(f"error: {e}")
+  os.makedirs(_OUT.value, exist_ok=True)
+  jobs = [(task, method, seed) for task in _TASKS.value
+          for method in flags_of
+          for seed in seeds_of[task][:seed_limit.get(method)]]
+  rows = _run(jobs, budgets, flags_of)
+  _report([rows[j] for j in jobs], grouped=len(flags_of) > 1)
 
 
 if __name__ == "__main__":
