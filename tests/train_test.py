@@ -173,21 +173,28 @@ class TrainCliTest(tf.test.TestCase):
 
 class DivergenceTest(tf.test.TestCase):
 
-  def test_a_nan_loss_stops_with_the_step_and_the_bad_weights(self):
+  def _model_and_callback(self, step, **kwargs):
+    """A tiny model at optimizer step `step` and the trainer's evaluation
+    callback on it (no checkpoint manager)."""
     from tasks import common  # pylint: disable=g-import-not-at-top
     from tasks import train  # pylint: disable=g-import-not-at-top
     config = dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
                   controller_units=8)
     task = common.make_task("copy")
     model = common.make_model(config, task)
-    model.optimizer.iterations.assign(37)
+    model.optimizer.iterations.assign(step)
+    callback = train.EvaluateAndCheckpoint(
+        task, config, self.get_temp_dir(), manager=None, history=[],
+        num_sequences=1, target_bits=0.05, converge_evals=3, elapsed=0.0,
+        **kwargs)
+    callback.set_model(model)
+    return model, callback
+
+  def test_a_nan_loss_stops_with_the_step_and_the_bad_weights(self):
+    model, callback = self._model_and_callback(37)
     kernel = model.cell.output_layer.kernel
     kernel.assign(np.where(np.arange(kernel.shape[1]) == 0, np.nan,
                            kernel.numpy()))
-    callback = train.EvaluateAndCheckpoint(
-        task, config, self.get_temp_dir(), manager=None, history=[],
-        num_sequences=1, target_bits=0.05, converge_evals=3, elapsed=0.0)
-    callback.set_model(model)
     callback.on_train_batch_end(3, {"loss": 0.5})
     self.assertIsNone(callback.diverged_at)
     callback.on_train_batch_end(4, {"loss": float("nan")})
@@ -199,18 +206,7 @@ class DivergenceTest(tf.test.TestCase):
                                                  "history.json")))
 
   def test_repeated_skipped_updates_stop_training(self):
-    from tasks import common  # pylint: disable=g-import-not-at-top
-    from tasks import train  # pylint: disable=g-import-not-at-top
-    config = dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
-                  controller_units=8)
-    task = common.make_task("copy")
-    model = common.make_model(config, task)
-    model.optimizer.iterations.assign(12)
-    callback = train.EvaluateAndCheckpoint(
-        task, config, self.get_temp_dir(), manager=None, history=[],
-        num_sequences=1, target_bits=0.05, converge_evals=3, elapsed=0.0,
-        max_skipped=3)
-    callback.set_model(model)
+    model, callback = self._model_and_callback(12, max_skipped=3)
     callback.on_train_batch_end(1, {"loss": 0.5, "skipped_steps": 2.0})
     self.assertIsNone(callback.diverged_at)  # a few skips: training goes on
     self.assertFalse(model.stop_training)
