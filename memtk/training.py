@@ -100,3 +100,55 @@ class DecayOnSolve(keras.callbacks.Callback):
       self.start_step = self._step()
     self._apply()
 
+
+
+def error_scaled_rate(base, best, below, floor):
+  """base * best / below, within [floor * base, base]: the learning rate of
+  ErrorScaledRate once the lowest error so far is `best` (None: none yet)."""
+  if best is None:
+    return base
+  return base * min(1.0, max(best / below, floor))
+
+
+class ErrorScaledRate(keras.callbacks.Callback):
+  """Scales the learning rate with the lowest error reached so far.
+
+  The rate stays at its initial value until the monitored error (bit errors
+  per sequence) falls below `below`; from then on it is the initial rate
+  times best / below, where best is the lowest monitored value so far, and
+  never less than `floor` times the initial rate. A run at 0.5 bit errors
+  trains at half the rate, one at 0.1 at a tenth: the closer the model is to
+  the solution, the smaller its steps, and the rate never rises again after a
+  relapse.
+
+  Args:
+    below: the error at and above which the rate is the initial one.
+    floor: the rate never falls below floor * the initial rate.
+    monitor: the logged value to watch at the end of each epoch (see
+      DecayOnSolve).
+    best: the lowest monitored value of a run being resumed (None: none).
+  """
+
+  def __init__(self, below=1.0, floor=0.01, monitor="bit_errors", best=None):
+    super().__init__()
+    if not below > 0:
+      raise ValueError(f"below must be > 0, got {below!r}")
+    if not 0 < floor <= 1:
+      raise ValueError(f"floor must be in (0, 1], got {floor!r}")
+    self.below, self.floor, self.monitor, self.best = below, floor, monitor, best
+    self.base_rate = None
+
+  def on_train_begin(self, logs=None):
+    if self.base_rate is None:
+      self.base_rate = float(self.model.optimizer.learning_rate.numpy())
+    self._apply()
+
+  def _apply(self):
+    self.model.optimizer.learning_rate.assign(error_scaled_rate(
+        self.base_rate, self.best, self.below, self.floor))
+
+  def on_epoch_end(self, epoch, logs=None):
+    value = (logs or {}).get(self.monitor)
+    if value is not None and (self.best is None or value < self.best):
+      self.best = float(value)
+    self._apply()

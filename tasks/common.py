@@ -37,8 +37,10 @@ DEFAULT_CONFIG = {
     **HARD_DEFAULTS,  # used by addressing="hard" only
     "batch_size": 32,
     "learning_rate": memtk.training.DEFAULT_LEARNING_RATE,
+    "lr_schedule": "half_life",
     "lr_half_life": 1000,
     "lr_decay_below": 1.0,
+    "lr_floor": 0.1,
     "curriculum_steps": 0,
     "clip_norm": memtk.training.DEFAULT_CLIP_NORM,
     "amsgrad": True,
@@ -72,20 +74,34 @@ def learning_rate_at(config, step, history):
   """
   return memtk.training.decayed_rate(
       config["learning_rate"], step, decay_start(config, history),
-      config["lr_half_life"], _LR_FLOOR)
+      config["lr_half_life"], config["lr_floor"])
 
 
-_LR_FLOOR = 0.1  # the decay stops at a tenth of the initial rate
+def _half_life_callback(config, history):
+  return memtk.training.DecayOnSolve(
+      below=config["lr_decay_below"], half_life=config["lr_half_life"],
+      floor=config["lr_floor"], monitor=EVAL_MONITOR,
+      start_step=decay_start(config, history))
+
+
+def _error_scaled_callback(config, history):
+  return memtk.training.ErrorScaledRate(
+      below=config["lr_decay_below"], floor=config["lr_floor"],
+      monitor=EVAL_MONITOR,
+      best=min((r["bits_per_sequence"] for r in history), default=None))
+
+
+# The learning-rate schedules by name (config["lr_schedule"]).
+LR_SCHEDULES = {"half_life": _half_life_callback,
+                "error": _error_scaled_callback}
 
 
 def decay_callback(config, history):
-  """The recipe's DecayOnSolve for a run config, resumed from its history;
-  it watches 'eval_bit_errors', which EvaluateAndCheckpoint puts in the
-  epoch's logs."""
-  return memtk.training.DecayOnSolve(
-      below=config["lr_decay_below"], half_life=config["lr_half_life"],
-      floor=_LR_FLOOR, monitor=EVAL_MONITOR,
-      start_step=decay_start(config, history))
+  """The recipe's learning-rate callback for a run config, resumed from its
+  history; it watches 'eval_bit_errors', which EvaluateAndCheckpoint puts in
+  the epoch's logs."""
+  config = {**DEFAULT_CONFIG, **config}
+  return LR_SCHEDULES[config["lr_schedule"]](config, history)
 
 
 EVAL_MONITOR = "eval_bit_errors"

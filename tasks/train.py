@@ -93,12 +93,21 @@ _CURRICULUM_STEPS = flags.DEFINE_integer(
     "curriculum_steps", _D["curriculum_steps"], "Steps over which the longest "
     "training sequence (copy length, recall items) grows linearly from the "
     "shortest to the full size (0: full size from the start).")
+_LR_SCHEDULE = flags.DEFINE_enum(
+    "lr_schedule", _D["lr_schedule"], sorted(common.LR_SCHEDULES),
+    "half_life: from the first evaluation below --lr_decay_below the learning "
+    "rate halves every --lr_half_life steps; error: the rate is the initial "
+    "one times the lowest evaluated bit errors so far / --lr_decay_below. "
+    "Both stay at or above --lr_floor times the initial rate.")
 _LR_HALF_LIFE = flags.DEFINE_integer(
     "lr_half_life", _D["lr_half_life"], "Once decaying, the learning rate "
-    "halves every this many steps, down to a tenth (0: constant).")
+    "halves every this many steps (0: constant; --lr_schedule=half_life).")
 _LR_DECAY_BELOW = flags.DEFINE_float(
     "lr_decay_below", _D["lr_decay_below"], "The decay starts at the first "
     "evaluation below this many bit errors per sequence.")
+_LR_FLOOR = flags.DEFINE_float(
+    "lr_floor", _D["lr_floor"], "The learning rate never falls below this "
+    "times its initial value.")
 _CLIP_NORM = flags.DEFINE_float(
     "clip_norm", _D["clip_norm"], "Gradients are clipped to this global norm.")
 _AMSGRAD = flags.DEFINE_bool(
@@ -167,6 +176,8 @@ def config_from_flags():
   if _CURRICULUM_STEPS.value < 0:
     raise ValueError(
         f"--curriculum_steps must be >= 0, got {_CURRICULUM_STEPS.value}")
+  if not 0 < _LR_FLOOR.value <= 1:
+    raise ValueError(f"--lr_floor must be in (0, 1], got {_LR_FLOOR.value}")
   if _LR_HALF_LIFE.value < 0:
     raise ValueError(f"--lr_half_life must be >= 0, got {_LR_HALF_LIFE.value}")
   if _MAX_MINUTES.value < 0:
@@ -200,8 +211,10 @@ def config_from_flags():
       "stats_decay": _D["stats_decay"],
       "batch_size": _BATCH_SIZE.value,
       "learning_rate": _LEARNING_RATE.value,
+      "lr_schedule": _LR_SCHEDULE.value,
       "lr_half_life": _LR_HALF_LIFE.value,
       "lr_decay_below": _LR_DECAY_BELOW.value,
+      "lr_floor": _LR_FLOOR.value,
       "curriculum_steps": _CURRICULUM_STEPS.value,
       "clip_norm": _CLIP_NORM.value,
       "amsgrad": _AMSGRAD.value,

@@ -158,7 +158,9 @@ class TrainCliTest(tf.test.TestCase):
                           ("--memory_init=ones", "'ones'"),
                           ("--temperature=0", "temperature must be > 0"),
                           ("--addressing=fuzzy", "--addressing"),
-                          ("--learning_rate=-1", "--learning_rate must be > 0")]:
+                          ("--learning_rate=-1", "--learning_rate must be > 0"),
+                          ("--lr_floor=0", "--lr_floor must be in (0, 1], got 0"),
+                          ("--lr_schedule=cosine", "--lr_schedule")]:
       result = run("tasks.train", flag, "--max_steps=1",
                    f"--logdir={self.get_temp_dir()}/bad")
       self.assertNotEqual(result.returncode, 0, flag)

@@ -124,6 +124,7 @@ class DecayOnSolveTest(tf.test.TestCase):
     self.assertEqual(callback.monitor, common.EVAL_MONITOR)
     self.assertEqual(callback.start_step, 400)
     self.assertEqual((callback.below, callback.half_life), (1.0, 500))
+    self.assertEqual(callback.floor, common.DEFAULT_CONFIG["lr_floor"])
     self.assertIsNone(common.decay_callback(config, history[:1]).start_step)
 
   def test_bad_arguments(self):
@@ -132,6 +133,61 @@ class DecayOnSolveTest(tf.test.TestCase):
                             ({"floor": 0}, r"floor must be in \(0, 1\]")):
       with self.assertRaisesRegex(ValueError, message):
         training.DecayOnSolve(**kwargs)
+
+
+class ErrorScaledRateTest(tf.test.TestCase):
+
+  def test_error_scaled_rate(self):
+    self.assertEqual(training.error_scaled_rate(1e-3, None, 1.0, 0.01), 1e-3)
+    self.assertEqual(training.error_scaled_rate(1e-3, 3.0, 1.0, 0.01), 1e-3)
+    self.assertAllClose(training.error_scaled_rate(1e-3, 0.25, 1.0, 0.01),
+                        2.5e-4)
+    self.assertAllClose(training.error_scaled_rate(1e-3, 0.25, 0.5, 0.01),
+                        5e-4)
+    self.assertAllClose(training.error_scaled_rate(1e-3, 0.0, 1.0, 0.01), 1e-5)
+
+  def _fit(self, callbacks, epochs=3):
+    keras.utils.set_random_seed(1)
+    model = tiny_model()
+    model.compile()
+    x, y, m = copy_batch()
+    history = model.fit(x, y, sample_weight=m, batch_size=16, epochs=epochs,
+                        verbose=0, callbacks=callbacks)
+    return model, history.history["bit_errors"]
+
+  def test_follows_the_lowest_error_and_changes_training(self):
+    # below=100 bits: every epoch's mean training error is below it.
+    scaled = training.ErrorScaledRate(below=100.0, floor=0.001)
+    model, errors = self._fit([scaled])
+    self.assertAllClose(scaled.best, min(errors))
+    self.assertAllClose(model.optimizer.learning_rate.numpy(),
+                        1e-3 * min(errors) / 100.0)
+    plain, _ = self._fit([])
+    self.assertAllClose(plain.optimizer.learning_rate.numpy(), 1e-3)
+    self.assertNotAllClose(model.cell.output_layer.kernel.numpy(),
+                           plain.cell.output_layer.kernel.numpy())
+
+  def test_never_rises_and_keeps_its_floor(self):
+    scaled = training.ErrorScaledRate(below=100.0, floor=0.5, best=1.0)
+    model, _ = self._fit([scaled], epochs=1)
+    self.assertEqual(scaled.best, 1.0)  # no epoch did better than 1 bit
+    self.assertAllClose(model.optimizer.learning_rate.numpy(), 5e-4)
+
+  def test_tasks_train_uses_it_watching_the_evaluations(self):
+    config = dict(common.DEFAULT_CONFIG, lr_schedule="error", lr_floor=0.05)
+    history = [{"step": 200, "bits_per_sequence": 0.5},
+               {"step": 400, "bits_per_sequence": 2.0}]
+    callback = common.decay_callback(config, history)
+    self.assertIsInstance(callback, training.ErrorScaledRate)
+    self.assertEqual(callback.monitor, common.EVAL_MONITOR)
+    self.assertEqual((callback.best, callback.floor), (0.5, 0.05))
+    self.assertIsNone(common.decay_callback(config, []).best)
+
+  def test_bad_arguments(self):
+    for kwargs, message in (({"below": -1}, "below must be > 0, got -1"),
+                            ({"floor": 1.5}, r"floor must be in \(0, 1\]")):
+      with self.assertRaisesRegex(ValueError, message):
+        training.ErrorScaledRate(**kwargs)
 
 
 class SkipNonFiniteTest(tf.test.TestCase):
