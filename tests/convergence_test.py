@@ -1,0 +1,79 @@
+"""The convergence table's statistics and the diagnosis plot."""
+
+import os
+
+import tensorflow as tf
+
+from benchmarks import convergence_table as convergence
+from memtk import viz
+from tasks import common
+
+
+class StatisticsTest(tf.test.TestCase):
+
+  def test_wilson_interval_against_hand_values(self):
+    # 10 of 10: [1 / (1 + z^2 / n), 1] with z = 1.96.
+    low, high = convergence.wilson_interval(10, 10)
+    self.assertAllClose(low, 1 / (1 + 1.96 ** 2 / 10))
+    self.assertEqual(high, 1.0)
+    low, high = convergence.wilson_interval(4, 5)
+    self.assertAllClose((low, high), (0.3755, 0.9638), atol=1e-4)
+    self.assertEqual(convergence.wilson_interval(0, 0), (0.0, 1.0))
+    low, high = convergence.wilson_interval(0, 10)
+    self.assertEqual(low, 0.0)
+    self.assertAllClose(high, 1 - 1 / (1 + 1.96 ** 2 / 10))
+
+  def test_worst_relapse_counts_only_after_the_first_success(self):
+    history = [{"bits_per_sequence": b} for b in (30.0, 0.05, 2.5, 0.0)]
+    self.assertEqual(convergence.worst_relapse(history), 2.5)
+    self.assertIsNone(convergence.worst_relapse(history[:1]))
+
+  def test_success_line(self):
+    runs = [{"final_bits": 0.01, "to_0.1_seconds": 100.0, "worst_after": 0.5},
+            {"final_bits": 0.3, "to_0.1_seconds": 300.0, "worst_after": 1.5},
+            {"final_bits": None, "to_0.1_seconds": None, "worst_after": None}]
+    line = convergence.success_line("copy", "soft", runs)
+    self.assertIn("in 1 of 3 seeds", line)
+    self.assertIn("median 200 s, worst 300 s over the 2 runs", line)
+    self.assertIn("after first < 0.1: 1.50", line)
+
+
+class TableTest(tf.test.TestCase):
+
+  def test_a_run_directory_becomes_a_row_and_the_table_counts_it(self):
+    logdir = os.path.join(self.get_temp_dir(), "copy-seed3")
+    os.makedirs(logdir)
+    history = [{"step": 200 * (i + 1), "seconds": 10.0 * (i + 1),
+                "sequences": 6400 * (i + 1), "bits_per_sequence": b}
+               for i, b in enumerate((30.0, 0.5, 0.05, 1.2, 0.02))]
+    common.save_json(os.path.join(logdir, "history.json"), history)
+    common.save_json(os.path.join(logdir, "evaluation.json"), {
+        "bits_per_sequence": 0.03, "size_name": "length",
+        "generalisation": {"40": 0.5}})
+    row = convergence.summarise("copy", 3, logdir)
+    self.assertEqual((row["to_1_steps"], row["to_1_seconds"]), (400, 20.0))
+    self.assertEqual((row["to_0.1_steps"], row["to_0.1_seconds"]), (600, 30.0))
+    self.assertEqual(row["worst_after"], 1.2)
+    self.assertEqual((row["steps"], row["final_bits"]), (1000, 0.03))
+    table = convergence.markdown([row], "python -m benchmarks.convergence")
+    self.assertIn("| soft | 3 | 400 | 20 | 600 | 30 | 1.20 | 1000 | 0.030 | "
+                  "0.50 |", table)
+    self.assertIn("in 1 of 1 seeds (95% Wilson interval 21-100%)", table)
+
+
+class DiagnosisPlotTest(tf.test.TestCase):
+
+  def test_plot_writes_a_png(self):
+    heads = {key: 0.5 for key in (
+        "bits", "bits_no_memory", "entropy_write", "entropy_read",
+        "gate_write", "gate_read", "shift_write", "shift_read", "gamma_write",
+        "gamma_read", "grad_norm_controller", "grad_norm_interface")}
+    history = [{"sequences": 32 * i, "heads": dict(heads, bits=float(i))}
+               for i in range(3)]
+    path = os.path.join(self.get_temp_dir(), "diagnosis.png")
+    viz.plot_diagnostics(path, [("run", history)], title="t")
+    self.assertGreater(os.path.getsize(path), 10000)
+
+
+if __name__ == "__main__":
+  tf.test.main()
