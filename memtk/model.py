@@ -415,7 +415,7 @@ class NTM(keras.Model):
   def compile(self, optimizer=None, loss=None, weighted_metrics=None,
               jit_compile=True, **kwargs):
     """Keras's compile, with the recipe's defaults: `optimizer=None` gives
-    memtk.training.default_optimizer() (Adam with AMSGrad, 1e-3, global clip
+    memtk.training.default_optimizer() (Adam, 1e-3, global clip
     norm 10), the loss and metric are the masked ones of the class
     docstring."""
     if optimizer is None:

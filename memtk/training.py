@@ -1,24 +1,25 @@
-"""The training recipe as Keras parts: the optimizer and the learning-rate decay.
+"""The training recipe as Keras parts: the optimizer and the learning rate.
 
 `model.compile()` with no optimizer takes `default_optimizer()`, and
 `tasks.train` uses exactly these parts, so a plain
 
     model.compile()
-    model.fit(x, y, sample_weight=mask, callbacks=[memtk.training.DecayOnSolve()])
+    model.fit(x, y, sample_weight=mask, validation_data=(vx, vy, vmask),
+              callbacks=[memtk.training.ErrorScaledRate(
+                  monitor="val_bit_errors")])
 
 trains by the recipe `tasks.train` uses:
 
-  * Adam in its AMSGrad variant, learning rate 1e-3, gradients clipped to
-    global norm 10 (Collier & Beel 2018 clip at 50; on copy that let a solved
-    run fall back to chance). AMSGrad divides by the largest second-moment
-    estimate so far, so its steps shrink once the gradients do; plain Adam's
-    do not, and solved copy models collapsed (README, "Why seeds failed");
-  * `DecayOnSolve`: the learning rate stays at its initial value until the
-    task is nearly solved (the monitored bit errors per sequence first fall
-    below `below`, 1 by default), then halves every `half_life` steps down to
-    `floor` times the initial rate. Decaying from step 0 stalled associative
-    recall, which finds its algorithm only after a few thousand steps at the
-    full rate.
+  * Adam, learning rate 1e-3, gradients clipped to global norm 10 (Collier &
+    Beel 2018 clip at 50; on copy that let a solved run fall back to chance);
+  * `ErrorScaledRate`: the learning rate stays at its initial value until the
+    monitored bit errors per sequence fall below 1, then follows the lowest
+    error so far (0.5 bit errors: half the rate; 0.1: a tenth), down to a
+    hundredth. A solved model's steps shrink with its error, which keeps
+    solved copy models from collapsing (README, "Why seeds failed").
+
+`DecayOnSolve` (a half-life decay from the first error below 1) and Adam's
+AMSGrad variant are the recipe's earlier parts, kept for comparison.
 """
 
 import keras
@@ -28,9 +29,10 @@ DEFAULT_CLIP_NORM = 10.0
 
 
 def default_optimizer(learning_rate=DEFAULT_LEARNING_RATE,
-                      clip_norm=DEFAULT_CLIP_NORM, amsgrad=True):
-  """The recipe's optimizer: Adam (AMSGrad) with the global gradient norm
-  clipped (module docstring)."""
+                      clip_norm=DEFAULT_CLIP_NORM, amsgrad=False):
+  """The recipe's optimizer: Adam with the global gradient norm clipped
+  (module docstring); `amsgrad=True` takes Adam's AMSGrad variant, whose
+  steps shrink as the gradients do."""
   if not learning_rate > 0:
     raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
   if not clip_norm > 0:

@@ -18,8 +18,9 @@ TASKS = {"copy": copy.CopyTask,
 
 # The model and optimiser settings a run is made of: the recipe of Collier &
 # Beel 2018 (LSTM 100, N=128, W=20, Adam 1e-3, batch 32), but with gradients
-# clipped to global norm 10 rather than 50 and the learning rate decaying once
-# the task is nearly solved (see README for the runs behind both).
+# clipped to global norm 10 rather than 50 and, once the task is nearly solved,
+# a learning rate that follows the lowest evaluated error (see README for the
+# runs behind both).
 DEFAULT_CONFIG = {
     "task": "copy",
     "controller": "lstm",
@@ -37,13 +38,13 @@ DEFAULT_CONFIG = {
     **HARD_DEFAULTS,  # used by addressing="hard" only
     "batch_size": 32,
     "learning_rate": memtk.training.DEFAULT_LEARNING_RATE,
-    "lr_schedule": "half_life",
+    "lr_schedule": "error",
     "lr_half_life": 1000,
     "lr_decay_below": 1.0,
-    "lr_floor": 0.1,
+    "lr_floor": 0.01,
     "curriculum_steps": 0,
     "clip_norm": memtk.training.DEFAULT_CLIP_NORM,
-    "amsgrad": True,
+    "amsgrad": False,
     "seed": 0,
 }
 
@@ -63,18 +64,6 @@ def decay_start(config, history):
   errors per sequence (where memtk.training.DecayOnSolve starts), or None."""
   return next((r["step"] for r in history
                if r["bits_per_sequence"] < config["lr_decay_below"]), None)
-
-
-def learning_rate_at(config, step, history):
-  """The learning rate tasks.train uses at `step`, given its evaluations.
-
-  Constant until the first evaluation below config['lr_decay_below'] bit
-  errors per sequence; from there it halves every config['lr_half_life'] steps,
-  down to a tenth (memtk.training.DecayOnSolve driven by the evaluations).
-  """
-  return memtk.training.decayed_rate(
-      config["learning_rate"], step, decay_start(config, history),
-      config["lr_half_life"], config["lr_floor"])
 
 
 def _half_life_callback(config, history):

@@ -112,7 +112,7 @@ _CLIP_NORM = flags.DEFINE_float(
     "clip_norm", _D["clip_norm"], "Gradients are clipped to this global norm.")
 _AMSGRAD = flags.DEFINE_bool(
     "amsgrad", _D["amsgrad"], "Adam's AMSGrad variant: steps shrink as the "
-    "gradients do once a task is nearly solved (--noamsgrad: plain Adam).")
+    "gradients do once a task is nearly solved (default: plain Adam).")
 _MAX_STEPS = flags.DEFINE_integer(
     "max_steps", 10000, "Stop after this many steps if not converged.")
 _MAX_MINUTES = flags.DEFINE_float(

@@ -104,23 +104,6 @@ class CommonTest(tf.test.TestCase, parameterized.TestCase):
     for u, v in zip(batches[2], resumed):
       self.assertAllEqual(u, v)
 
-  def test_learning_rate_decays_only_after_first_success(self):
-    config = dict(common.DEFAULT_CONFIG, learning_rate=1e-3, lr_half_life=500,
-                  lr_decay_below=1.0)
-    history = [{"step": 200, "bits_per_sequence": 30.0},
-               {"step": 400, "bits_per_sequence": 2.0}]
-    self.assertEqual(common.learning_rate_at(config, 400, history), 1e-3)
-    history.append({"step": 600, "bits_per_sequence": 0.5})
-    self.assertAllClose(common.learning_rate_at(config, 600, history), 1e-3)
-    self.assertAllClose(common.learning_rate_at(config, 1100, history), 5e-4)
-    self.assertAllClose(common.learning_rate_at(config, 1600, history), 2.5e-4)
-    self.assertAllClose(common.learning_rate_at(config, 9000, history), 1e-4)
-    # A later relapse does not restart the decay.
-    history.append({"step": 800, "bits_per_sequence": 20.0})
-    self.assertAllClose(common.learning_rate_at(config, 1100, history), 5e-4)
-    self.assertEqual(common.learning_rate_at(
-        dict(config, lr_half_life=0), 1100, history), 1e-3)
-
   def test_curriculum_grows_linearly_then_stays_full(self):
     self.assertEqual(common.curriculum_difficulty(10, 0), 1.0)
     self.assertAllClose(common.curriculum_difficulty(99, 200), 0.5)

@@ -42,7 +42,7 @@ class DefaultOptimizerTest(tf.test.TestCase):
     self.assertIsInstance(model.optimizer, keras.optimizers.Adam)
     self.assertAllClose(config["learning_rate"], training.DEFAULT_LEARNING_RATE)
     self.assertEqual(config["global_clipnorm"], training.DEFAULT_CLIP_NORM)
-    self.assertTrue(config["amsgrad"])
+    self.assertFalse(config["amsgrad"])
 
   def test_amsgrad_shrinks_steps_as_gradients_shrink(self):
     # A large gradient, then small ones: Adam's step returns to full size,
@@ -66,10 +66,10 @@ class DefaultOptimizerTest(tf.test.TestCase):
     for key in ("learning_rate", "global_clipnorm", "beta_1", "beta_2",
                 "epsilon", "amsgrad"):
       self.assertAllClose(config[key], reference[key])
-    plain = common.make_model(
+    variant = common.make_model(
         dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
-             controller_units=8, amsgrad=False), CopyTask())
-    self.assertFalse(plain.optimizer.get_config()["amsgrad"])
+             controller_units=8, amsgrad=True), CopyTask())
+    self.assertTrue(variant.optimizer.get_config()["amsgrad"])
 
   def test_bad_arguments(self):
     with self.assertRaisesRegex(ValueError, "learning_rate must be > 0, got 0"):
@@ -116,7 +116,8 @@ class DecayOnSolveTest(tf.test.TestCase):
     self.assertAllClose(model.optimizer.learning_rate.numpy(), 1e-3)
 
   def test_tasks_train_uses_it_watching_the_evaluations(self):
-    config = dict(common.DEFAULT_CONFIG, lr_half_life=500, lr_decay_below=1.0)
+    config = dict(common.DEFAULT_CONFIG, lr_schedule="half_life",
+                  lr_half_life=500, lr_decay_below=1.0)
     history = [{"step": 200, "bits_per_sequence": 30.0},
                {"step": 400, "bits_per_sequence": 0.5}]
     callback = common.decay_callback(config, history)
