@@ -7,7 +7,7 @@ recipe's parts: does it learn, and does it stay solved?
 
 --optimizer=recipe compiles with `model.compile()` (no optimizer: the
 recipe's, memtk.training.default_optimizer) and fits with
-memtk.training.DecayOnSolve watching the held-out error; --optimizer=adam
+memtk.training.ErrorScaledRate watching the held-out error; --optimizer=adam
 compiles with keras.optimizers.Adam(--learning_rate, global_clipnorm=
 --clip_norm) and no schedule. The batches are tasks.train's (the same seeded
 stream), and every --eval_every steps the model is tested on 1,000 fresh
@@ -24,6 +24,7 @@ from absl import app
 from absl import flags
 import keras
 
+from benchmarks import convergence_table
 import memtk
 from tasks import common
 
@@ -35,7 +36,7 @@ _STEPS = flags.DEFINE_integer("steps", 6000, "Training steps.")
 # --- how ---
 _OPTIMIZER = flags.DEFINE_enum(
     "optimizer", "recipe", ["recipe", "adam"], "recipe: model.compile() and "
-    "DecayOnSolve; adam: Adam(--learning_rate, global_clipnorm=--clip_norm), "
+    "ErrorScaledRate; adam: Adam(--learning_rate, global_clipnorm=--clip_norm), "
     "no schedule.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam's rate "
                                     "(--optimizer=adam).")
@@ -50,7 +51,7 @@ _OUT = flags.DEFINE_string("out", "benchmarks/results/plain_fit/recipe",
 
 class HeldOut(keras.callbacks.Callback):
   """Tests on 1,000 fresh sequences at every epoch end; puts the result in
-  the logs as 'eval_bit_errors' (what DecayOnSolve then watches)."""
+  the logs as 'eval_bit_errors' (what ErrorScaledRate then watches)."""
 
   def __init__(self, task, seed, out):
     super().__init__()
@@ -93,7 +94,7 @@ def main(argv):
   callbacks = [held_out]
   if _OPTIMIZER.value == "recipe":
     model.compile(steps_per_execution=10)
-    callbacks.append(memtk.training.DecayOnSolve(
+    callbacks.append(memtk.training.ErrorScaledRate(
         monitor=common.EVAL_MONITOR))
   else:
     model.compile(optimizer=keras.optimizers.Adam(
@@ -105,15 +106,11 @@ def main(argv):
             callbacks=callbacks)
   history = held_out.history
   for threshold in (1.0, 0.1):
-    step = next((r["step"] for r in history
-                 if r["bits_per_sequence"] < threshold), None)
-    print(f"first below {threshold}: step {step}")
-  first = next((i for i, r in enumerate(history)
-                if r["bits_per_sequence"] < 0.1), None)
-  if first is not None:
-    worst = max(history[first:], key=lambda r: r["bits_per_sequence"])
-    print(f"worst evaluation after that: {worst['bits_per_sequence']:.3f} "
-          f"at step {worst['step']}")
+    print(f"first below {threshold}: step "
+          f"{convergence_table.first_below(history, threshold)[0]}")
+  worst = convergence_table.worst_relapse(history)
+  if worst is not None:
+    print(f"worst evaluation after that: {worst:.3f}")
 
 
 if __name__ == "__main__":

@@ -357,7 +357,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
       record["heads"] = self._diagnose()
       self._start += time.time() - self._start - seconds
     self.history.append(record)
-    logs[common.EVAL_MONITOR] = bits  # for the DecayOnSolve after this
+    logs[common.EVAL_MONITOR] = bits  # for the rate callback after this
     # History first: a run killed between the two writes resumes from the
     # previous checkpoint and drops the record past it, so no step is lost.
     common.save_json(os.path.join(self.logdir, "history.json"), self.history)
