@@ -21,6 +21,9 @@ from tasks import common
 _RUNS = flags.DEFINE_list("runs", [], "Run directories of tasks.train.")
 _OUT = flags.DEFINE_string("out", "diagnosis.png", "Where to write the PNG.")
 _TITLE = flags.DEFINE_string("title", None, "Figure title.")
+_LABELS = flags.DEFINE_list(
+    "labels", [], "One legend label per --runs entry (default: the run "
+    "directories' names).")
 
 
 def main(argv):
@@ -36,6 +39,11 @@ def main(argv):
     runs.append((os.path.basename(os.path.normpath(logdir)), history))
   if not runs:
     sys.exit("error: --runs names no run directory")
+  if _LABELS.value:
+    if len(_LABELS.value) != len(runs):
+      sys.exit(f"error: --labels has {len(_LABELS.value)} entries for "
+               f"{len(runs)} --runs")
+    runs = [(label, history) for label, (_, history) in zip(_LABELS.value, runs)]
   for label, history in runs:
     last = [r for r in history if "heads" in r][-1]
     values = "  ".join(f"{k} {v:.3g}" for k, v in sorted(last["heads"].items()))
