@@ -1,0 +1,91 @@
+r"""Where a trained copy model's bit errors come from: sequences holding an
+all-zero input vector against the others, and where the read head starts.
+
+  python -m benchmarks.copy_errors \
+      --runs=benchmarks/results/convergence/copy-seed6,benchmarks/results/convergence/copy-seed3
+
+For every run directory (its model.keras, written by tasks.train) it tests
+--sequences fresh copy sequences and prints the share of sequences holding an
+all-zero vector, the share of all bit errors they make, how often a sequence
+of either kind is copied wrong, and, for the wrong ones of each kind, how
+often the read head does not start the output on the cell written first.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+import keras
+import numpy as np
+
+from tasks import common
+
+_RUNS = flags.DEFINE_list("runs", [], "Run directories of copy runs.")
+_SEQUENCES = flags.DEFINE_integer("sequences", 10000, "Fresh sequences.")
+_TEST_SEED = flags.DEFINE_integer("test_seed", 12345, "Seeds the test "
+                                  "sequences.")
+
+
+def has_zero_vector(inputs, lengths, num_bits):
+  """[B] bool: the sequence's input phase holds an all-zero data vector."""
+  data = inputs[:, :, :num_bits].sum(-1) == 0
+  steps = np.arange(inputs.shape[1])[None, :]
+  return (data & (steps < lengths[:, None])).any(1)
+
+
+def error_split(errors, flagged):
+  """Error statistics of the flagged sequences against the others."""
+  total = max(float(errors.sum()), 1e-12)
+  return {"share_of_sequences": float(flagged.mean()),
+          "share_of_errors": float(errors[flagged].sum()) / total,
+          "wrong_flagged": float(np.mean(errors[flagged] > 0)) if flagged.any() else 0.0,
+          "wrong_others": float(np.mean(errors[~flagged] > 0)) if (~flagged).any() else 0.0,
+          "mean": float(errors.mean())}
+
+
+def read_start_misses(model, inputs, lengths, picks):
+  """Share of the sequences `picks` whose read head, at the delimiter step,
+  is not on the cell the write head used first."""
+  if not len(picks):
+    return None
+  trace = model.trace(inputs[picks])
+  write = np.argmax(trace["write_weights"][:, :, 0].numpy(), -1)
+  read = np.argmax(trace["read_weights"][:, :, 0].numpy(), -1)
+  starts = read[np.arange(len(picks)), lengths[picks]]
+  return float(np.mean(starts != write[:, 0]))
+
+
+def main(argv):
+  del argv
+  if not _RUNS.value:
+    sys.exit("error: --runs names no run directory")
+  if _SEQUENCES.value < 1:
+    sys.exit(f"error: --sequences must be >= 1, got {_SEQUENCES.value}")
+  task = common.make_task("copy")
+  inputs, targets, mask = task.sample(np.random.default_rng(_TEST_SEED.value),
+                                      _SEQUENCES.value)
+  lengths = mask.sum(1).astype(int)
+  flagged = has_zero_vector(inputs, lengths, task.output_size)
+  for logdir in _RUNS.value:
+    path = os.path.join(logdir, "model.keras")
+    if not os.path.exists(path):
+      sys.exit(f"error: --runs entry {logdir!r} has no model.keras")
+    model = keras.models.load_model(path)
+    errors = common.Evaluator(model).errors(inputs, targets, mask)
+    split = error_split(errors, flagged)
+    misses = [read_start_misses(model, inputs, lengths,
+                                np.nonzero((errors > 0) & kind)[0][:200])
+              for kind in (flagged, ~flagged)]
+    print(f"{logdir}: {split['mean']:.3f} bit errors per sequence; "
+          f"{100 * split['share_of_sequences']:.1f}% of sequences hold an "
+          f"all-zero vector and make {100 * split['share_of_errors']:.0f}% "
+          f"of the errors; wrong: {100 * split['wrong_flagged']:.1f}% of "
+          f"those, {100 * split['wrong_others']:.2f}% of the others; read "
+          "head not starting on the first written cell in the wrong ones: "
+          + ", ".join("—" if m is None else f"{100 * m:.0f}%" for m in misses)
+          + " (zero-vector, other)", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,34 @@
+"""The copy error analysis: which sequences hold an all-zero vector, and the
+error split between them and the others."""
+
+import numpy as np
+import tensorflow as tf
+
+from benchmarks import copy_errors
+
+
+class CopyErrorsTest(tf.test.TestCase):
+
+  def test_zero_vectors_count_only_in_the_input_phase(self):
+    inputs = np.ones((3, 5, 3), np.float32)
+    inputs[0, 1, :2] = 0  # a zero data vector at step 1 of a length-2 input
+    inputs[1, 3, :2] = 0  # step 3, past the length-2 input: not counted
+    inputs[2, 0, 0] = 0   # one bit off: not a zero vector
+    flagged = copy_errors.has_zero_vector(inputs, np.array([2, 2, 2]), 2)
+    self.assertAllEqual(flagged, [True, False, False])
+
+  def test_error_split_against_hand_values(self):
+    errors = np.array([80.0, 0.0, 0.0, 20.0, 0.0])
+    flagged = np.array([True, True, False, False, False])
+    split = copy_errors.error_split(errors, flagged)
+    self.assertAllClose(split["share_of_sequences"], 0.4)
+    self.assertAllClose(split["share_of_errors"], 0.8)
+    self.assertAllClose(split["wrong_flagged"], 0.5)
+    self.assertAllClose(split["wrong_others"], 1 / 3)
+    self.assertAllClose(split["mean"], 20.0)
+    none = copy_errors.error_split(np.zeros(2), np.array([False, False]))
+    self.assertEqual((none["share_of_errors"], none["wrong_flagged"]), (0.0, 0.0))
+
+
+if __name__ == "__main__":
+  tf.test.main()
