@@ -49,7 +49,33 @@ def decayed_rate(base, step, start, half_life, floor):
   return max(base * 0.5 ** (max(step - start, 0) / half_life), base * floor)
 
 
-class DecayOnSolve(keras.callbacks.Callback):
+class _RateSchedule(keras.callbacks.Callback):
+  """What both schedules share: the checks of `below` and `floor`, the
+  initial rate taken at the start of training, and setting the optimizer's
+  rate to `self._rate()` (which each schedule defines)."""
+
+  def __init__(self, below, floor, monitor):
+    super().__init__()
+    if not below > 0:
+      raise ValueError(f"below must be > 0, got {below!r}")
+    if not 0 < floor <= 1:
+      raise ValueError(f"floor must be in (0, 1], got {floor!r}")
+    self.below, self.floor, self.monitor = below, floor, monitor
+    self.base_rate = None
+
+  def _rate(self):
+    raise NotImplementedError
+
+  def on_train_begin(self, logs=None):
+    if self.base_rate is None:
+      self.base_rate = float(self.model.optimizer.learning_rate.numpy())
+    self._apply()
+
+  def _apply(self):
+    self.model.optimizer.learning_rate.assign(self._rate())
+
+
+class DecayOnSolve(_RateSchedule):
   """Decays the learning rate once the task is nearly solved (module docstring).
 
   Args:
@@ -66,31 +92,19 @@ class DecayOnSolve(keras.callbacks.Callback):
 
   def __init__(self, below=1.0, half_life=1000, floor=0.1,
                monitor="bit_errors", start_step=None):
-    super().__init__()
-    if not below > 0:
-      raise ValueError(f"below must be > 0, got {below!r}")
+    super().__init__(below, floor, monitor)
     if isinstance(half_life, bool) or not isinstance(half_life, int) or (
         half_life < 0):
       raise ValueError(f"half_life must be an int >= 0, got {half_life!r}")
-    if not 0 < floor <= 1:
-      raise ValueError(f"floor must be in (0, 1], got {floor!r}")
-    self.below, self.half_life, self.floor = below, half_life, floor
-    self.monitor = monitor
+    self.half_life = half_life
     self.start_step = start_step
-    self.base_rate = None
 
   def _step(self):
     return int(self.model.optimizer.iterations.numpy())
 
-  def on_train_begin(self, logs=None):
-    if self.base_rate is None:
-      self.base_rate = float(self.model.optimizer.learning_rate.numpy())
-    self._apply()
-
-  def _apply(self):
-    self.model.optimizer.learning_rate.assign(decayed_rate(
-        self.base_rate, self._step(), self.start_step, self.half_life,
-        self.floor))
+  def _rate(self):
+    return decayed_rate(self.base_rate, self._step(), self.start_step,
+                        self.half_life, self.floor)
 
   def on_train_batch_begin(self, batch, logs=None):
     if self.start_step is not None:
@@ -103,7 +117,6 @@ class DecayOnSolve(keras.callbacks.Callback):
     self._apply()
 
 
-
 def error_scaled_rate(base, best, below, floor):
   """base * best / below, within [floor * base, base]: the learning rate of
   ErrorScaledRate once the lowest error so far is `best` (None: none yet)."""
@@ -112,7 +125,7 @@ def error_scaled_rate(base, best, below, floor):
   return base * min(1.0, max(best / below, floor))
 
 
-class ErrorScaledRate(keras.callbacks.Callback):
+class ErrorScaledRate(_RateSchedule):
   """Scales the learning rate with the lowest error reached so far.
 
   The rate stays at its initial value until the monitored error (bit errors
@@ -132,22 +145,11 @@ class ErrorScaledRate(keras.callbacks.Callback):
   """
 
   def __init__(self, below=1.0, floor=0.01, monitor="bit_errors", best=None):
-    super().__init__()
-    if not below > 0:
-      raise ValueError(f"below must be > 0, got {below!r}")
-    if not 0 < floor <= 1:
-      raise ValueError(f"floor must be in (0, 1], got {floor!r}")
-    self.below, self.floor, self.monitor, self.best = below, floor, monitor, best
-    self.base_rate = None
+    super().__init__(below, floor, monitor)
+    self.best = best
 
-  def on_train_begin(self, logs=None):
-    if self.base_rate is None:
-      self.base_rate = float(self.model.optimizer.learning_rate.numpy())
-    self._apply()
-
-  def _apply(self):
-    self.model.optimizer.learning_rate.assign(error_scaled_rate(
-        self.base_rate, self.best, self.below, self.floor))
+  def _rate(self):
+    return error_scaled_rate(self.base_rate, self.best, self.below, self.floor)
 
   def on_epoch_end(self, epoch, logs=None):
     value = (logs or {}).get(self.monitor)
