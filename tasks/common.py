@@ -42,6 +42,7 @@ DEFAULT_CONFIG = {
     "lr_half_life": 1000,
     "lr_decay_below": 1.0,
     "lr_floor": 0.01,
+    "lr_error_power": 1.0,
     "curriculum_steps": 0,
     "clip_norm": memtk.training.DEFAULT_CLIP_NORM,
     "amsgrad": False,
@@ -76,7 +77,7 @@ def _half_life_callback(config, history):
 def _error_scaled_callback(config, history):
   return memtk.training.ErrorScaledRate(
       below=config["lr_decay_below"], floor=config["lr_floor"],
-      monitor=EVAL_MONITOR,
+      power=config["lr_error_power"], monitor=EVAL_MONITOR,
       best=min((r["bits_per_sequence"] for r in history), default=None))
 
 
@@ -188,12 +189,14 @@ def train_batches(task, seed, batch_size, start_step, curriculum_steps=0):
   """Endless (inputs, targets, mask) batches from training step `start_step`.
 
   Batch k depends only on (seed, k), so a resumed run sees the same stream.
+  A task's optional train_sample (its training distribution, where it differs
+  from the test one) is used in place of sample.
   """
+  sample = getattr(task, "train_sample", task.sample)
   step = start_step
   while True:
     rng = np.random.default_rng([seed, TRAIN_STREAM, step])
-    yield task.sample(rng, batch_size,
-                      curriculum_difficulty(step, curriculum_steps))
+    yield sample(rng, batch_size, curriculum_difficulty(step, curriculum_steps))
     step += 1
 
 

@@ -97,8 +97,8 @@ _LR_SCHEDULE = flags.DEFINE_enum(
     "lr_schedule", _D["lr_schedule"], sorted(common.LR_SCHEDULES),
     "half_life: from the first evaluation below --lr_decay_below the learning "
     "rate halves every --lr_half_life steps; error: the rate is the initial "
-    "one times the lowest evaluated bit errors so far / --lr_decay_below. "
-    "Both stay at or above --lr_floor times the initial rate.")
+    "one times (the lowest evaluated bit errors so far / --lr_decay_below) "
+    "to the power --lr_error_power. Both stay at or above --lr_floor times the initial rate.")
 _LR_HALF_LIFE = flags.DEFINE_integer(
     "lr_half_life", _D["lr_half_life"], "Once decaying, the learning rate "
     "halves every this many steps (0: constant; --lr_schedule=half_life).")
@@ -108,6 +108,9 @@ _LR_DECAY_BELOW = flags.DEFINE_float(
 _LR_FLOOR = flags.DEFINE_float(
     "lr_floor", _D["lr_floor"], "The learning rate never falls below this "
     "times its initial value.")
+_LR_ERROR_POWER = flags.DEFINE_float(
+    "lr_error_power", _D["lr_error_power"], "How steeply the rate follows "
+    "the error (--lr_schedule=error): 1 proportional, 0.5 its square root.")
 _CLIP_NORM = flags.DEFINE_float(
     "clip_norm", _D["clip_norm"], "Gradients are clipped to this global norm.")
 _AMSGRAD = flags.DEFINE_bool(
@@ -178,6 +181,9 @@ def config_from_flags():
         f"--curriculum_steps must be >= 0, got {_CURRICULUM_STEPS.value}")
   if not 0 < _LR_FLOOR.value <= 1:
     raise ValueError(f"--lr_floor must be in (0, 1], got {_LR_FLOOR.value}")
+  if not _LR_ERROR_POWER.value > 0:
+    raise ValueError(
+        f"--lr_error_power must be > 0, got {_LR_ERROR_POWER.value}")
   if _LR_HALF_LIFE.value < 0:
     raise ValueError(f"--lr_half_life must be >= 0, got {_LR_HALF_LIFE.value}")
   if _MAX_MINUTES.value < 0:
@@ -215,6 +221,7 @@ def config_from_flags():
       "lr_half_life": _LR_HALF_LIFE.value,
       "lr_decay_below": _LR_DECAY_BELOW.value,
       "lr_floor": _LR_FLOOR.value,
+      "lr_error_power": _LR_ERROR_POWER.value,
       "curriculum_steps": _CURRICULUM_STEPS.value,
       "clip_norm": _CLIP_NORM.value,
       "amsgrad": _AMSGRAD.value,

@@ -160,6 +160,7 @@ class TrainCliTest(tf.test.TestCase):
                           ("--addressing=fuzzy", "--addressing"),
                           ("--learning_rate=-1", "--learning_rate must be > 0"),
                           ("--lr_floor=0", "--lr_floor must be in (0, 1], got 0"),
+                          ("--lr_error_power=-1", "--lr_error_power must be > 0, got -1"),
                           ("--lr_schedule=cosine", "--lr_schedule")]:
       result = run("tasks.train", flag, "--max_steps=1",
                    f"--logdir={self.get_temp_dir()}/bad")

@@ -146,6 +146,10 @@ class ErrorScaledRateTest(tf.test.TestCase):
     self.assertAllClose(training.error_scaled_rate(1e-3, 0.25, 0.5, 0.01),
                         5e-4)
     self.assertAllClose(training.error_scaled_rate(1e-3, 0.0, 1.0, 0.01), 1e-5)
+    self.assertAllClose(
+        training.error_scaled_rate(1e-3, 0.25, 1.0, 0.01, power=0.5), 5e-4)
+    self.assertAllClose(
+        training.error_scaled_rate(1e-3, 1e-6, 1.0, 0.01, power=0.5), 1e-5)
 
   def _fit(self, callbacks, epochs=3):
     keras.utils.set_random_seed(1)
@@ -168,6 +172,12 @@ class ErrorScaledRateTest(tf.test.TestCase):
     self.assertNotAllClose(model.cell.output_layer.kernel.numpy(),
                            plain.cell.output_layer.kernel.numpy())
 
+  def test_power_sets_how_steeply_the_rate_follows(self):
+    scaled = training.ErrorScaledRate(below=100.0, floor=0.001, power=0.5)
+    model, errors = self._fit([scaled], epochs=1)
+    self.assertAllClose(model.optimizer.learning_rate.numpy(),
+                        1e-3 * (min(errors) / 100.0) ** 0.5)
+
   def test_never_rises_and_keeps_its_floor(self):
     scaled = training.ErrorScaledRate(below=100.0, floor=0.5, best=1.0)
     model, _ = self._fit([scaled], epochs=1)
@@ -175,18 +185,21 @@ class ErrorScaledRateTest(tf.test.TestCase):
     self.assertAllClose(model.optimizer.learning_rate.numpy(), 5e-4)
 
   def test_tasks_train_uses_it_watching_the_evaluations(self):
-    config = dict(common.DEFAULT_CONFIG, lr_schedule="error", lr_floor=0.05)
+    config = dict(common.DEFAULT_CONFIG, lr_schedule="error", lr_floor=0.05,
+                  lr_error_power=0.5)
     history = [{"step": 200, "bits_per_sequence": 0.5},
                {"step": 400, "bits_per_sequence": 2.0}]
     callback = common.decay_callback(config, history)
     self.assertIsInstance(callback, training.ErrorScaledRate)
     self.assertEqual(callback.monitor, common.EVAL_MONITOR)
-    self.assertEqual((callback.best, callback.floor), (0.5, 0.05))
+    self.assertEqual((callback.best, callback.floor, callback.power),
+                     (0.5, 0.05, 0.5))
     self.assertIsNone(common.decay_callback(config, []).best)
 
   def test_bad_arguments(self):
     for kwargs, message in (({"below": -1}, "below must be > 0, got -1"),
-                            ({"floor": 1.5}, r"floor must be in \(0, 1\]")):
+                            ({"floor": 1.5}, r"floor must be in \(0, 1\]"),
+                            ({"power": 0}, "power must be > 0, got 0")):
       with self.assertRaisesRegex(ValueError, message):
         training.ErrorScaledRate(**kwargs)
 
