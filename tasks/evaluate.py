@@ -25,7 +25,10 @@ _LOGDIR = flags.DEFINE_string(
 _TASK = flags.DEFINE_string(
     "task", None, "Task of a .keras model without a config.json beside it.")
 _NUM_SEQUENCES = flags.DEFINE_integer(
-    "num_sequences", 1000, "Fresh sequences per measured size.")
+    "num_sequences", 1000, "Fresh sequences per generalisation size.")
+_TEST_SEQUENCES = flags.DEFINE_integer(
+    "test_sequences", 10000, "Fresh sequences of the test on the training "
+    "distribution.")
 _SIZES = flags.DEFINE_list(
     "sizes", None, "Generalisation sizes (copy lengths or recall item counts); "
     "default: the task's own (copy 20,40,80,120; recall 6,8,12).")
@@ -35,9 +38,9 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # no per-checkpoint INFO lines
   try:
-    if _NUM_SEQUENCES.value < 1:
-      raise ValueError(
-          f"num_sequences must be >= 1, got {_NUM_SEQUENCES.value}")
+    for flag in (_NUM_SEQUENCES, _TEST_SEQUENCES):
+      if flag.value < 1:
+        raise ValueError(f"{flag.name} must be >= 1, got {flag.value}")
     sizes = None
     if _SIZES.value:
       try:
@@ -53,7 +56,7 @@ def main(argv):
   except (ValueError, TypeError) as e:
     sys.exit(f"error: {e}")
   evaluation.evaluate_run(model, task, config, outdir, _NUM_SEQUENCES.value,
-                          sizes)
+                          sizes, test_sequences=_TEST_SEQUENCES.value)
 
 
 if __name__ == "__main__":

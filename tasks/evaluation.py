@@ -62,8 +62,11 @@ def write_heatmap(model, task, seed, path, title):
 
 
 def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
-                 log=print):
+                 log=print, test_sequences=None):
   """Measures a model and writes evaluation.json and the heat maps.
+
+  The training distribution is tested on `test_sequences` fresh sequences
+  (None: num_sequences), each generalisation size on num_sequences.
 
   A hard model is measured twice, with greedy choices (the main figures) and
   with sampled ones ('sampled': the same two measurements).
@@ -73,13 +76,14 @@ def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
     'generalisation' ({size: bits per sequence}), and 'sampled' for hard
     models.
   """
+  test_sequences = test_sequences or num_sequences
   results = _measure(common.Evaluator(model), task, config, num_sequences,
-                     sizes, log, "")
+                     test_sequences, sizes, log, "")
   results["addressing"] = model.cell.addressing
   if model.cell.addressing == "hard":
     results["sampled"] = _measure(common.Evaluator(model, choice="sample"),
-                                  task, config, num_sequences, sizes, log,
-                                  " (sampled choices)")
+                                  task, config, num_sequences, test_sequences,
+                                  sizes, log, " (sampled choices)")
   start = time.time()
   sizes = sorted(int(s) for s in results["generalisation"])
   train_size = task.max_size
@@ -96,21 +100,23 @@ def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
   return results
 
 
-def _measure(evaluator, task, config, num_sequences, sizes, log, label):
-  """Bit errors per sequence on the training distribution and at `sizes`."""
+def _measure(evaluator, task, config, num_sequences, test_sequences, sizes,
+             log, label):
+  """Bit errors per sequence on the training distribution (test_sequences
+  sequences) and at `sizes` (num_sequences each)."""
   seed = config["seed"]
   sizes = [int(s) for s in (sizes or task.generalisation_sizes)]
   start = time.time()
   results = {
       "task": task.name,
-      "num_sequences": num_sequences,
+      "num_sequences": test_sequences,
       "bits_per_sequence": evaluator.bits_per_sequence(
-          task, seed, common.TEST_STREAM, 0, num_sequences),
+          task, seed, common.TEST_STREAM, 0, test_sequences),
       "generalisation": {},
       "size_name": task.size_name,
   }
   log(f"eval {task.name}{label}: {results['bits_per_sequence']:.4f} bit "
-      f"errors per sequence on {num_sequences} fresh training-distribution "
+      f"errors per sequence on {test_sequences} fresh training-distribution "
       "sequences")
   for size in sizes:
     bits = evaluator.bits_per_sequence(task.variant(size), seed, common.TEST_STREAM,

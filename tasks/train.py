@@ -140,6 +140,9 @@ _EVAL_EVERY = flags.DEFINE_integer(
     "eval_every", 200, "Steps between evaluations and checkpoints.")
 _EVAL_SEQUENCES = flags.DEFINE_integer(
     "eval_sequences", 1000, "Fresh held-out sequences per evaluation.")
+_TEST_SEQUENCES = flags.DEFINE_integer(
+    "test_sequences", 10000, "Fresh sequences of the final test on the "
+    "training distribution (--eval_sequences per generalisation size).")
 _TARGET_BITS = flags.DEFINE_float(
     "target_bits", 0.05, "Converged below this many bit errors per sequence "
     "(half the 0.1 success line, so the final test on other fresh sequences "
@@ -163,7 +166,8 @@ def config_from_flags():
   """The run config, with every flag checked before any work starts."""
   for flag in (_CONTROLLER_UNITS, _MEMORY_SIZE, _WORD_SIZE, _NUM_READ_HEADS,
                _NUM_WRITE_HEADS, _BATCH_SIZE, _MAX_STEPS, _STEPS_PER_EXECUTION,
-               _EVAL_EVERY, _EVAL_SEQUENCES, _CONVERGE_EVALS, _LOG_EVERY):
+               _EVAL_EVERY, _EVAL_SEQUENCES, _TEST_SEQUENCES, _CONVERGE_EVALS,
+               _LOG_EVERY):
     if flag.value < 1:
       raise ValueError(f"--{flag.name} must be >= 1, got {flag.value}")
   if _SHIFT_RANGE.value < 0:
@@ -388,7 +392,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
           converge_evals, log_every, final_eval=True, max_minutes=0.0,
           generalisation_sizes=None, tensorboard=True, strategy="default",
-          log=print):
+          log=print, test_sequences=None):
   """Trains (or resumes) a run in `logdir`; returns its history records."""
   task = common.make_task(config["task"])
   os.makedirs(logdir, exist_ok=True)
@@ -455,7 +459,8 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
     model.save(os.path.join(logdir, "model.keras"))  # for keras.models.load_model
   if final_eval and history:
     evaluation.evaluate_run(model, task, config, logdir, eval_sequences,
-                            generalisation_sizes, log=log)
+                            generalisation_sizes, log=log,
+                            test_sequences=test_sequences)
   return history
 
 
@@ -470,7 +475,8 @@ def main(argv):
     train(config, _LOGDIR.value, _MAX_STEPS.value, _EVAL_EVERY.value,
           _EVAL_SEQUENCES.value, _TARGET_BITS.value, _CONVERGE_EVALS.value,
           _LOG_EVERY.value, _FINAL_EVAL.value, _MAX_MINUTES.value,
-          _GENERALISATION_SIZES.value, _TENSORBOARD.value, _STRATEGY.value)
+          _GENERALISATION_SIZES.value, _TENSORBOARD.value, _STRATEGY.value,
+          test_sequences=_TEST_SEQUENCES.value)
   except (ValueError, TypeError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
 

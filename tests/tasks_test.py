@@ -57,19 +57,22 @@ class CopyTaskTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "num_bits"):
       copy.CopyTask(num_bits=0)
     for share in (-0.1, 1.0):
-      with self.assertRaisesRegex(ValueError, f"train_zero_share.*{share}"):
-        copy.CopyTask(train_zero_share=share)
+      with self.assertRaisesRegex(ValueError, f"train_zero_start.*{share}"):
+        copy.CopyTask(train_zero_start=share)
 
   def _zero_first_share(self, batch):
     return np.mean(batch[0][:, 0, :8].sum(-1) == 0)
 
-  def test_training_makes_zero_vectors_common_test_does_not(self):
-    task = copy.CopyTask(train_zero_share=0.25)
+  def test_training_starts_with_zero_vectors_more_often_test_does_not(self):
+    task = copy.CopyTask(train_zero_start=0.25)
     train = task.train_sample(np.random.default_rng(0), 4000)
     test = task.sample(np.random.default_rng(0), 4000)
     # P(first vector all zero) = 0.25 + 0.75 / 256 in training, 1 / 256 in test.
     self.assertAllClose(self._zero_first_share(train), 0.253, atol=0.02)
     self.assertLess(self._zero_first_share(test), 0.01)
+    # Later vectors keep uniform bits (the third one, in sequences that long).
+    long_enough = train[2].sum(1) >= 3
+    self.assertLess(np.mean(train[0][long_enough, 2, :8].sum(-1) == 0), 0.01)
     # The training targets are the zeroed inputs, the format is unchanged.
     x, y, m = train
     for i in range(50):
@@ -78,14 +81,14 @@ class CopyTaskTest(tf.test.TestCase):
       self.assertEqual(x[i, length, 8], 1.0)
 
   def test_zero_share_off_trains_on_the_test_distribution(self):
-    task = copy.CopyTask(train_zero_share=0.0)
+    task = copy.CopyTask(train_zero_start=0.0)
     for u, v in zip(task.train_sample(np.random.default_rng(5), 16, 0.5),
                     task.sample(np.random.default_rng(5), 16, 0.5)):
       self.assertAllEqual(u, v)
 
   def test_variant_keeps_the_training_share(self):
     self.assertEqual(
-        copy.CopyTask(train_zero_share=0.2).variant(40).train_zero_share, 0.2)
+        copy.CopyTask(train_zero_start=0.2).variant(40).train_zero_start, 0.2)
 
 
 class AssociativeRecallTaskTest(tf.test.TestCase):
@@ -135,7 +138,7 @@ class CommonTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllEqual(u, v)
 
   def test_train_stream_draws_the_training_distribution(self):
-    task = copy.CopyTask(train_zero_share=0.5)
+    task = copy.CopyTask(train_zero_start=0.5)
     rng = np.random.default_rng([3, common.TRAIN_STREAM, 0])
     for u, v in zip(next(common.train_batches(task, 3, 8, 0)),
                     task.train_sample(rng, 8)):

@@ -13,7 +13,8 @@ import tensorflow as tf
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TINY = ["--memory_size=8", "--word_size=4", "--controller_units=8",
-         "--eval_every=10", "--eval_sequences=20", "--log_every=10",
+         "--eval_every=10", "--eval_sequences=20", "--test_sequences=30",
+         "--log_every=10",
          "--generalisation_sizes=20,24"]
 
 
@@ -50,6 +51,7 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual([r["step"] for r in history], [10, 20])
     evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
     self.assertEqual(set(evaluation["generalisation"]), {"20", "24"})
+    self.assertEqual(evaluation["num_sequences"], 30)  # --test_sequences
     for name in ("heatmap.png", "heatmap_long.png"):
       self.assertGreater(os.path.getsize(os.path.join(logdir, name)), 1000)
     self.assertContainsSubset(
@@ -66,9 +68,10 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual([r["step"] for r in history], [10, 20, 30])
 
     evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
-                    "--num_sequences=10")
+                    "--num_sequences=10", "--test_sequences=40")
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21", evaluated.stdout)
+    self.assertIn("on 40 fresh training-distribution", evaluated.stdout)
 
     # The saved .keras model, moved away from its run directory.
     saved = os.path.join(self.get_temp_dir(), "elsewhere", "copy.keras")
@@ -78,7 +81,7 @@ class TrainCliTest(tf.test.TestCase):
     self.assertNotEqual(no_task.returncode, 0)
     self.assertIn("pass --task", no_task.stderr)
     from_file = run("tasks.evaluate", f"--logdir={saved}", "--task=copy",
-                    "--sizes=21", "--num_sequences=10")
+                    "--sizes=21", "--num_sequences=10", "--test_sequences=40")
     self.assertEqual(from_file.returncode, 0, from_file.stderr)
     self.assertIn("length=21", from_file.stdout)
     self.assertTrue(os.path.exists(os.path.join(os.path.dirname(saved),
@@ -103,7 +106,7 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual(set(evaluation["sampled"]["generalisation"]),
                      {"20", "24"})
     evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
-                    "--num_sequences=10")
+                    "--num_sequences=10", "--test_sequences=40")
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21 (sampled choices)", evaluated.stdout)
 
