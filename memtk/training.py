@@ -13,10 +13,11 @@ trains by the recipe `tasks.train` uses:
   * Adam, learning rate 1e-3, gradients clipped to global norm 10 (Collier &
     Beel 2018 clip at 50; on copy that let a solved run fall back to chance);
   * `ErrorScaledRate`: the learning rate stays at its initial value until the
-    monitored bit errors per sequence fall below 1, then follows the lowest
-    error so far (0.5 bit errors: half the rate; 0.1: a tenth), down to a
-    hundredth. A solved model's steps shrink with its error, which keeps
-    solved copy models from collapsing (README, "Why seeds failed").
+    monitored bit errors per sequence fall below 1, then follows the square
+    root of the lowest error so far (0.5 bit errors: 0.71 of the rate; 0.1:
+    0.32; 0.01: a tenth), down to a hundredth. A solved model's steps shrink
+    with its error, which keeps solved copy models from collapsing (README,
+    "Why seeds failed").
 
 `DecayOnSolve` (a half-life decay from the first error below 1) and Adam's
 AMSGrad variant are the recipe's earlier parts, kept for comparison.
@@ -132,10 +133,11 @@ class ErrorScaledRate(_RateSchedule):
   The rate stays at its initial value until the monitored error (bit errors
   per sequence) falls below `below`; from then on it is the initial rate
   times (best / below) ** power, where best is the lowest monitored value so
-  far, and never less than `floor` times the initial rate. With power 1 a run
-  at 0.5 bit errors trains at half the rate, one at 0.1 at a tenth; with
-  power 0.5 at 0.71 and 0.32 of it: the closer the model is to the solution,
-  the smaller its steps, and the rate never rises again after a relapse.
+  far, and never less than `floor` times the initial rate. With power 0.5 a
+  run at 0.5 bit errors trains at 0.71 of the initial rate, one at 0.1 at
+  0.32, one at 0.01 at a tenth (power 1: 0.5, 0.1, 0.01): the closer the
+  model is to the solution, the smaller its steps, and the rate never rises
+  again after a relapse.
 
   Args:
     below: the error at and above which the rate is the initial one.
@@ -147,7 +149,7 @@ class ErrorScaledRate(_RateSchedule):
   """
 
   def __init__(self, below=1.0, floor=0.01, monitor="bit_errors", best=None,
-               power=1.0):
+               power=0.5):
     super().__init__(below, floor, monitor)
     if not power > 0:
       raise ValueError(f"power must be > 0, got {power!r}")

@@ -162,7 +162,7 @@ class ErrorScaledRateTest(tf.test.TestCase):
 
   def test_follows_the_lowest_error_and_changes_training(self):
     # below=100 bits: every epoch's mean training error is below it.
-    scaled = training.ErrorScaledRate(below=100.0, floor=0.001)
+    scaled = training.ErrorScaledRate(below=100.0, floor=0.001, power=1.0)
     model, errors = self._fit([scaled])
     self.assertAllClose(scaled.best, min(errors))
     self.assertAllClose(model.optimizer.learning_rate.numpy(),
@@ -173,7 +173,7 @@ class ErrorScaledRateTest(tf.test.TestCase):
                            plain.cell.output_layer.kernel.numpy())
 
   def test_power_sets_how_steeply_the_rate_follows(self):
-    scaled = training.ErrorScaledRate(below=100.0, floor=0.001, power=0.5)
+    scaled = training.ErrorScaledRate(below=100.0, floor=0.001)  # power 0.5
     model, errors = self._fit([scaled], epochs=1)
     self.assertAllClose(model.optimizer.learning_rate.numpy(),
                         1e-3 * (min(errors) / 100.0) ** 0.5)
@@ -186,14 +186,14 @@ class ErrorScaledRateTest(tf.test.TestCase):
 
   def test_tasks_train_uses_it_watching_the_evaluations(self):
     config = dict(common.DEFAULT_CONFIG, lr_schedule="error", lr_floor=0.05,
-                  lr_error_power=0.5)
+                  lr_error_power=0.25)
     history = [{"step": 200, "bits_per_sequence": 0.5},
                {"step": 400, "bits_per_sequence": 2.0}]
     callback = common.decay_callback(config, history)
     self.assertIsInstance(callback, training.ErrorScaledRate)
     self.assertEqual(callback.monitor, common.EVAL_MONITOR)
     self.assertEqual((callback.best, callback.floor, callback.power),
-                     (0.5, 0.05, 0.5))
+                     (0.5, 0.05, 0.25))
     self.assertIsNone(common.decay_callback(config, []).best)
 
   def test_bad_arguments(self):
