@@ -5,10 +5,14 @@ all-zero input vector against the others, and where the read head starts.
       --runs=benchmarks/results/convergence/copy-seed6,benchmarks/results/convergence/copy-seed3
 
 For every run directory (its model.keras, written by tasks.train) it tests
---sequences fresh copy sequences and prints the share of sequences holding an
-all-zero vector, the share of all bit errors they make, how often a sequence
-of either kind is copied wrong, and, for the wrong ones of each kind, how
-often the read head does not start the output on the cell written first.
+--sequences fresh copy sequences (the test distribution: uniform bits) and
+prints the share of sequences holding an all-zero vector, the share of all
+bit errors they make, how often a sequence of either kind is copied wrong,
+and, for the wrong ones of each kind, how often the read head does not start
+the output on the cell written first; then the same split for the sequences
+whose first vector is all zeros. It also writes heatmap_zero_start.png into
+the run directory: the model's attention on one fixed test sequence of
+length 10 that starts with an all-zero vector.
 """
 
 import os
@@ -20,6 +24,7 @@ import keras
 import numpy as np
 
 from tasks import common
+from tasks import evaluation
 
 _RUNS = flags.DEFINE_list("runs", [], "Run directories of copy runs.")
 _SEQUENCES = flags.DEFINE_integer("sequences", 10000, "Fresh sequences.")
@@ -32,6 +37,25 @@ def has_zero_vector(inputs, lengths, num_bits):
   data = inputs[:, :, :num_bits].sum(-1) == 0
   steps = np.arange(inputs.shape[1])[None, :]
   return (data & (steps < lengths[:, None])).any(1)
+
+
+def starts_with_zero(inputs, num_bits):
+  """[B] bool: the sequence's first data vector is all zeros."""
+  return inputs[:, 0, :num_bits].sum(-1) == 0
+
+
+def zero_start_sequence(task, seed, length=10):
+  """One test sequence (inputs, targets, mask, each with a batch axis of 1)
+  of `length` whose first vector is all zeros: the first such one of
+  task.variant(length)'s seeded stream."""
+  variant = task.variant(length)
+  rng = np.random.default_rng(seed)
+  while True:
+    inputs, targets, mask = variant.sample(rng, 256)
+    hits = np.nonzero(starts_with_zero(inputs, variant.output_size))[0]
+    if len(hits):
+      i = hits[:1]
+      return inputs[i], targets[i], mask[i]
 
 
 def error_split(errors, flagged):
@@ -77,6 +101,7 @@ def main(argv):
     misses = [read_start_misses(model, inputs, lengths,
                                 np.nonzero((errors > 0) & kind)[0][:200])
               for kind in (flagged, ~flagged)]
+    zero_start = error_split(errors, starts_with_zero(inputs, task.output_size))
     print(f"{logdir}: {split['mean']:.3f} bit errors per sequence; "
           f"{100 * split['share_of_sequences']:.1f}% of sequences hold an "
           f"all-zero vector and make {100 * split['share_of_errors']:.0f}% "
@@ -84,7 +109,16 @@ def main(argv):
           f"those, {100 * split['wrong_others']:.2f}% of the others; read "
           "head not starting on the first written cell in the wrong ones: "
           + ", ".join("—" if m is None else f"{100 * m:.0f}%" for m in misses)
-          + " (zero-vector, other)", flush=True)
+          + " (zero-vector, other); first vector all zeros: "
+          f"{100 * zero_start['share_of_sequences']:.2f}% of sequences, "
+          f"{100 * zero_start['share_of_errors']:.0f}% of the errors, "
+          f"{100 * zero_start['wrong_flagged']:.0f}% of them wrong", flush=True)
+    heatmap = os.path.join(logdir, "heatmap_zero_start.png")
+    evaluation.plot_sequence(model, *zero_start_sequence(task, _TEST_SEED.value),
+                             path=heatmap,
+                             title=f"{os.path.basename(logdir)}, first vector "
+                             "all zeros")
+    print(f"wrote {heatmap}", flush=True)
 
 
 if __name__ == "__main__":

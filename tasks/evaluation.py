@@ -52,7 +52,12 @@ def load_run(path, task_name=None):
 def write_heatmap(model, task, seed, path, title):
   """Runs one fresh sequence of `task` and plots its attention to `path`."""
   rng = np.random.default_rng([seed, common.TEST_STREAM, 10**6])
-  inputs, targets, mask = task.sample(rng, 1)
+  plot_sequence(model, *task.sample(rng, 1), path=path, title=title)
+
+
+def plot_sequence(model, inputs, targets, mask, path, title):
+  """Plots the model's attention on one sequence (a batch of 1) to `path`,
+  its bit errors in the title."""
   trace = model.trace(tf.constant(inputs))
   errors = memtk.metrics.bit_errors(trace["logits"], targets, mask).numpy()[0]
   viz.plot_attention(

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import copy_errors
+from tasks import copy
 
 
 class CopyErrorsTest(tf.test.TestCase):
@@ -16,6 +17,24 @@ class CopyErrorsTest(tf.test.TestCase):
     inputs[2, 0, 0] = 0   # one bit off: not a zero vector
     flagged = copy_errors.has_zero_vector(inputs, np.array([2, 2, 2]), 2)
     self.assertAllEqual(flagged, [True, False, False])
+
+  def test_zero_start_is_the_first_vector_only(self):
+    inputs = np.ones((3, 4, 3), np.float32)
+    inputs[0, 0, :2] = 0  # first vector all zeros
+    inputs[1, 1, :2] = 0  # second vector: not a zero start
+    inputs[2, 0, 0] = 0   # one bit of the first vector
+    self.assertAllEqual(copy_errors.starts_with_zero(inputs, 2),
+                        [True, False, False])
+
+  def test_zero_start_sequence(self):
+    task = copy.CopyTask()
+    inputs, targets, mask = copy_errors.zero_start_sequence(task, 7, length=6)
+    self.assertEqual(inputs.shape, (1, 13, 9))
+    self.assertEqual(inputs[0, 0, :8].sum(), 0.0)
+    self.assertEqual(mask.sum(), 6)
+    self.assertAllEqual(targets[0, 7:13], inputs[0, :6, :8])
+    again = copy_errors.zero_start_sequence(task, 7, length=6)[0]
+    self.assertAllEqual(again, inputs)  # seeded
 
   def test_error_split_against_hand_values(self):
     errors = np.array([80.0, 0.0, 0.0, 20.0, 0.0])
