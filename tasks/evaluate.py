@@ -27,8 +27,7 @@ _TASK = flags.DEFINE_string(
 _NUM_SEQUENCES = flags.DEFINE_integer(
     "num_sequences", 1000, "Fresh sequences per generalisation size.")
 _TEST_SEQUENCES = flags.DEFINE_integer(
-    "test_sequences", 10000, "Fresh sequences of the test on the training "
-    "distribution.")
+    "test_sequences", 10000, "Fresh test sequences of the training sizes.")
 _SIZES = flags.DEFINE_list(
     "sizes", None, "Generalisation sizes (copy lengths or recall item counts); "
     "default: the task's own (copy 20,40,80,120; recall 6,8,12).")

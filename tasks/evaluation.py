@@ -70,14 +70,15 @@ def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
                  log=print, test_sequences=None):
   """Measures a model and writes evaluation.json and the heat maps.
 
-  The training distribution is tested on `test_sequences` fresh sequences
-  (None: num_sequences), each generalisation size on num_sequences.
+  The training sizes are tested on `test_sequences` fresh test sequences
+  (task.sample; None: num_sequences), each generalisation size on
+  num_sequences.
 
   A hard model is measured twice, with greedy choices (the main figures) and
   with sampled ones ('sampled': the same two measurements).
 
   Returns:
-    dict with 'bits_per_sequence' (training distribution) and
+    dict with 'bits_per_sequence' (the training sizes) and
     'generalisation' ({size: bits per sequence}), and 'sampled' for hard
     models.
   """
@@ -107,7 +108,7 @@ def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
 
 def _measure(evaluator, task, config, num_sequences, test_sequences, sizes,
              log, label):
-  """Bit errors per sequence on the training distribution (test_sequences
+  """Bit errors per sequence at the training sizes (test_sequences
   sequences) and at `sizes` (num_sequences each)."""
   seed = config["seed"]
   sizes = [int(s) for s in (sizes or task.generalisation_sizes)]
@@ -121,8 +122,8 @@ def _measure(evaluator, task, config, num_sequences, test_sequences, sizes,
       "size_name": task.size_name,
   }
   log(f"eval {task.name}{label}: {results['bits_per_sequence']:.4f} bit "
-      f"errors per sequence on {test_sequences} fresh training-distribution "
-      "sequences")
+      f"errors per sequence on {test_sequences} fresh test sequences of the "
+      "training sizes")
   for size in sizes:
     bits = evaluator.bits_per_sequence(task.variant(size), seed, common.TEST_STREAM,
                                        size, num_sequences)

@@ -141,8 +141,8 @@ _EVAL_EVERY = flags.DEFINE_integer(
 _EVAL_SEQUENCES = flags.DEFINE_integer(
     "eval_sequences", 1000, "Fresh held-out sequences per evaluation.")
 _TEST_SEQUENCES = flags.DEFINE_integer(
-    "test_sequences", 10000, "Fresh sequences of the final test on the "
-    "training distribution (--eval_sequences per generalisation size).")
+    "test_sequences", 10000, "Fresh test sequences of the training sizes in "
+    "the final test (--eval_sequences per generalisation size).")
 _TARGET_BITS = flags.DEFINE_float(
     "target_bits", 0.05, "Converged below this many bit errors per sequence "
     "(half the 0.1 success line, so the final test on other fresh sequences "

@@ -71,7 +71,7 @@ class TrainCliTest(tf.test.TestCase):
                     "--num_sequences=10", "--test_sequences=40")
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21", evaluated.stdout)
-    self.assertIn("on 40 fresh training-distribution", evaluated.stdout)
+    self.assertIn("on 40 fresh test sequences", evaluated.stdout)
 
     # The saved .keras model, moved away from its run directory.
     saved = os.path.join(self.get_temp_dir(), "elsewhere", "copy.keras")
