@@ -32,16 +32,20 @@ _TEST_SEED = flags.DEFINE_integer("test_seed", 12345, "Seeds the test "
                                   "sequences.")
 
 
+def _zero_vectors(inputs, num_bits):
+  """[B, T] bool: the data channels of that step are all zeros."""
+  return inputs[:, :, :num_bits].sum(-1) == 0
+
+
 def has_zero_vector(inputs, lengths, num_bits):
   """[B] bool: the sequence's input phase holds an all-zero data vector."""
-  data = inputs[:, :, :num_bits].sum(-1) == 0
   steps = np.arange(inputs.shape[1])[None, :]
-  return (data & (steps < lengths[:, None])).any(1)
+  return (_zero_vectors(inputs, num_bits) & (steps < lengths[:, None])).any(1)
 
 
 def starts_with_zero(inputs, num_bits):
   """[B] bool: the sequence's first data vector is all zeros."""
-  return inputs[:, 0, :num_bits].sum(-1) == 0
+  return _zero_vectors(inputs, num_bits)[:, 0]
 
 
 def zero_start_sequence(task, seed, length=10):
@@ -91,6 +95,7 @@ def main(argv):
                                       _SEQUENCES.value)
   lengths = mask.sum(1).astype(int)
   flagged = has_zero_vector(inputs, lengths, task.output_size)
+  zero_first = starts_with_zero(inputs, task.output_size)
   for logdir in _RUNS.value:
     path = os.path.join(logdir, "model.keras")
     if not os.path.exists(path):
@@ -101,7 +106,7 @@ def main(argv):
     misses = [read_start_misses(model, inputs, lengths,
                                 np.nonzero((errors > 0) & kind)[0][:200])
               for kind in (flagged, ~flagged)]
-    zero_start = error_split(errors, starts_with_zero(inputs, task.output_size))
+    zero_start = error_split(errors, zero_first)
     print(f"{logdir}: {split['mean']:.3f} bit errors per sequence; "
           f"{100 * split['share_of_sequences']:.1f}% of sequences hold an "
           f"all-zero vector and make {100 * split['share_of_errors']:.0f}% "

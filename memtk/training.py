@@ -27,6 +27,7 @@ import keras
 
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_CLIP_NORM = 10.0
+DEFAULT_ERROR_POWER = 0.5  # ErrorScaledRate follows the error's square root
 
 
 def default_optimizer(learning_rate=DEFAULT_LEARNING_RATE,
@@ -118,7 +119,7 @@ class DecayOnSolve(_RateSchedule):
     self._apply()
 
 
-def error_scaled_rate(base, best, below, floor, power=1.0):
+def error_scaled_rate(base, best, below, floor, power):
   """base * (best / below) ** power, within [floor * base, base]: the learning
   rate of ErrorScaledRate once the lowest error so far is `best` (None: none
   yet)."""
@@ -149,7 +150,7 @@ class ErrorScaledRate(_RateSchedule):
   """
 
   def __init__(self, below=1.0, floor=0.01, monitor="bit_errors", best=None,
-               power=0.5):
+               power=DEFAULT_ERROR_POWER):
     super().__init__(below, floor, monitor)
     if not power > 0:
       raise ValueError(f"power must be > 0, got {power!r}")

@@ -42,7 +42,7 @@ DEFAULT_CONFIG = {
     "lr_half_life": 1000,
     "lr_decay_below": 1.0,
     "lr_floor": 0.01,
-    "lr_error_power": 0.5,
+    "lr_error_power": memtk.training.DEFAULT_ERROR_POWER,
     "curriculum_steps": 0,
     "clip_norm": memtk.training.DEFAULT_CLIP_NORM,
     "amsgrad": False,

@@ -139,13 +139,13 @@ class DecayOnSolveTest(tf.test.TestCase):
 class ErrorScaledRateTest(tf.test.TestCase):
 
   def test_error_scaled_rate(self):
-    self.assertEqual(training.error_scaled_rate(1e-3, None, 1.0, 0.01), 1e-3)
-    self.assertEqual(training.error_scaled_rate(1e-3, 3.0, 1.0, 0.01), 1e-3)
-    self.assertAllClose(training.error_scaled_rate(1e-3, 0.25, 1.0, 0.01),
+    self.assertEqual(training.error_scaled_rate(1e-3, None, 1.0, 0.01, power=1.0), 1e-3)
+    self.assertEqual(training.error_scaled_rate(1e-3, 3.0, 1.0, 0.01, power=1.0), 1e-3)
+    self.assertAllClose(training.error_scaled_rate(1e-3, 0.25, 1.0, 0.01, power=1.0),
                         2.5e-4)
-    self.assertAllClose(training.error_scaled_rate(1e-3, 0.25, 0.5, 0.01),
+    self.assertAllClose(training.error_scaled_rate(1e-3, 0.25, 0.5, 0.01, power=1.0),
                         5e-4)
-    self.assertAllClose(training.error_scaled_rate(1e-3, 0.0, 1.0, 0.01), 1e-5)
+    self.assertAllClose(training.error_scaled_rate(1e-3, 0.0, 1.0, 0.01, power=1.0), 1e-5)
     self.assertAllClose(
         training.error_scaled_rate(1e-3, 0.25, 1.0, 0.01, power=0.5), 5e-4)
     self.assertAllClose(
