@@ -161,3 +161,95 @@ def address_by_shift(previous, shift_weights, gammas):
     [B, H, N] weights w_t.
   """
   return sharpen(shift(previous, shift_weights), gammas)
+
+
+# --- Sparse addressing (Sparse Access Memory, Rae et al. 2016) -------------
+#
+# A sparse head's weighting is non-zero on at most K cells: a support
+# (indices [B, H, K]) and the weights on it ([B, H, K]). Its chain is the NTM
+# chain restricted to sparse supports; the supports are chosen by ranking
+# (held constant, as SAM does) and the weights on them are ordinary
+# differentiable functions of the head's parameters:
+#
+#     c_t   = the K cells of highest K[k_t, M(i)]            (top-K of the scan)
+#     w_c   = softmax_{i in c_t}(beta_t K[k_t, M(i)])          on c_t
+#     w_g   = g_t w_c + (1 - g_t) w_{t-1}                      on c_t + supp w_{t-1}
+#     w~(i) = sum_k s_t(k) w_g(i - o_k)                        on those cells + o_k
+#     w_t   = w~^gamma / sum w~^gamma over the K cells of largest w~
+#
+# With K >= N every support is every cell and this is `address` exactly.
+
+
+def top_cells(scores, k):
+  """[B, H, k] int32 the cells of the k largest scores [B, H, N]."""
+  return tf.math.top_k(scores, k=k, sorted=False).indices
+
+
+def sparse_content_weights(rows, keys, strengths):
+  """Content weights on a support, softmax_k(beta * K[k, M(i_k)]) (eq. 5-6).
+
+  Args:
+    rows: [B, H, K] + [W] the memory rows M(i_k) of each head's support.
+    keys: [B, H, W] keys k_t; strengths: [B, H] beta_t >= 0.
+
+  Returns:
+    [B, H, K] weights; each row sums to 1. Norms as in `cosine_similarity`.
+  """
+  dots = tf.einsum("bhw,bhkw->bhk", keys, rows)
+  cosine = dots / (norms(keys)[:, :, None] * norms(rows))
+  return tf.nn.softmax(strengths[:, :, None] * cosine, axis=-1)
+
+
+def sparse_address(content_indices, content, previous_indices, previous,
+                   gates, shift_weights, gammas, memory_size, k, indices=None):
+  """The NTM chain on sparse supports (see above): (indices, weights) of w_t.
+
+  Args:
+    content_indices: [B, H, Kc] int the content support c_t, or None for
+      heads without content addressing (then w_g = w_{t-1}).
+    content: [B, H, Kc] w_c on it (unused when content_indices is None).
+    previous_indices: [B, H, Kp] int the support of w_{t-1} (distinct cells).
+    previous: [B, H, Kp] w_{t-1} on it.
+    gates: [B, H] g_t; shift_weights: [B, H, S]; gammas: [B, H] (>= 1).
+    memory_size: N (shifts wrap around it).
+    k: K, the size of the new support (<= the number of distinct cells the
+      sources can reach, which holds when K <= Kc or K <= Kp).
+    indices: optional [B, H, K] int a support chosen before from the same
+      inputs (a backward pass that recomputes w_t): the weights are computed
+      on it instead of ranking again, so rounding cannot change the support.
+
+  Returns:
+    (indices [B, H, K] int32, weights [B, H, K]) of w_t; the weights sum to 1.
+  """
+  if content_indices is None:
+    sources, values = previous_indices, previous
+  else:
+    g = gates[:, :, None]
+    sources = tf.concat([content_indices, previous_indices], -1)
+    values = tf.concat([g * content, (1.0 - g) * previous], -1)
+  num_shifts = shift_weights.shape[-1]
+  offsets = tf.range(num_shifts, dtype=sources.dtype) - num_shifts // 2
+  shape = tf.shape(sources)
+  flat = [shape[0], shape[1], shape[2] * num_shifts]
+  # Candidate cell (m, k) receives s_t(k) w_g(m) from source m moved by o_k.
+  cells = tf.reshape(tf.math.floormod(sources[..., None] + offsets,
+                                      memory_size), flat)
+  shares = tf.reshape(values[..., None] * shift_weights[:, :, None, :], flat)
+  same = tf.equal(cells[..., :, None], cells[..., None, :])  # [B, H, L, L]
+  shifted = tf.einsum("bhlm,bhm->bhl", tf.cast(same, shares.dtype), shares)
+  if indices is None:
+    # Rank each distinct cell once (its first entry); shares are >= 0.
+    position = tf.range(flat[2])
+    earlier = position[:, None] > position[None, :]  # [L, L] m before l
+    repeated = tf.reduce_any(tf.logical_and(same, earlier), -1)
+    ranked = tf.where(repeated, tf.constant(-1, shifted.dtype), shifted)
+    positions = tf.math.top_k(tf.stop_gradient(ranked), k=k,
+                              sorted=False).indices
+    indices = tf.gather(cells, positions, batch_dims=2)
+  else:  # the first entry of each given cell
+    positions = tf.argmax(tf.cast(tf.equal(indices[..., None],
+                                           cells[..., None, :]), tf.int32),
+                          axis=-1, output_type=tf.int32)
+  kept = tf.gather(shifted, positions, batch_dims=2)
+  log_kept = tf.math.log(tf.maximum(kept, TINY))
+  return indices, tf.nn.softmax(gammas[:, :, None] * log_kept, axis=-1)

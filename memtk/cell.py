@@ -31,10 +31,20 @@ for a hard cell), 'sample' (i ~ w from uniform noise; the REINFORCE path),
 'gumbel' (straight-through Gumbel-softmax from Gumbel noise at a temperature)
 or 'soft' (a hard cell run softly, for the soft-to-hard curriculum).
 
+Sparse addressing (`addressing="sparse"`, Sparse Access Memory) runs the same
+chain on supports of at most `sparse_k` cells per head (memtk.addressing's
+sparse functions): w_t is non-zero on K cells, with ordinary gradients on
+their weights; reads and writes touch those K rows. With sparse_k >= N it is
+soft addressing.
+
 Without content addressing (`content_addressing=False`) a head never looks at
 the memory to find a cell: it starts at cell 0 and only moves by shifts,
-w_t = sharpen(shift(w_{t-1})). A hard head then does O(S + W) float work per
-step, not O(N W); `memtk.sparse_unroll` runs hard models at that cost.
+w_t = sharpen(shift(w_{t-1})). A hard or sparse head then does O(S + W) (or
+O(K S + K W)) float work per step, not O(N W); `memtk.sparse_unroll` runs
+hard and sparse models at that cost.
+
+What differs between the modes lives in one object per mode (memtk.modes),
+`cell.mode`; the cell asks it rather than branching on the mode.
 """
 
 import math
@@ -48,9 +58,11 @@ from memtk import addressing as addressing_lib
 from memtk import controllers as controllers_lib
 from memtk import estimators
 from memtk import heads as heads_lib
+from memtk import modes
 
-ADDRESSING_MODES = ("soft", "hard")
-CHOICES = ("soft", "greedy", "sample", "gumbel")
+ADDRESSING_MODES = ("soft", "hard", "sparse")
+CHOICES = ("soft", "greedy", "sample", "gumbel", "sparse")
+DEFAULT_SPARSE_K = 8  # Rae et al. 2016: K = 4 or 8 made no difference
 MEMORY_INITS = ("constant", "learned", "random", "zeros")
 _CONSTANT_MEMORY = 1e-6  # Collier & Beel 2018: trained ~2x faster than others
 _RANDOM_MEMORY_STDDEV = 0.5
@@ -91,8 +103,9 @@ class NTMCell(keras.layers.Layer):
     word_size: W (M in the NTM paper), the width of a memory cell.
     num_read_heads: H_r.
     num_write_heads: H_w.
-    addressing: 'soft' (every head attends to every cell) or 'hard' (each
-      head reads and writes one chosen cell; see the module docstring).
+    addressing: 'soft' (every head attends to every cell), 'hard' (each
+      head reads and writes one chosen cell) or 'sparse' (each head attends
+      to at most `sparse_k` cells); see the module docstring.
     shift_range: largest shift offset; S = 2 * shift_range + 1 <= N.
     memory_init: 'constant' (every cell 1e-6), 'learned' (a trained [N, W]
       matrix), 'random' (N(0, 0.5^2) per sequence) or 'zeros' (the hostile
@@ -104,6 +117,8 @@ class NTMCell(keras.layers.Layer):
     gate_bias, gamma_bias: initial interface biases of every head's gate and
       sharpening exponent (see memtk.heads.HeadInterface; 0 and 0 give the
       plain NTM's start, g_0 = 0.5 and gamma_0 = 1.69).
+    sparse_k: K, the cells a sparse head attends to (an int >= 1; unused by
+      the other modes).
   """
 
   def __init__(self, controller, output_size, memory_size=128, word_size=20,
@@ -112,14 +127,16 @@ class NTMCell(keras.layers.Layer):
                controller_units=controllers_lib.DEFAULT_UNITS,
                content_addressing=True,
                gate_bias=heads_lib.DEFAULT_GATE_BIAS,
-               gamma_bias=heads_lib.DEFAULT_GAMMA_BIAS, **kwargs):
+               gamma_bias=heads_lib.DEFAULT_GAMMA_BIAS,
+               sparse_k=DEFAULT_SPARSE_K, **kwargs):
     super().__init__(**kwargs)
     for name, value in [("output_size", output_size),
                         ("memory_size", memory_size),
                         ("word_size", word_size),
                         ("num_read_heads", num_read_heads),
                         ("num_write_heads", num_write_heads),
-                        ("controller_units", controller_units)]:
+                        ("controller_units", controller_units),
+                        ("sparse_k", sparse_k)]:
       _check_positive_int(name, value)
     if isinstance(shift_range, bool) or not isinstance(shift_range, int) or (
         shift_range < 0):
@@ -151,6 +168,8 @@ class NTMCell(keras.layers.Layer):
     self.num_write_heads = num_write_heads
     self.num_heads = num_read_heads + num_write_heads
     self.addressing = addressing
+    self.sparse_k = sparse_k
+    self.mode = modes.make_mode(addressing, sparse_k)
     self.shift_range = shift_range
     self.memory_init = memory_init
     self.clip_value = float(clip_value)
@@ -164,7 +183,7 @@ class NTMCell(keras.layers.Layer):
     # Hard cells predict the return from the controller output (held
     # constant): the input-dependent baseline of the REINFORCE estimator.
     self.baseline_layer = (keras.layers.Dense(1, name="baseline")
-                           if addressing == "hard" else None)
+                           if self.mode.estimated else None)
     # Seeded from Keras's global seed (keras.utils.set_random_seed).
     self._seed = keras.random.SeedGenerator() if memory_init == "random" else None
     self.input_size = None
@@ -225,7 +244,9 @@ class NTMCell(keras.layers.Layer):
         (None, controller_output + self.num_read_heads * self.word_size))
     if self.baseline_layer is not None:
       self.baseline_layer.build((None, controller_output))
-    n = self.memory_size
+    # w_0 covers cells 0 .. n - 1 (every cell unless sparse); learned with
+    # content, else cell 0.
+    n = self.mode.initial_cells(self)
     if self.content_addressing:  # heads without content start at cell 0
       peak = (math.log(_INITIAL_FOCUS * (n - 1) / (1 - _INITIAL_FOCUS))
               if n > 1 else 0.0)
@@ -265,12 +286,20 @@ class NTMCell(keras.layers.Layer):
         weights=tf.broadcast_to(self.initial_weights()[None],
                                 (batch_size, self.num_heads, self.memory_size)))
 
-  def initial_weights(self):
-    """[H, N] w_0: learned with content addressing, else the one-hot of cell 0."""
+  def initial_support_weights(self):
+    """[H, n] w_0 on its support (cells 0 .. n - 1; n = N unless sparse):
+    learned with content addressing, else the one-hot of cell 0."""
     if self.content_addressing:
       return tf.nn.softmax(self.initial_weight_logits)
-    return tf.one_hot(tf.zeros([self.num_heads], tf.int32), self.memory_size,
+    n = self.mode.initial_cells(self)
+    return tf.one_hot(tf.zeros([self.num_heads], tf.int32), n,
                       dtype=self.compute_dtype)
+
+  def initial_weights(self):
+    """[H, N] w_0 (see initial_support_weights)."""
+    weights = self.initial_support_weights()
+    padding = self.memory_size - weights.shape[-1]
+    return tf.pad(weights, [[0, 0], [0, padding]]) if padding else weights
 
   def get_initial_state(self, batch_size=None):
     return self.flatten_state(self.initial_ntm_state(batch_size))
@@ -279,8 +308,8 @@ class NTMCell(keras.layers.Layer):
 
   @property
   def default_choice(self):
-    """'soft' for a soft cell, 'greedy' for a hard one."""
-    return "soft" if self.addressing == "soft" else "greedy"
+    """'soft' for a soft cell, 'greedy' for a hard one, 'sparse' for sparse."""
+    return self.mode.default_choice
 
   def step(self, inputs, state):
     """One NTM step on structured state, with the cell's default choice.
@@ -302,7 +331,8 @@ class NTMCell(keras.layers.Layer):
     Args:
       inputs: [B, I] x_t.
       state: NTMState at t - 1.
-      choice: one of CHOICES ('soft' only for a soft cell).
+      choice: one of the mode's choices: 'soft' (soft cell); 'greedy',
+        'sample', 'gumbel' or 'soft' (hard cell); 'sparse' (sparse cell).
       noise: 'sample': [B, H] U(0, 1) noise; 'gumbel': [B, H, N] Gumbel(0, 1)
         noise; otherwise unused.
       temperature: tau of the 'gumbel' relaxation (a scalar).
@@ -316,48 +346,16 @@ class NTMCell(keras.layers.Layer):
     """
     if choice not in CHOICES:
       raise ValueError(f"choice must be one of {CHOICES}, got {choice!r}")
-    if self.addressing == "soft" and choice != "soft":
-      raise ValueError(f"a soft cell has no choice {choice!r}; build it with "
-                       "addressing='hard'")
+    if choice not in self.mode.choices:
+      raise ValueError(f"a {self.addressing} cell has no choice {choice!r}; "
+                       f"its choices are {self.mode.choices}")
     if choice in ("sample", "gumbel") and noise is None:
       raise ValueError(f"choice {choice!r} needs noise")
     controller_output, controller_state, p = self.control(inputs, state)
-    if choice == "soft" and self.content_addressing:
-      # The fused access computes w_t itself.
-      distribution, memory, read = access.soft_access(
-          state.memory, state.weights, p.key, p.strength, p.gate, p.shift,
-          p.gamma, p.erase, p.add, self.num_read_heads)
-    else:
-      distribution = self.distribution(state.memory, state.weights, p)
-    if choice == "soft":
-      if not self.content_addressing:
-        memory, read = access.dense_access(state.memory, distribution,
-                                           p.erase, p.add,
-                                           self.num_read_heads)
-      weights = distribution
-      log_prob = tf.zeros(tf.shape(weights)[:2], weights.dtype)
-    else:
-      if choice == "gumbel":
-        indices, weights = estimators.gumbel_straight_through(
-            distribution, noise, temperature)
-      else:
-        indices = (estimators.greedy(distribution) if choice == "greedy" else
-                   estimators.sample(tf.stop_gradient(distribution), noise))
-        weights = tf.one_hot(indices, self.memory_size,
-                             dtype=distribution.dtype)
-      log_prob = estimators.log_prob(distribution, indices)
-      if soft is not None:
-        weights = tf.where(soft, distribution, weights)
-        log_prob = tf.where(soft, tf.zeros_like(log_prob), log_prob)
-      if choice == "gumbel" or soft is not None:
-        memory, read = access.dense_access(state.memory, weights, p.erase,
-                                           p.add, self.num_read_heads)
-      else:
-        memory, read = access.hard_access(state.memory, indices, p.erase,
-                                          p.add, self.num_read_heads)
+    weights, memory, read, log_prob, entropy = self.mode.dense_step(
+        self, state, p, choice, noise, temperature, soft)
     logits, baseline = self.emit(controller_output, read)
-    output = StepOutput(logits, log_prob, estimators.entropy(distribution),
-                        baseline)
+    output = StepOutput(logits, log_prob, entropy, baseline)
     return output, NTMState(controller_state, memory, read, weights)
 
   # The parts of a step, shared with memtk.sparse_unroll.
@@ -425,7 +423,7 @@ class NTMCell(keras.layers.Layer):
         clip_value=self.clip_value, controller_units=self.controller_units,
         content_addressing=self.content_addressing,
         gate_bias=self.interface.gate_bias,
-        gamma_bias=self.interface.gamma_bias)
+        gamma_bias=self.interface.gamma_bias, sparse_k=self.sparse_k)
     return config
 
   @classmethod

@@ -29,7 +29,6 @@ state).
 import numpy as np
 import tensorflow as tf
 
-from memtk import access
 from memtk import estimators
 from memtk import metrics
 from memtk.unroll import unroll
@@ -55,12 +54,8 @@ def _trace_parameters(model, inputs, no_memory):
     if no_memory:
       state = state._replace(read=tf.zeros_like(state.read))
     h, controller_state, p = cell.control(x, state)
-    weights = cell.distribution(state.memory, state.weights, p)
-    if cell.addressing == "hard":
-      weights = tf.one_hot(estimators.greedy(weights), cell.memory_size,
-                           dtype=weights.dtype)
-    memory, read = access.dense_access(state.memory, weights, p.erase, p.add,
-                                       num_read)
+    weights, memory, read, _, _ = cell.mode.dense_step(
+        cell, state, p, cell.default_choice)
     if no_memory:
       read = tf.zeros_like(read)
     logits, _ = cell.emit(h, read)

@@ -2,9 +2,11 @@
 
 Soft access blends every cell with a weighting; hard access touches the rows
 named by integer indices. `read_rows`/`write_rows` compute exactly what
-`read`/`write` compute with one-hot weights, but only on the chosen rows.
+`read`/`write` compute with one-hot weights, but only on the chosen rows;
+`read_sparse`/`write_sparse` compute what they compute with a weighting that
+is non-zero on K rows per head (Sparse Access Memory), on those rows only.
 
-Shapes: B batch, H heads, N memory cells, W word size.
+Shapes: B batch, H heads, N memory cells, W word size, K rows per head.
 """
 
 import tensorflow as tf
@@ -95,11 +97,84 @@ def written_rows(rows, indices, erase, add):
     [B, H, W] M_t(i_h) = M_{t-1}(i_h) prod_{k: i_k = i_h} (1 - e_k)
     + sum_{k: i_k = i_h} a_k; heads that share a row get the same value.
   """
-  # same[b, h, k] = 1 where heads h and k chose the same row.
-  same = tf.cast(tf.equal(indices[:, :, None], indices[:, None, :]), rows.dtype)
-  keep = tf.reduce_prod(1.0 - same[:, :, :, None] * erase[:, None, :, :],
-                        axis=2)
-  return rows * keep + tf.einsum("bhk,bkw->bhw", same, add)
+  return rows_after_write(rows, indices, indices,
+                          tf.ones(tf.shape(indices), rows.dtype), erase, add)
+
+
+def rows_after_write(rows, indices, write_indices, write_weights, erase, add):
+  """Rows after a write that touches only the rows `write_indices` name.
+
+      M_t(i_r) = M_{t-1}(i_r) prod_{j: j_j = i_r} (1 - w_j e_j)
+                 + sum_{j: j_j = i_r} w_j a_j
+
+  which is `write` restricted to these rows when the write weighting is
+  w_j on row j_j (the same row may appear several times: its terms combine).
+
+  Args:
+    rows: [B, R, W] M_{t-1}(i_r), the rows before the write.
+    indices: [B, R] int their row indices i_r.
+    write_indices: [B, J] int the written rows j_j (write slots).
+    write_weights: [B, J] the weight w_j of each write slot.
+    erase: [B, J, W] e_j; add: [B, J, W] a_j, per write slot.
+
+  Returns:
+    [B, R, W] M_t(i_r); entries with equal indices get equal values.
+  """
+  # same[b, r, j] = w_j where slot j writes row i_r, else 0.
+  same = tf.cast(tf.equal(indices[:, :, None], write_indices[:, None, :]),
+                 rows.dtype) * write_weights[:, None, :]
+  if write_indices.shape[1] == 1:  # one write slot: skip the product
+    keep = 1.0 - same[:, :, 0, None] * erase
+  else:
+    keep = tf.reduce_prod(1.0 - same[:, :, :, None] * erase[:, None, :, :],
+                          axis=2)
+  return rows * keep + tf.einsum("brj,bjw->brw", same, add)
+
+
+def as_slots(indices, weights):
+  """[B, H, K] rows and weights per head as [B, H K] slots, head-major."""
+  shape = tf.shape(indices)
+  flat = lambda x: tf.reshape(x, [shape[0], shape[1] * shape[2]])
+  return flat(indices), flat(weights)
+
+
+def read_sparse(memory, indices, weights):
+  """Sparse read, r_h = sum_k w_h(k) M(i_h(k)): `read` with a weighting that
+  is non-zero on K rows per head.
+
+  Args:
+    memory: [B, N, W] memory M.
+    indices: [B, H, K] int the rows of each head's support.
+    weights: [B, H, K] the weights on them.
+
+  Returns:
+    [B, H, W] read vectors r_h.
+  """
+  rows = tf.gather(memory, indices, batch_dims=1)  # [B, H, K, W]
+  return tf.einsum("bhk,bhkw->bhw", weights, rows)
+
+
+def write_sparse(memory, indices, weights, erase, add):
+  """Sparse write: `write` with weights w_h(k) on rows i_h(k) and zero
+  elsewhere, touching only those rows (a head's K rows must be distinct).
+
+  Args:
+    memory: [B, N, W] memory M_{t-1}.
+    indices: [B, H, K] int rows of each head's support.
+    weights: [B, H, K] write weights on them.
+    erase: [B, H, W] e_h; add: [B, H, W] a_h.
+
+  Returns:
+    [B, N, W] memory M_t.
+  """
+  slot_indices, slot_weights = as_slots(indices, weights)
+  per_slot = lambda v: tf.repeat(v, tf.shape(indices)[2], axis=1)
+  new_rows = rows_after_write(read_rows(memory, slot_indices), slot_indices,
+                              slot_indices, slot_weights, per_slot(erase),
+                              per_slot(add))
+  return scatter_rows(memory, slot_indices, tf.where(
+      first_of_equal(slot_indices, slot_indices, diagonal=True)[:, :, None],
+      new_rows, tf.stop_gradient(new_rows)))
 
 
 def scatter_rows(memory, indices, rows):

@@ -85,7 +85,7 @@ class NTM(keras.Model):
   memory_size=128, word_size=20, num_read_heads=1, num_write_heads=1,
   addressing='soft', shift_range=1, memory_init='constant', clip_value=20,
   controller_units=100, content_addressing=True, gate_bias=0,
-  gamma_bias=0), and for a hard model the
+  gamma_bias=0, sparse_k=8), and for a hard model the
   estimator settings of HARD_DEFAULTS (see the module docstring).
 
   `check_numerics=True` raises InvalidArgumentError when the inputs or the
@@ -114,7 +114,7 @@ class NTM(keras.Model):
                soft_curriculum_hold=HARD_DEFAULTS["soft_curriculum_hold"],
                soft_curriculum_steps=HARD_DEFAULTS["soft_curriculum_steps"],
                stats_decay=HARD_DEFAULTS["stats_decay"], check_numerics=False,
-               **kwargs):
+               sparse_k=cell_lib.DEFAULT_SPARSE_K, **kwargs):
     super().__init__(**kwargs)
     self.check_numerics = bool(check_numerics)
     if estimator not in estimators.ESTIMATORS:
@@ -149,7 +149,7 @@ class NTM(keras.Model):
         memory_init=memory_init, clip_value=clip_value,
         controller_units=controller_units,
         content_addressing=content_addressing, gate_bias=gate_bias,
-        gamma_bias=gamma_bias, name="ntm_cell")
+        gamma_bias=gamma_bias, sparse_k=sparse_k, name="ntm_cell")
     # The hard choices' random stream (seeded by keras.utils.set_random_seed;
     # made after the cell so that it leaves the cell's initial weights as
     # they were before hard addressing existed).
@@ -160,7 +160,7 @@ class NTM(keras.Model):
   def build(self, input_shape):
     self._check_input_shape(input_shape)
     self.cell.build((None, input_shape[-1]))
-    if self.cell.addressing == "hard":
+    if self.cell.mode.estimated:
       # Running mean and variance of the return R_t (REINFORCE's scaling).
       # Every replica computes the same update (from cross-replica means).
       self.return_mean = self.add_weight(
@@ -238,9 +238,9 @@ class NTM(keras.Model):
     if noise is None:
       noise = self._noise(inputs, choice)
 
-    if (self.cell.addressing == "hard" and choice in sparse_unroll.CHOICES
-        and soft is None and collect is None):
-      # The O(W)-per-step loop; it reports no final state.
+    if self.cell.mode.uses_rows(choice, soft, collect):
+      # The row-access loop (O(K W) memory work per step); it reports no
+      # final state.
       outputs = sparse_unroll.unroll(self.cell, inputs, noise, choice)
       state = collected = None
     else:
@@ -261,9 +261,11 @@ class NTM(keras.Model):
   def call(self, inputs, training=None, choice=None):
     """Logits [B, T, O]; `choice` (hard models): 'greedy' (default), 'sample'."""
     del training
-    if choice not in (None, "greedy", "sample", "soft"):
-      raise ValueError(f"choice must be 'greedy', 'sample' or 'soft', got "
-                       f"{choice!r}")
+    # Gumbel's relaxation is for training only.
+    allowed = tuple(c for c in self.cell.mode.choices if c != "gumbel")
+    if choice is not None and choice not in allowed:
+      raise ValueError(f"choice must be one of {allowed} for a "
+                       f"{self.cell.addressing} model, got {choice!r}")
     outputs, _, _ = self._run(inputs, choice)
     return outputs.logits
 
@@ -279,7 +281,7 @@ class NTM(keras.Model):
     kept = self._update_state()
     old = [tf.identity(v) for v in kept]
     with tf.GradientTape() as tape:
-      if self.cell.addressing == "soft":
+      if not self.cell.mode.estimated:  # soft and sparse: backpropagation
         logits = self(x, training=True)
         loss = self._compute_loss(x=x, y=y, y_pred=logits,
                                   sample_weight=sample_weight, training=True)
@@ -308,7 +310,7 @@ class NTM(keras.Model):
     """Every variable a train step changes: the weights, the optimizer's
     variables and a hard model's return statistics."""
     kept = list(self.trainable_variables) + list(self.optimizer.variables)
-    if self.cell.addressing == "hard":
+    if self.cell.mode.estimated:
       kept += [self.return_mean, self.return_variance]
     return kept
 

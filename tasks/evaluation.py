@@ -86,7 +86,7 @@ def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
   results = _measure(common.Evaluator(model), task, config, num_sequences,
                      test_sequences, sizes, log, "")
   results["addressing"] = model.cell.addressing
-  if model.cell.addressing == "hard":
+  if model.cell.mode.estimated:
     results["sampled"] = _measure(common.Evaluator(model, choice="sample"),
                                   task, config, num_sequences, test_sequences,
                                   sizes, log, " (sampled choices)")

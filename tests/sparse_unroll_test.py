@@ -134,7 +134,7 @@ class SparseUnrollTest(tf.test.TestCase, parameterized.TestCase):
       sparse_unroll.unroll(hard_cell(True), self.inputs, None, "gumbel")
     soft = cell_lib.NTMCell("lstm", OUTPUTS, memory_size=5)
     soft.build((None, INPUTS))
-    with self.assertRaisesRegex(ValueError, "needs a hard cell"):
+    with self.assertRaisesRegex(ValueError, "needs a hard or sparse cell"):
       sparse_unroll.unroll(soft, self.inputs, None, "greedy")
 
 

@@ -1,0 +1,317 @@
+"""Access modes: how a head turns its parameters into rows and weights.
+
+Soft, hard and sparse access differ only there. Each mode is one small object
+with the same interface, owned by the cell (`NTMCell.mode`); the cell and the
+model ask it instead of branching on the mode.
+
+    dense_step(cell, state, p, choice, ...)   one step on the dense state
+        (memtk.unroll: traces, keras.layers.RNN, a hard curriculum's batches)
+    uses_rows(choice, soft, collect)           whether memtk.sparse_unroll runs it
+    support_size(cell)                         K: rows a head touches per step
+    first_previous(cell, initial)              w_0 as the row loop carries it
+    forward_memory / backward_memory            what its selection reads
+    select(cell, p, previous, choice, noise, memory, fixed)
+        -> Selection: the rows [B, H, K], their weights, the estimator's
+           statistics, what the backward pass needs to redo it (`fixed`)
+           and w_t as the next step's `previous`
+    add_memory_gradient(store, d_state, fixed, grads)
+
+In the row loop hard access is the K = 1 case with weight 1 on the chosen
+cell (the choice is not differentiable; REINFORCE uses its log-probability),
+and sparse access the K-row case with differentiable weights.
+"""
+
+from typing import Any, NamedTuple
+
+import tensorflow as tf
+
+from memtk import access
+from memtk import addressing
+from memtk import estimators
+
+
+class Selection(NamedTuple):
+  """What a head's addressing chose at one step of the row loop."""
+  indices: tf.Tensor  # [B, H, K] int32 rows touched, read heads first
+  weights: tf.Tensor  # [B, H, K] the weights on them (hard: 1)
+  log_prob: tf.Tensor  # [B, H] log w_t(i_t) (0 when nothing is sampled)
+  entropy: tf.Tensor  # [B, H] entropy of w_t
+  fixed: Any  # int tensors that redo this selection in the backward pass
+  previous: Any  # w_t as the next step's `previous`
+
+
+def _zeros_log_prob(weights):
+  return tf.zeros(tf.shape(weights)[:2], weights.dtype)
+
+
+def sparse_entropy(weights):
+  """[B, H] entropy of weightings given on their supports [B, H, K]."""
+  return -tf.reduce_sum(
+      weights * tf.math.log(tf.maximum(weights, addressing.TINY)), -1)
+
+
+class SoftMode:
+  """Every head attends to every cell (fully differentiable, O(N W))."""
+
+  name = "soft"
+  choices = ("soft",)
+  default_choice = "soft"
+  estimated = False  # trained by plain backpropagation
+
+  def initial_cells(self, cell):
+    """The cells w_0 may cover: all N."""
+    return cell.memory_size
+
+  def uses_rows(self, choice, soft, collect):
+    del choice, soft, collect
+    return False
+
+  def dense_step(self, cell, state, p, choice, noise=None, temperature=1.0,
+                 soft=None):
+    """(w_t [B, H, N], M_t, r_t, log_prob [B, H], entropy [B, H])."""
+    del choice, noise, temperature, soft
+    if cell.content_addressing:  # the fused access computes w_t itself
+      weights, memory, read = access.soft_access(
+          state.memory, state.weights, p.key, p.strength, p.gate, p.shift,
+          p.gamma, p.erase, p.add, cell.num_read_heads)
+    else:
+      weights = addressing.address_by_shift(state.weights, p.shift, p.gamma)
+      memory, read = access.dense_access(state.memory, weights, p.erase, p.add,
+                                         cell.num_read_heads)
+    return (weights, memory, read, _zeros_log_prob(weights),
+            estimators.entropy(weights))
+
+
+class HardMode:
+  """Each head reads and writes one chosen cell (see memtk.cell)."""
+
+  name = "hard"
+  choices = ("greedy", "sample", "gumbel", "soft")
+  default_choice = "greedy"
+  estimated = True  # trained through a gradient estimator
+
+  def support_size(self, cell):
+    del cell
+    return 1
+
+  def initial_cells(self, cell):
+    """The cells w_0 may cover: all N."""
+    return cell.memory_size
+
+  def uses_rows(self, choice, soft, collect):
+    return choice in ("greedy", "sample") and soft is None and collect is None
+
+  def dense_step(self, cell, state, p, choice, noise=None, temperature=1.0,
+                 soft=None):
+    """(w_t [B, H, N] (one-hot unless soft), M_t, r_t, log w_t(i_t), entropy).
+
+    `soft` (an optional scalar bool tensor): where true the step runs softly
+    (the curriculum's soft batches), through dense one-hot access.
+    """
+    distribution = cell.distribution(state.memory, state.weights, p)
+    entropy = estimators.entropy(distribution)
+    if choice == "soft":
+      memory, read = access.dense_access(state.memory, distribution, p.erase,
+                                         p.add, cell.num_read_heads)
+      return (distribution, memory, read, _zeros_log_prob(distribution),
+              entropy)
+    if choice == "gumbel":
+      indices, weights = estimators.gumbel_straight_through(
+          distribution, noise, temperature)
+    else:
+      indices = (estimators.greedy(distribution) if choice == "greedy" else
+                 estimators.sample(tf.stop_gradient(distribution), noise))
+      weights = tf.one_hot(indices, cell.memory_size, dtype=distribution.dtype)
+    log_prob = estimators.log_prob(distribution, indices)
+    if soft is not None:
+      weights = tf.where(soft, distribution, weights)
+      log_prob = tf.where(soft, tf.zeros_like(log_prob), log_prob)
+    if choice == "gumbel" or soft is not None:
+      memory, read = access.dense_access(state.memory, weights, p.erase,
+                                         p.add, cell.num_read_heads)
+    else:
+      memory, read = access.hard_access(state.memory, indices, p.erase, p.add,
+                                        cell.num_read_heads)
+    return weights, memory, read, log_prob, entropy
+
+  # --- the row loop --------------------------------------------------------
+
+  def first_previous(self, cell, initial):
+    """w_0: the dense [B, H, N] weighting (content), else cell 0 [B, H]."""
+    if cell.content_addressing:
+      return tf.identity(initial.weights)
+    return tf.zeros(tf.shape(initial.weights)[:2], tf.int32)
+
+  def forward_memory(self, cell, store, state):
+    return store.memory(state) if cell.content_addressing else ()
+
+  def backward_memory(self, cell, store, state, t, fixed):
+    """The memory M_{t-1} (watched by the backward pass), with its norms."""
+    del t, fixed
+    return self.forward_memory(cell, store, state)
+
+  def differentiable_memory(self, memory):
+    return list(memory[:1])  # the norms follow the memory (access.address)
+
+  def add_memory_gradient(self, store, d_state, fixed, grads):
+    """Content scores: a dense gradient (REINFORCE needs all of w_t)."""
+    del fixed
+    return store.add_dense(d_state, grads[0]) if grads else d_state
+
+  def select(self, cell, p, previous, choice, noise, memory, fixed=None):
+    """One cell per head: greedy or sampled from w_t, or `fixed` ([B, H])."""
+    if cell.content_addressing:
+      memory, norms = memory
+      if previous.dtype.is_integer:
+        previous = tf.one_hot(previous, cell.memory_size, dtype=memory.dtype)
+      weights = cell.distribution(memory, previous, p, norms)
+      candidates = None
+    else:
+      # w_t = sharpen(shift(one_hot(i_{t-1}))) is zero outside the S cells
+      # i_{t-1} + o: its distribution over those cells is sharpen(s_t).
+      candidates, order = self._shift_candidates(cell, previous)
+      weights = tf.gather(addressing.sharpen(p.shift, p.gamma), order,
+                          batch_dims=2)
+    if fixed is None:
+      slots = (estimators.greedy(weights) if choice == "greedy" else
+               estimators.sample(tf.stop_gradient(weights), noise))
+      indices = (slots if candidates is None else
+                 tf.gather(candidates, slots, batch_dims=2))
+    else:
+      indices = fixed
+      slots = indices if candidates is None else tf.argmax(
+          tf.cast(tf.equal(candidates, indices[:, :, None]), tf.int32),
+          axis=-1, output_type=tf.int32)
+    return Selection(indices[:, :, None],
+                     tf.ones_like(indices[:, :, None], dtype=p.add.dtype),
+                     estimators.log_prob(weights, slots),
+                     estimators.entropy(weights), indices, indices)
+
+  @staticmethod
+  def _shift_candidates(cell, positions):
+    """[B, H, S] the cells a head without content can move to, in cell
+    order (the order of the dense distribution, so a choice from the same
+    noise picks the same cell), and [B, H, S] int the offsets' slots."""
+    num_shifts = 2 * cell.shift_range + 1
+    offsets = tf.range(num_shifts, dtype=positions.dtype) - cell.shift_range
+    cells = tf.math.floormod(positions[:, :, None] + offsets, cell.memory_size)
+    order = tf.argsort(cells, axis=-1, stable=True)
+    return tf.gather(cells, order, batch_dims=2), order
+
+
+class SparseMode:
+  """Each head attends to at most K cells with differentiable weights
+  (Sparse Access Memory; the chain in memtk.addressing)."""
+
+  name = "sparse"
+  choices = ("sparse",)
+  default_choice = "sparse"
+  estimated = False
+
+  def __init__(self, k):
+    self.k = k
+
+  def support_size(self, cell):
+    """K, or N for a memory smaller than K (then sparse is soft)."""
+    return min(self.k, cell.memory_size)
+
+  def initial_cells(self, cell):
+    """The cells w_0 may cover: 0 .. K - 1."""
+    return self.support_size(cell)
+
+  def uses_rows(self, choice, soft, collect):
+    del choice, soft
+    return collect is None
+
+  def initial_support(self, cell, batch):
+    """(indices [B, H, K], w_0 on them): cells 0 .. K - 1."""
+    k = self.support_size(cell)
+    indices = tf.broadcast_to(tf.range(k), [batch, cell.num_heads, k])
+    weights = tf.broadcast_to(cell.initial_support_weights()[None],
+                              [batch, cell.num_heads, k])
+    return indices, weights
+
+  def select(self, cell, p, previous, choice, noise, memory, fixed=None):
+    """w_t on its K cells (addressing.sparse_address); `memory` is the
+    memory and norms to scan (forward) or, with `fixed`, the rows of the
+    content support (backward)."""
+    del choice, noise
+    k = self.support_size(cell)
+    previous_indices, previous_weights = previous
+    content_indices = content = None
+    if cell.content_addressing:
+      if fixed is None:
+        memory, norms = memory
+        cosine, _, _ = addressing.cosine_similarity(memory, p.key, norms)
+        content_indices = addressing.top_cells(cosine, k)
+        rows = tf.gather(memory, content_indices, batch_dims=1)
+      else:
+        content_indices, rows = fixed[1], memory[0]
+      content = addressing.sparse_content_weights(rows, p.key, p.strength)
+    indices, weights = addressing.sparse_address(
+        content_indices, content, previous_indices, previous_weights, p.gate,
+        p.shift, p.gamma, cell.memory_size, k,
+        indices=None if fixed is None else fixed[0])
+    kept = (indices,) + ((content_indices,) if cell.content_addressing else ())
+    return Selection(indices, weights, _zeros_log_prob(weights),
+                     sparse_entropy(weights), kept, (indices, weights))
+
+  def dense_step(self, cell, state, p, choice=None, noise=None,
+                 temperature=1.0, soft=None):
+    """The straightforward dense step with the same supports: w_t scattered
+    into [B, H, N], then the dense write and read (autodiff throughout)."""
+    del choice, noise, temperature, soft
+    k = self.support_size(cell)
+    previous = tf.math.top_k(state.weights, k=k, sorted=False).indices
+    previous = (previous, tf.gather(state.weights, previous, batch_dims=2))
+    memory = (state.memory, addressing.norms(state.memory))
+    selection = self.select(cell, p, previous, None, None,
+                            memory if cell.content_addressing else ())
+    weights = tf.reduce_sum(
+        tf.one_hot(selection.indices, cell.memory_size,
+                   dtype=selection.weights.dtype)
+        * selection.weights[..., None], 2)
+    new_memory, read = access.dense_access(state.memory, weights, p.erase,
+                                           p.add, cell.num_read_heads)
+    return (weights, new_memory, read, selection.log_prob, selection.entropy)
+
+  # --- the row loop --------------------------------------------------------
+
+  def first_previous(self, cell, initial):
+    return self.initial_support(cell, tf.shape(initial.weights)[0])
+
+  def forward_memory(self, cell, store, state):
+    return store.memory(state) if cell.content_addressing else ()
+
+  def backward_memory(self, cell, store, state, t, fixed):
+    """The rows of the content support at M_{t-1} (watched), nothing else:
+    the backward pass does no N-wide work."""
+    if not cell.content_addressing:
+      return ()
+    content_indices = fixed[1]
+    shape = tf.shape(content_indices)
+    rows = store.rows(state, t, tf.reshape(content_indices,
+                                           [shape[0], shape[1] * shape[2]]))
+    return (tf.reshape(rows, tf.concat([shape, [cell.word_size]], 0)),)
+
+  def differentiable_memory(self, memory):
+    return list(memory)
+
+  def add_memory_gradient(self, store, d_state, fixed, grads):
+    """The content rows' gradient, added at their K rows per head."""
+    if not grads:
+      return d_state
+    content_indices, d_rows = fixed[1], grads[0]
+    shape = tf.shape(content_indices)
+    return store.add_rows(
+        d_state, tf.reshape(content_indices, [shape[0], shape[1] * shape[2]]),
+        tf.reshape(d_rows, [shape[0], shape[1] * shape[2], -1]))
+
+
+def make_mode(addressing_mode, sparse_k):
+  """The mode object of `addressing` ('soft', 'hard' or 'sparse')."""
+  if addressing_mode == "soft":
+    return SoftMode()
+  if addressing_mode == "hard":
+    return HardMode()
+  return SparseMode(sparse_k)
