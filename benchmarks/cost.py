@@ -1,4 +1,5 @@
-"""What soft attention costs: time and memory per step, soft vs hard, against N.
+"""What soft attention costs: time and memory per step, soft, hard and sparse
+against N.
 
     python -m benchmarks.cost --json=cost.json --plot=cost.png
 
@@ -9,7 +10,7 @@ runs it once (the warm-up, outside the timing), then times `--repeats` calls
 (fewer when they would take more than `--seconds`) and
 reports the median milliseconds per time step (call time / seq_len). Phases:
 'forward' is the model call (greedy choices for hard), 'train' one optimizer
-step of `fit` (REINFORCE for hard). Peak memory is the most memory
+step of `fit` (REINFORCE for hard). Sparse heads attend to `--sparse_k` cells. Peak memory is the most memory
 TensorFlow's allocator held during the timed calls above what it held just
 before them (the memory, the activations kept for the backward pass, every
 temporary). The workers use TensorFlow's pooling CPU allocator
@@ -25,7 +26,10 @@ and writes it (2 N W); a train step moves at least three times the forward
 bytes (the backward pass of each N W product reads the memory and writes a
 gradient of the same size). The soft forward rows also carry a breakdown:
 each of content scores, read and write timed alone on the same tensors, and the
-backward pass of the fused soft access.
+backward pass of the fused soft access. Hard and sparse forward rows with
+content carry the content scan timed alone (the cosine of every key against
+every cell with the kept row norms; sparse: and its top-K), as a fraction of
+the copy bandwidth for the bytes it must read (the memory and its norms).
 
 Configurations whose estimated memory exceeds `--max_memory_gb` are reported
 as skipped with the estimate (soft training keeps the memory of every step for
@@ -45,7 +49,9 @@ import numpy as np
 
 from benchmarks import cost_model
 
-_MODES = flags.DEFINE_list("modes", ["soft", "hard"], "soft and/or hard.")
+_MODES = flags.DEFINE_list("modes", ["soft", "hard", "sparse"],
+                           "soft, hard and/or sparse.")
+_SPARSE_K = flags.DEFINE_integer("sparse_k", 8, "K of the sparse mode.")
 _CONTENT = flags.DEFINE_list(
     "content", ["on", "off"],
     "Heads with ('on') and/or without ('off') content addressing.")
@@ -84,7 +90,8 @@ _RESULT_PREFIX = "COST_RESULT "
 # --- the parent: configurations, bandwidth, table, JSON, plot -------------
 
 def configurations():
-  for name, values, allowed in [("modes", _MODES.value, ("soft", "hard")),
+  for name, values, allowed in [("modes", _MODES.value,
+                                 ("soft", "hard", "sparse")),
                                 ("content", _CONTENT.value, ("on", "off")),
                                 ("phases", _PHASES.value, ("forward", "train"))]:
     bad = [v for v in values if v not in allowed]
@@ -99,9 +106,12 @@ def configurations():
                      ("seq_len", _SEQ_LEN), ("repeats", _REPEATS)]:
     if flag.value < 1:
       raise ValueError(f"--{name} must be >= 1, got {flag.value}")
+  if _SPARSE_K.value < 1:
+    raise ValueError(f"--sparse_k must be >= 1, got {_SPARSE_K.value}")
   return [dict(mode=mode, content=content, phase=phase, memory_size=size,
                word_size=_WORD_SIZE.value, batch_size=_BATCH_SIZE.value,
-               seq_len=_SEQ_LEN.value)
+               seq_len=_SEQ_LEN.value,
+               **({"sparse_k": _SPARSE_K.value} if mode == "sparse" else {}))
           for phase in _PHASES.value for mode in _MODES.value
           for content in _CONTENT.value for size in sorted(sizes)]
 
@@ -157,6 +167,9 @@ def main(argv):
       if config["mode"] == "soft" and result.get("ms_per_step"):
         result["bandwidth_fraction"] = cost_model.soft_bytes_per_step(
             config) / (result["ms_per_step"] / 1e3) / bandwidth
+      if result.get("scan_ms"):
+        result["scan_bandwidth_fraction"] = cost_model.scan_bytes(
+            config) / (result["scan_ms"] / 1e3) / bandwidth
       result["machine_bandwidth_gb_s"] = bandwidth / 1e9
     results.append(result)
     print(f"[{i + 1}/{len(configs)}] {label}: "
@@ -165,9 +178,10 @@ def main(argv):
       with open(_JSON.value, "w") as f:
         json.dump(results, f, indent=1)
   print(cost_model.format_table(results))
-  breakdown = cost_model.format_breakdown(results)
-  if breakdown:
-    print(breakdown)
+  for extra in (cost_model.format_breakdown(results),
+                cost_model.format_scans(results)):
+    if extra:
+      print(extra)
   if _PLOT.value:
     from memtk import viz  # matplotlib only when plotting
     viz.plot_cost(results, _PLOT.value)
@@ -175,8 +189,9 @@ def main(argv):
 
 
 def _key(config):
-  return tuple(config[k] for k in ("mode", "content", "phase", "memory_size",
-                                   "word_size", "batch_size", "seq_len"))
+  return tuple(config.get(k) for k in ("mode", "content", "phase",
+                                       "memory_size", "word_size",
+                                       "batch_size", "seq_len", "sparse_k"))
 
 
 # --- the worker: one configuration in a fresh process ----------------------
@@ -193,6 +208,7 @@ def worker(job):
                         job["word_size"])
   model = NTM("lstm", _OUTPUT_SIZE, memory_size=n, word_size=w,
               addressing=job["mode"], controller_units=job["controller_units"],
+              sparse_k=job.get("sparse_k", 8),
               content_addressing=job["content"] == "on")
   model.compile(optimizer="adam")
   rng = np.random.default_rng(0)
@@ -227,8 +243,47 @@ def worker(job):
   if job["mode"] == "soft" and job["phase"] == "forward":
     result["breakdown_ms"] = _soft_breakdown(
         batch, n, w, job["content"] == "on", repeats=max(3, repeats))
+  if (job["mode"] != "soft" and job["phase"] == "forward"
+      and job["content"] == "on"):
+    result["scan_ms"] = _scan_ms(model.cell, batch, repeats=max(3, repeats))
   print(_RESULT_PREFIX + json.dumps(result), flush=True)
   return 0
+
+
+def _time_compiled(fn, repeats):
+  """Median ms of `repeats` calls of fn compiled by XLA (after a warm-up)."""
+  import tensorflow as tf
+  compiled = tf.function(fn, jit_compile=True)
+  tf.nest.map_structure(lambda t: t.numpy(), compiled())
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    tf.nest.map_structure(lambda t: t.numpy(), compiled())
+    times.append(time.perf_counter() - start)
+  return 1e3 * statistics.median(times)
+
+
+def _scan_ms(cell, batch, repeats):
+  """ms of one step's content scan alone, as the mode runs it: the cosine of
+  every head's key against every cell (with the kept row norms), and for
+  sparse heads the top-K cells of it."""
+  import tensorflow as tf
+  from memtk import addressing
+
+  rng = np.random.default_rng(2)
+  shape = (batch, cell.memory_size, cell.word_size)
+  memory = tf.constant(rng.normal(size=shape), tf.float32)
+  memory_norms = addressing.norms(memory)
+  keys = tf.constant(rng.normal(size=(batch, cell.num_heads, shape[2])),
+                     tf.float32)
+
+  def scan():
+    cosine, _, _ = addressing.cosine_similarity(memory, keys, memory_norms)
+    if cell.addressing == "sparse":
+      return addressing.top_cells(cosine, cell.mode.support_size(cell))
+    return cosine
+
+  return _time_compiled(scan, repeats)
 
 
 def _soft_breakdown(batch, n, w, content, repeats):
@@ -277,14 +332,7 @@ def _soft_breakdown(batch, n, w, content, repeats):
     return out, tape.gradient(total, memory)
 
   def time_it(fn):
-    compiled = tf.function(fn, jit_compile=True)
-    tf.nest.map_structure(lambda t: t.numpy(), compiled())
-    times = []
-    for _ in range(repeats):
-      start = time.perf_counter()
-      tf.nest.map_structure(lambda t: t.numpy(), compiled())
-      times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return _time_compiled(fn, repeats)
 
   result = {name: time_it(fn) for name, fn in parts.items()}
   whole = time_it(lambda: access_step(memory))

@@ -23,6 +23,13 @@ def soft_bytes_per_step(config):
   return total * (3 if config["phase"] == "train" else 1)
 
 
+def scan_bytes(config):
+  """Bytes a content scan must read per step: the memory and its row norms
+  (every head scores the cells in the same pass)."""
+  return config["batch_size"] * config["memory_size"] * (
+      config["word_size"] + 1) * _FLOAT_BYTES
+
+
 def estimated_gb(config):
   """A rough peak: the memory tensor's copies the step holds at once."""
   memory = config["batch_size"] * config["memory_size"] * config["word_size"] * (
@@ -51,17 +58,17 @@ def measure_bandwidth(megabytes=512, repeats=5):
 
 
 def format_table(results):
-  header = (f"{'mode':<5} {'content':<7} {'phase':<7} {'N':>8} "
+  header = (f"{'mode':<6} {'content':<7} {'phase':<7} {'N':>8} "
             f"{'ms/step':>9} {'peak MB':>9} {'bandwidth':>9}")
   lines = [header, "-" * len(header)]
   for r in results:
     if r.get("skipped"):
-      lines.append(f"{r['mode']:<5} {r['content']:<7} {r['phase']:<7} "
+      lines.append(f"{r['mode']:<6} {r['content']:<7} {r['phase']:<7} "
                    f"{r['memory_size']:>8} skipped: {r['skipped']}")
       continue
     fraction = r.get("bandwidth_fraction")
     lines.append(
-        f"{r['mode']:<5} {r['content']:<7} {r['phase']:<7} "
+        f"{r['mode']:<6} {r['content']:<7} {r['phase']:<7} "
         f"{r['memory_size']:>8} {r['ms_per_step']:>9.3f} {r['peak_mb']:>9.1f} "
         f"{'' if fraction is None else format(fraction, '.0%'):>9}")
   return "\n".join(lines)
@@ -80,4 +87,20 @@ def format_breakdown(results):
     lines.append(f"{r['content']:<7} {r['memory_size']:>8} " + " ".join(
         f"{r['breakdown_ms'][n]:>15.3f}" if n in r["breakdown_ms"]
         else f"{'-':>15}" for n in names))
+  return "\n".join(lines)
+
+
+def format_scans(results):
+  rows = [r for r in results if r.get("scan_ms")]
+  if not rows:
+    return ""
+  header = (f"{'mode':<6} {'N':>8} {'scan ms':>9} {'step ms':>9} "
+            f"{'bandwidth':>9}")
+  lines = ["content scan per step (timed alone) against the forward step:",
+           header, "-" * len(header)]
+  for r in rows:
+    fraction = r.get("scan_bandwidth_fraction")
+    lines.append(f"{r['mode']:<6} {r['memory_size']:>8} {r['scan_ms']:>9.3f} "
+                 f"{r['ms_per_step']:>9.3f} "
+                 f"{'' if fraction is None else format(fraction, '.0%'):>9}")
   return "\n".join(lines)

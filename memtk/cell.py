@@ -259,7 +259,7 @@ class NTMCell(keras.layers.Layer):
         initializer="zeros")
     if self.memory_init == "learned":
       self.initial_memory = self.add_weight(
-          shape=(n, self.word_size), name="initial_memory",
+          shape=(self.memory_size, self.word_size), name="initial_memory",
           initializer=keras.initializers.RandomNormal(
               stddev=_RANDOM_MEMORY_STDDEV))
     self.built = True

@@ -174,7 +174,7 @@ def plot_cost(results, path):
     path: where to write the PNG.
 
   One column per phase, rows time and peak memory; soft in blue, hard in
-  orange, solid with content addressing, dashed without. The grey lines are
+  orange, sparse in green, solid with content addressing, dashed without. The grey lines are
   O(N) and O(1) references through each panel's first point.
   """
   plt = _pyplot()
@@ -182,13 +182,13 @@ def plot_cost(results, path):
             if any(r["phase"] == p for r in results)]
   fig, axes = plt.subplots(2, len(phases), figsize=(6 * len(phases), 8),
                            squeeze=False)
-  colours = {"soft": "C0", "hard": "C1"}
+  colours = {"soft": "C0", "hard": "C1", "sparse": "C2"}
   for column, phase in enumerate(phases):
     for row, (key, label) in enumerate([("ms_per_step", "ms per time step"),
                                         ("peak_mb", "peak MB above resting")]):
       ax = axes[row][column]
       anchor = None
-      for mode in ("soft", "hard"):
+      for mode in colours:
         for content in ("on", "off"):
           points = sorted((r["memory_size"], r[key]) for r in results
                           if r["phase"] == phase and r["mode"] == mode

@@ -21,7 +21,7 @@ class CostBenchmarkTest(tf.test.TestCase):
     out = self.get_temp_dir()
     json_path, plot_path = (os.path.join(out, "cost.json"),
                             os.path.join(out, "cost.png"))
-    args = ["--modes=soft,hard", "--content=on", "--phases=forward,train",
+    args = ["--modes=soft,hard,sparse", "--sparse_k=3", "--content=on", "--phases=forward,train",
             "--memory_sizes=8", "--word_size=3", "--batch_size=2",
             "--seq_len=3", "--repeats=1", "--controller_units=4",
             f"--json={json_path}", f"--plot={plot_path}"]
@@ -32,9 +32,10 @@ class CostBenchmarkTest(tf.test.TestCase):
     self.assertIn("memory bandwidth", process.stdout)
     self.assertIn("ms/step", process.stdout)
     self.assertIn("content_scores", process.stdout)  # the soft breakdown
+    self.assertIn("content scan", process.stdout)  # hard and sparse scans
     with open(json_path) as f:
       rows = json.load(f)
-    self.assertLen(rows, 4)
+    self.assertLen(rows, 6)
     for row in rows:
       self.assertContainsSubset(FIELDS, row)
       self.assertGreater(row["ms_per_step"], 0)
@@ -44,6 +45,12 @@ class CostBenchmarkTest(tf.test.TestCase):
         self.assertGreater(row["bandwidth_fraction"], 0)
       else:
         self.assertNotIn("bandwidth_fraction", row)
+      scanned = row["mode"] != "soft" and row["phase"] == "forward"
+      self.assertEqual("scan_ms" in row, scanned)
+      if scanned:
+        self.assertGreater(row["scan_bandwidth_fraction"], 0)
+      self.assertEqual(row.get("sparse_k"),
+                       3 if row["mode"] == "sparse" else None)
     breakdowns = [r["breakdown_ms"] for r in rows if "breakdown_ms" in r]
     self.assertLen(breakdowns, 1)  # soft forward
     self.assertEqual(list(breakdowns[0]),
@@ -54,7 +61,7 @@ class CostBenchmarkTest(tf.test.TestCase):
         [sys.executable, "-m", "benchmarks.cost", *args, "--resume"],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     self.assertEqual(again.returncode, 0, again.stderr[-3000:])
-    self.assertEqual(again.stdout.count("kept from"), 4)
+    self.assertEqual(again.stdout.count("kept from"), 6)
     with open(json_path) as f:
       self.assertEqual(json.load(f), rows)
 
