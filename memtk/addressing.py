@@ -249,32 +249,47 @@ def sparse_address(content_indices, content, previous_indices, previous,
   Returns:
     (indices [B, H, K] int32, weights [B, H, K]) of w_t; the weights sum to 1.
   """
+  previous_indices = tf.cast(previous_indices, tf.int32)
   if content_indices is None:
     sources, values = previous_indices, previous
   else:
     g = gates[:, :, None]
-    sources = tf.concat([content_indices, previous_indices], -1)
+    sources = tf.concat([tf.cast(content_indices, tf.int32),
+                         previous_indices], -1)
     values = tf.concat([g * content, (1.0 - g) * previous], -1)
   num_shifts = shift_weights.shape[-1]
-  offsets = tf.range(num_shifts, dtype=sources.dtype) - num_shifts // 2
+  half = num_shifts // 2
   shape = tf.shape(sources)
   flat = [shape[0], shape[1], shape[2] * num_shifts]
-  # Candidate cell (m, k) receives s_t(k) w_g(m) from source m moved by o_k.
+  # Candidate l = (m, k) is cell y_m + o_k (o_k = k - S // 2), m-major.
+  offsets = tf.range(num_shifts) - half
   cells = tf.reshape(tf.math.floormod(sources[..., None] + offsets,
                                       memory_size), flat)
-  shares = tf.reshape(values[..., None] * shift_weights[:, :, None, :], flat)
-  same = tf.equal(cells[..., :, None], cells[..., None, :])  # [B, H, L, L]
-  shifted = tf.einsum("bhlm,bhm->bhl", tf.cast(same, shares.dtype), shares)
+  # reach[m, k, m'] = (y_m + o_k - y_m' + S // 2) mod N: candidate (m, k) is
+  # source m' moved by offset slot reach[m, k, m'] when that is < S (offset
+  # slots are distinct mod N as S <= N). Pairs of sources, not of
+  # candidates: S times fewer than comparing every candidate with every one.
+  reach = tf.math.floormod(
+      sources[..., :, None, None] + offsets[:, None]
+      - sources[..., None, None, :] + half, memory_size)  # [B, H, M, S, M]
+  moved = tf.zeros_like(reach, dtype=values.dtype)
+  for slot in range(num_shifts):  # s_t(reach), 0 where no offset reaches
+    moved += tf.cast(tf.equal(reach, slot), values.dtype) * shift_weights[
+        :, :, slot, None, None, None]
+  shifted = tf.reshape(tf.einsum("bhmkn,bhn->bhmk", moved, values), flat)
   if indices is None:
-    # Rank each distinct cell once (its first entry); shares are >= 0.
-    position = tf.range(flat[2])
-    earlier = position[:, None] > position[None, :]  # [L, L] m before l
-    repeated = tf.reduce_any(tf.logical_and(same, earlier), -1)
+    # Rank each distinct cell once (its first entry); w~ is >= 0.
+    order = tf.range(shape[2])[:, None] * num_shifts + tf.range(num_shifts)
+    earlier = tf.logical_and(
+        reach < num_shifts,
+        tf.range(shape[2]) * num_shifts + reach < order[:, :, None])
+    repeated = tf.reshape(tf.reduce_any(earlier, -1), flat)
     ranked = tf.where(repeated, tf.constant(-1, shifted.dtype), shifted)
     positions = tf.math.top_k(tf.stop_gradient(ranked), k=k,
                               sorted=False).indices
     indices = tf.gather(cells, positions, batch_dims=2)
   else:  # the first entry of each given cell
+    indices = tf.cast(indices, tf.int32)
     positions = tf.argmax(tf.cast(tf.equal(indices[..., None],
                                            cells[..., None, :]), tf.int32),
                           axis=-1, output_type=tf.int32)

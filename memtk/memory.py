@@ -97,45 +97,46 @@ def written_rows(rows, indices, erase, add):
     [B, H, W] M_t(i_h) = M_{t-1}(i_h) prod_{k: i_k = i_h} (1 - e_k)
     + sum_{k: i_k = i_h} a_k; heads that share a row get the same value.
   """
-  return rows_after_write(rows, indices, indices,
-                          tf.ones(tf.shape(indices), rows.dtype), erase, add)
+  return rows_after_write(rows, indices, indices[:, :, None],
+                          tf.ones(tf.shape(indices[:, :, None]), rows.dtype),
+                          erase, add)
 
 
 def rows_after_write(rows, indices, write_indices, write_weights, erase, add):
-  """Rows after a write that touches only the rows `write_indices` name.
+  """Rows after a write whose weights are non-zero only on the rows
+  `write_indices` name (K distinct rows per write head).
 
-      M_t(i_r) = M_{t-1}(i_r) prod_{j: j_j = i_r} (1 - w_j e_j)
-                 + sum_{j: j_j = i_r} w_j a_j
+      M_t(i) = M_{t-1}(i) prod_h (1 - c_h(i) e_h) + sum_h c_h(i) a_h,
+      c_h(i) = sum_k [j_h(k) = i] w_h(k)   (head h's weight on row i)
 
-  which is `write` restricted to these rows when the write weighting is
-  w_j on row j_j (the same row may appear several times: its terms combine).
+  which is `write` restricted to the rows `indices`.
 
   Args:
     rows: [B, R, W] M_{t-1}(i_r), the rows before the write.
     indices: [B, R] int their row indices i_r.
-    write_indices: [B, J] int the written rows j_j (write slots).
-    write_weights: [B, J] the weight w_j of each write slot.
-    erase: [B, J, W] e_j; add: [B, J, W] a_j, per write slot.
+    write_indices: [B, H_w, K] int each write head's rows j_h(k), distinct
+      within a head (heads may share rows).
+    write_weights: [B, H_w, K] the weights w_h(k) on them.
+    erase: [B, H_w, W] e_h; add: [B, H_w, W] a_h.
 
   Returns:
     [B, R, W] M_t(i_r); entries with equal indices get equal values.
   """
-  # same[b, r, j] = w_j where slot j writes row i_r, else 0.
-  same = tf.cast(tf.equal(indices[:, :, None], write_indices[:, None, :]),
-                 rows.dtype) * write_weights[:, None, :]
-  if write_indices.shape[1] == 1:  # one write slot: skip the product
-    keep = 1.0 - same[:, :, 0, None] * erase
+  weight = tf.einsum(  # c_h(i_r) [B, R, H_w]
+      "brhk,bhk->brh",
+      tf.cast(tf.equal(indices[:, :, None, None], write_indices[:, None]),
+              rows.dtype), write_weights)
+  if write_indices.shape[1] == 1:  # one write head: skip the product
+    keep = 1.0 - weight[:, :, 0, None] * erase
   else:
-    keep = tf.reduce_prod(1.0 - same[:, :, :, None] * erase[:, None, :, :],
-                          axis=2)
-  return rows * keep + tf.einsum("brj,bjw->brw", same, add)
+    keep = tf.reduce_prod(1.0 - weight[..., None] * erase[:, None], axis=2)
+  return rows * keep + tf.einsum("brh,bhw->brw", weight, add)
 
 
-def as_slots(indices, weights):
-  """[B, H, K] rows and weights per head as [B, H K] slots, head-major."""
+def as_slots(indices):
+  """[B, H, K] rows per head as [B, H K] slots, head-major."""
   shape = tf.shape(indices)
-  flat = lambda x: tf.reshape(x, [shape[0], shape[1] * shape[2]])
-  return flat(indices), flat(weights)
+  return tf.reshape(indices, [shape[0], shape[1] * shape[2]])
 
 
 def read_sparse(memory, indices, weights):
@@ -167,11 +168,9 @@ def write_sparse(memory, indices, weights, erase, add):
   Returns:
     [B, N, W] memory M_t.
   """
-  slot_indices, slot_weights = as_slots(indices, weights)
-  per_slot = lambda v: tf.repeat(v, tf.shape(indices)[2], axis=1)
+  slot_indices = as_slots(indices)
   new_rows = rows_after_write(read_rows(memory, slot_indices), slot_indices,
-                              slot_indices, slot_weights, per_slot(erase),
-                              per_slot(add))
+                              indices, weights, erase, add)
   return scatter_rows(memory, slot_indices, tf.where(
       first_of_equal(slot_indices, slot_indices, diagonal=True)[:, :, None],
       new_rows, tf.stop_gradient(new_rows)))

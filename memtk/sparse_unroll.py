@@ -56,12 +56,11 @@ def access_rows(indices, weights, rows, erase, add, num_read_heads):
     values, so scattering them all back is the write), [B, H_r, W] the read
     vectors r_h = sum_k w_h(k) M_t(i_h(k))).
   """
-  k = tf.shape(indices)[2]
-  slots, slot_weights = memory_lib.as_slots(indices, weights)
-  write_slots = slots[:, num_read_heads * k:]
+  slots = memory_lib.as_slots(indices)
   touched = memory_lib.rows_after_write(
-      rows, slots, write_slots, slot_weights[:, num_read_heads * k:],
-      tf.repeat(erase, k, axis=1), tf.repeat(add, k, axis=1))
+      rows, slots, indices[:, num_read_heads:], weights[:, num_read_heads:],
+      erase, add)
+  k = tf.shape(indices)[2]
   read_rows = tf.reshape(touched[:, :num_read_heads * k],
                          tf.concat([tf.shape(indices[:, :num_read_heads]),
                                     tf.shape(rows)[2:]], 0))
@@ -78,12 +77,6 @@ class Step(NamedTuple):
   slots: tf.Tensor  # [B, H K] int the touched rows
   old_rows: tf.Tensor  # [B, H K, W] those rows before the write
   touched: tf.Tensor  # [B, H K, W] those rows after the write
-
-
-def _slots(indices):
-  """[B, H, K] rows per head as [B, H K] slots, head-major."""
-  shape = tf.shape(indices)
-  return tf.reshape(indices, [shape[0], shape[1] * shape[2]])
 
 
 def _float_leaves(structure):
@@ -119,7 +112,7 @@ class _Loop:
     output, controller, p = self.control(x, controller, read)
     selection = self.mode.select(self.cell, p, previous, self.choice, u,
                                  memory, fixed)
-    slots = _slots(selection.indices)
+    slots = memory_lib.as_slots(selection.indices)
     if old_rows is None:
       old_rows = self.store.rows(state, t, slots)
     touched, read = access_rows(selection.indices, selection.weights,
@@ -143,7 +136,7 @@ class _Loop:
     d outputs of step t); returns (M_{t-1}, the adjoints at t - 1 in that
     order (without outputs), dL/dx_t, dL/d variables)."""
     d_state, d_controller, d_read, d_next, d_out = adjoints
-    slots = _slots(kept.indices)
+    slots = memory_lib.as_slots(kept.indices)
     state = self.store.undo(state, t, slots, kept.old_rows)
     memory = self.mode.backward_memory(self.cell, self.store, state, t,
                                        kept.fixed)

@@ -35,6 +35,7 @@ DEFAULT_CONFIG = {
     "gate_bias": memtk.heads.DEFAULT_GATE_BIAS,
     "gamma_bias": memtk.heads.DEFAULT_GAMMA_BIAS,
     "addressing": "soft",
+    "sparse_k": memtk.cell.DEFAULT_SPARSE_K,  # used by addressing="sparse"
     **HARD_DEFAULTS,  # used by addressing="hard" only
     "batch_size": 32,
     "learning_rate": memtk.training.DEFAULT_LEARNING_RATE,
@@ -102,6 +103,8 @@ METHODS = {
     "soft": {"addressing": "soft"},
     "reinforce": {"addressing": "hard", "estimator": "reinforce"},
     "gumbel": {"addressing": "hard", "estimator": "gumbel"},
+    "sparse": {"addressing": "sparse", "sparse_k": 8},
+    "sparse_k2": {"addressing": "sparse", "sparse_k": 2},
 }
 
 
@@ -160,6 +163,7 @@ def _make_model(config, task, jit_compile):
       # Runs saved before the option existed had content addressing.
       content_addressing=config.get("content_addressing", True),
       gate_bias=config["gate_bias"], gamma_bias=config["gamma_bias"],
+      sparse_k=config["sparse_k"],
       **{key: config[key] for key in HARD_DEFAULTS})
   model.build((None, None, task.input_size))
   optimizer = memtk.training.default_optimizer(

@@ -58,10 +58,16 @@ _GAMMA_BIAS = flags.DEFINE_float(
     "gamma_bias", _D["gamma_bias"], "Initial bias of every head's sharpening "
     "exponent, gamma = 1 + softplus(.).")
 
-# --- hard addressing (used with --addressing=hard only) ---
+# --- access mode ---
 _ADDRESSING = flags.DEFINE_enum(
-    "addressing", _D["addressing"], ["soft", "hard"], "soft: every head "
-    "blends all cells; hard: every head reads and writes one sampled cell.")
+    "addressing", _D["addressing"], ["soft", "hard", "sparse"], "soft: every "
+    "head blends all cells; hard: every head reads and writes one sampled "
+    "cell; sparse: every head blends its --sparse_k best cells.")
+_SPARSE_K = flags.DEFINE_integer(
+    "sparse_k", _D["sparse_k"], "K, the cells a sparse head attends to "
+    "(--addressing=sparse only).")
+
+# --- hard addressing (used with --addressing=hard only) ---
 _ESTIMATOR = flags.DEFINE_enum(
     "estimator", _D["estimator"], ["reinforce", "gumbel"], "Gradient "
     "estimator of the hard choices.")
@@ -165,8 +171,8 @@ _GENERALISATION_SIZES = flags.DEFINE_list(
 def config_from_flags():
   """The run config, with every flag checked before any work starts."""
   for flag in (_CONTROLLER_UNITS, _MEMORY_SIZE, _WORD_SIZE, _NUM_READ_HEADS,
-               _NUM_WRITE_HEADS, _BATCH_SIZE, _MAX_STEPS, _STEPS_PER_EXECUTION,
-               _EVAL_EVERY, _EVAL_SEQUENCES, _TEST_SEQUENCES, _CONVERGE_EVALS,
+               _NUM_WRITE_HEADS, _SPARSE_K, _BATCH_SIZE, _MAX_STEPS,
+               _STEPS_PER_EXECUTION, _EVAL_EVERY, _EVAL_SEQUENCES, _TEST_SEQUENCES, _CONVERGE_EVALS,
                _LOG_EVERY):
     if flag.value < 1:
       raise ValueError(f"--{flag.name} must be >= 1, got {flag.value}")
@@ -210,6 +216,7 @@ def config_from_flags():
       "gate_bias": _GATE_BIAS.value,
       "gamma_bias": _GAMMA_BIAS.value,
       "addressing": _ADDRESSING.value,
+      "sparse_k": _SPARSE_K.value,
       "estimator": _ESTIMATOR.value,
       "entropy_bonus": _ENTROPY_BONUS.value,
       "entropy_steps": _ENTROPY_STEPS.value,
@@ -424,6 +431,8 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
   mode = config["addressing"]
   if mode == "hard":
     mode += f" ({config['estimator']})"
+  elif mode == "sparse":
+    mode += f" (K={config['sparse_k']})"
   log(f"training {config['task']}, {mode} addressing: {config['controller']} controller, "
       f"N={config['memory_size']} W={config['word_size']}, batch "
       f"{config['batch_size']}, up to {max_steps} steps; logdir {logdir}")

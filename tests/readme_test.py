@@ -16,7 +16,7 @@ class ReadmeTest(tf.test.TestCase):
     # first's data).
     text = open(_README).read()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    self.assertLen(blocks, 3)
+    self.assertLen(blocks, 4)
     namespace = {}
     for block in blocks:
       exec(compile(block, "README.md", "exec"), namespace)  # pylint: disable=exec-used
@@ -26,6 +26,10 @@ class ReadmeTest(tf.test.TestCase):
     for name in ("greedy", "sampled"):  # the hard model's two readings
       self.assertEqual(tuple(namespace[name].shape), (4, 41, 8))
     self.assertEqual(namespace["model"].cell.controller.num_layers, 2)
+    for name in ("read_weights", "write_weights"):  # the sparse model's
+      support = tf.reduce_sum(
+          tf.cast(namespace["sparse_trace"][name] > 0, tf.int32), -1)
+      self.assertBetween(int(tf.reduce_max(support)), 1, 8)
 
   def test_quick_start_lines(self):
     text = open(_README).read()

@@ -110,6 +110,24 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21 (sampled choices)", evaluated.stdout)
 
+  def test_sparse_run_saves_and_reloads_its_k(self):
+    logdir = os.path.join(self.get_temp_dir(), "sparse")
+    result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+                 "--addressing=sparse", "--sparse_k=3", *_TINY)
+    self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
+    self.assertIn("sparse (K=3) addressing", result.stdout)
+    config = json.load(open(os.path.join(logdir, "config.json")))
+    self.assertEqual((config["addressing"], config["sparse_k"]), ("sparse", 3))
+    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
+    self.assertEqual(evaluation["addressing"], "sparse")
+    self.assertNotIn("sampled", evaluation)
+    # The saved model keeps K: evaluating it gives the run's own result.
+    evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
+                    "--num_sequences=10", "--test_sequences=30")
+    self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
+    self.assertIn(f"{evaluation['bits_per_sequence']:.4f} bit errors per "
+                  "sequence on 30", evaluated.stdout)
+
   def test_killed_run_resumes_with_the_same_losses(self):
     # A hard run (sampled choices, curriculum) so the choice noise must
     # resume too. One run goes uninterrupted; the other is SIGKILLed once it
@@ -161,6 +179,7 @@ class TrainCliTest(tf.test.TestCase):
                           ("--memory_init=ones", "'ones'"),
                           ("--temperature=0", "temperature must be > 0"),
                           ("--addressing=fuzzy", "--addressing"),
+                          ("--sparse_k=0", "--sparse_k must be >= 1, got 0"),
                           ("--learning_rate=-1", "--learning_rate must be > 0"),
                           ("--lr_floor=0", "--lr_floor must be in (0, 1], got 0"),
                           ("--lr_error_power=-1", "--lr_error_power must be > 0, got -1"),
