@@ -9,8 +9,10 @@ runs `python -m tasks.train` for every task x method x seed (--parallel at a
 time), then writes <out>/convergence.json, <out>/convergence.md (steps and
 seconds to < 1 and < 0.1 bit errors per sequence, final errors on 1,000 fresh
 sequences, errors on longer sequences) and <out>/learning_curves_<task>.png
-(every run's curve, coloured by method). A method is soft addressing or hard
-addressing with one estimator; hard runs are evaluated with greedy choices.
+(every run's curve, coloured by method). A method is soft addressing, hard
+addressing with one estimator (hard runs are evaluated with greedy choices)
+or sparse addressing with K = 8 ('sparse') or K = 2 ('sparse_k2'; other K
+through --method_flags=sparse:--sparse_k=4).
 Runs already in <out> resume instead of restarting, and finished ones (with
 an evaluation.json) are summarised as they are.
 """
@@ -46,7 +48,7 @@ _EXTRA_FLAGS = flags.DEFINE_list(
     "--train_flags=--learning_rate=3e-4.")
 _METHODS = flags.DEFINE_list(
     "methods", ["soft"], "Methods to compare: soft, reinforce, gumbel (hard "
-    "addressing with that estimator).")
+    "addressing with that estimator), sparse (K = 8), sparse_k2 (K = 2).")
 _METHOD_SEEDS = flags.DEFINE_list(
     "method_seeds", [], "Run only the first k seeds (of those of each task) "
     "for a method, as method:k (e.g. gumbel:2).")

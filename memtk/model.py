@@ -1,5 +1,8 @@
 """NTM: a keras.Model that runs an NTMCell over whole sequences.
 
+Soft and sparse models train by plain backpropagation (a sparse model's
+weights on its K cells are differentiable; it runs in `memtk.sparse_unroll`).
+
 A hard model (`addressing="hard"`) trains through its own `train_step`, so
 `fit` needs no extra user code. Per batch, with task loss L (the compiled
 loss) and optimizer step n:

@@ -4,17 +4,27 @@ Soft, hard and sparse access differ only there. Each mode is one small object
 with the same interface, owned by the cell (`NTMCell.mode`); the cell and the
 model ask it instead of branching on the mode.
 
-    dense_step(cell, state, p, choice, ...)   one step on the dense state
+    name, choices, default_choice
+    estimated                                  trained through an estimator
+    initial_cells(cell)                        the cells w_0 may cover
+    dense_step(cell, state, p, choice, ...)    one step on the dense state
         (memtk.unroll: traces, keras.layers.RNN, a hard curriculum's batches)
     uses_rows(choice, soft, collect)           whether memtk.sparse_unroll runs it
+
+and for the row-access loop (hard and sparse):
+
     support_size(cell)                         K: rows a head touches per step
     first_previous(cell, initial)              w_0 as the row loop carries it
-    forward_memory / backward_memory            what its selection reads
+    forward_memory / backward_memory           what its selection reads
+    differentiable_memory(memory)              which of that the backward
+                                               pass differentiates
     select(cell, p, previous, choice, noise, memory, fixed)
         -> Selection: the rows [B, H, K], their weights, the estimator's
            statistics, what the backward pass needs to redo it (`fixed`)
            and w_t as the next step's `previous`
     add_memory_gradient(store, d_state, fixed, grads)
+                                               where the gradient of what
+                                               the selection read goes
 
 In the row loop hard access is the K = 1 case with weight 1 on the chosen
 cell (the choice is not differentiable; REINFORCE uses its log-probability),
@@ -28,6 +38,7 @@ import tensorflow as tf
 from memtk import access
 from memtk import addressing
 from memtk import estimators
+from memtk import memory as memory_lib
 
 
 class Selection(NamedTuple):
@@ -288,11 +299,10 @@ class SparseMode:
     the backward pass does no N-wide work."""
     if not cell.content_addressing:
       return ()
-    content_indices = fixed[1]
-    shape = tf.shape(content_indices)
-    rows = store.rows(state, t, tf.reshape(content_indices,
-                                           [shape[0], shape[1] * shape[2]]))
-    return (tf.reshape(rows, tf.concat([shape, [cell.word_size]], 0)),)
+    content_indices = fixed[1]  # [B, H, K]
+    rows = store.rows(state, t, memory_lib.as_slots(content_indices))
+    return (tf.reshape(rows, tf.concat([tf.shape(content_indices),
+                                        [cell.word_size]], 0)),)
 
   def differentiable_memory(self, memory):
     return list(memory)
@@ -301,11 +311,9 @@ class SparseMode:
     """The content rows' gradient, added at their K rows per head."""
     if not grads:
       return d_state
-    content_indices, d_rows = fixed[1], grads[0]
-    shape = tf.shape(content_indices)
-    return store.add_rows(
-        d_state, tf.reshape(content_indices, [shape[0], shape[1] * shape[2]]),
-        tf.reshape(d_rows, [shape[0], shape[1] * shape[2], -1]))
+    slots = memory_lib.as_slots(fixed[1])  # the content rows
+    return store.add_rows(d_state, slots, tf.reshape(
+        grads[0], tf.concat([tf.shape(slots), [-1]], 0)))
 
 
 def make_mode(addressing_mode, sparse_k):

@@ -147,10 +147,8 @@ class _Loop:
     d_touched = self.store.d_touched(d_state, t, slots)
     with tf.GradientTape() as tape:
       tape.watch(sources)
-      memory_in = type(memory)(watched + list(memory[len(watched):]))
-      s = self.step(x, None, list(kept.controller), kept.read,
-                    _with_float_leaves(previous, previous_floats), memory_in,
-                    kept.old_rows, kept.fixed)
+      s = self.step(x, None, list(kept.controller), kept.read, previous,
+                    memory, kept.old_rows, kept.fixed)
       pairs = (list(zip(d_out, s.out)) + list(zip(d_controller, s.controller))
                + [(d_read, s.read), (d_touched, s.touched)]
                + list(zip(d_next, _float_leaves(s.selection.previous))))

@@ -3,7 +3,6 @@ equations, equality with soft addressing when K >= N, the row loop against
 the straightforward dense step on the same supports, and its compiled cost."""
 
 import itertools
-import re
 
 from absl.testing import parameterized
 import keras
@@ -16,6 +15,8 @@ from memtk import cell as cell_lib
 from memtk import memory as memory_lib
 from memtk import sparse_unroll
 from memtk.unroll import unroll
+from sparse_unroll_test import assert_compiled_in_place
+from sparse_unroll_test import assert_loops_agree
 
 BATCH, STEPS, INPUTS, OUTPUTS = 2, 6, 5, 3
 
@@ -221,27 +222,12 @@ class RowLoopTest(Float64Test):
     inputs = tf.constant(self.rng.normal(size=(BATCH, STEPS, INPUTS)))
     cotangents = [tf.constant(self.rng.normal(size=s)) for s in
                   [(BATCH, STEPS, OUTPUTS), (BATCH, STEPS, sum(heads))]]
-    results = []
-    for fn in (lambda x: sparse_unroll.unroll(cell, x, None, "sparse"),
-               lambda x: dense_unroll(cell, x)):
-      with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        out = fn(inputs)
-        loss = (tf.reduce_sum(out.logits * cotangents[0])
-                + tf.reduce_sum(out.entropy * cotangents[1]))
-      sources = [inputs] + cell.trainable_variables
-      results.append((out, tape.gradient(loss, sources)))
-    (rows, row_grads), (full, full_grads) = results
-    for got, want in zip(rows, full):
-      self.assertAllClose(got, want, atol=1e-12)
-    for variable, got, want in zip(["inputs"] + cell.trainable_variables,
-                                   row_grads, full_grads):
-      self.assertIsNotNone(got, msg=str(variable))
-      self.assertAllClose(got, want, atol=1e-10, rtol=1e-8, msg=str(variable))
-    if memory_init == "learned":  # the gradient reaches the initial memory
-      memory_grad = row_grads[1 + [v.path for v in cell.trainable_variables]
-                              .index(cell.initial_memory.path)]
-      self.assertGreater(np.abs(memory_grad).max(), 0)
+    assert_loops_agree(
+        self, cell, [lambda x: sparse_unroll.unroll(cell, x, None, "sparse"),
+                     lambda x: dense_unroll(cell, x)], inputs,
+        lambda out: (tf.reduce_sum(out.logits * cotangents[0])
+                     + tf.reduce_sum(out.entropy * cotangents[1])),
+        memory_init)
 
   def test_rows_outside_the_support_never_change(self):
     cell = sparse_cell(True, (1, 2), memory_size=12, k=3,
@@ -315,16 +301,4 @@ class CompiledTest(tf.test.TestCase, parameterized.TestCase):
         loss = tf.reduce_sum(out.logits)
       return tape.gradient(loss, cell.trainable_variables)
 
-    hlo = gradients.experimental_get_compiler_ir(inputs)(
-        stage="optimized_hlo")
-    memory_shape = f"f32[{BATCH},4099,4]"
-    if content:
-      self.assertIn(memory_shape, hlo)
-    else:
-      self.assertNotIn(memory_shape, hlo)
-    copies = [line for line in hlo.splitlines()
-              if re.search(r"= f32\[%d,4099,4\]\S* copy\(" % BATCH, line)]
-    self.assertEqual(copies, [])
-    self.assertNotRegex(hlo, r"f32\[%d,%d,4099,4\]" % (STEPS, BATCH))
-    for g in gradients(inputs):
-      self.assertTrue(np.all(np.isfinite(g.numpy())))
+    assert_compiled_in_place(self, gradients, (inputs,), content)

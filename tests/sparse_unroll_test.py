@@ -35,6 +35,53 @@ def dense_unroll(cell, inputs, noise, choice):
   return unroll(step, (inputs, noise), cell.initial_ntm_state(BATCH))[0]
 
 
+def assert_loops_agree(test, cell, loops, inputs, loss, memory_init):
+  """The row loop and the dense loop (`loops`, functions of the inputs) give
+  equal outputs and equal gradients of `loss(outputs)` for every variable."""
+  results = []
+  for fn in loops:
+    with tf.GradientTape() as tape:
+      tape.watch(inputs)
+      out = fn(inputs)
+      value = loss(out)
+    sources = [inputs] + cell.trainable_variables
+    results.append((out, tape.gradient(value, sources)))
+  (rows, row_grads), (full, full_grads) = results
+  for got, want in zip(rows, full):
+    test.assertAllClose(got, want, atol=1e-12)
+  test.assertLen(row_grads, len(full_grads))
+  for variable, got, want in zip(["inputs"] + cell.trainable_variables,
+                                 row_grads, full_grads):
+    test.assertIsNotNone(got, msg=str(variable))
+    test.assertAllClose(got, want, atol=1e-10, rtol=1e-8, msg=str(variable))
+  if memory_init == "learned":  # the gradient reaches the initial memory
+    memory_grad = row_grads[1 + [v.path for v in cell.trainable_variables]
+                            .index(cell.initial_memory.path)]
+    test.assertGreater(np.abs(memory_grad).max(), 0)
+
+
+def assert_compiled_in_place(test, gradients, args, content, cells=4099,
+                             word_size=4):
+  """The optimised HLO of `gradients` (an XLA tf.function) copies no
+  [B, N, W] tensor (the memory or its gradient), in particular not per step,
+  keeps no stack of every step's memory ([T, B, N, W], as autodiff does) and
+  without content has no such tensor at all; its gradients are finite."""
+  hlo = gradients.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
+  memory_shape = f"f32[{BATCH},{cells},{word_size}]"
+  if content:
+    test.assertIn(memory_shape, hlo)
+  else:
+    test.assertNotIn(memory_shape, hlo)
+  copies = [line for line in hlo.splitlines()
+            if re.search(r"= f32\[%d,%d,%d\]\S* copy\(" % (
+                BATCH, cells, word_size), line)]
+  test.assertEqual(copies, [])
+  test.assertNotRegex(hlo, r"f32\[%d,%d,%d,%d\]" % (STEPS, BATCH, cells,
+                                                    word_size))
+  for g in gradients(*args):
+    test.assertTrue(np.all(np.isfinite(g.numpy())))
+
+
 class SparseUnrollTest(tf.test.TestCase, parameterized.TestCase):
 
   def setUp(self):
@@ -75,27 +122,12 @@ class SparseUnrollTest(tf.test.TestCase, parameterized.TestCase):
       cell.initial_ntm_state = lambda batch, f=cell.initial_ntm_state: f(
           batch)._replace(memory=memory)
     noise = tf.constant(self.rng.uniform(size=(BATCH, STEPS, sum(heads))))
-    results = []
-    for fn in (sparse_unroll.unroll, dense_unroll):
-      with tf.GradientTape() as tape:
-        tape.watch(self.inputs)
-        out = fn(cell, self.inputs, noise, choice)
-        loss = sum(tf.reduce_sum(o * c[..., :o.shape[-1]])
-                   for o, c in zip(out, self.cotangents))
-      sources = [self.inputs] + cell.trainable_variables
-      results.append((out, tape.gradient(loss, sources)))
-    (sparse, sparse_grads), (dense, dense_grads) = results
-    for got, want in zip(sparse, dense):
-      self.assertAllClose(got, want, atol=1e-12)
-    self.assertLen(sparse_grads, len(dense_grads))
-    for variable, got, want in zip(["inputs"] + cell.trainable_variables,
-                                   sparse_grads, dense_grads):
-      self.assertIsNotNone(got, msg=str(variable))
-      self.assertAllClose(got, want, atol=1e-10, rtol=1e-8, msg=str(variable))
-    if memory_init == "learned":  # the gradient reaches the initial memory
-      memory_grad = sparse_grads[1 + [v.path for v in cell.trainable_variables]
-                                 .index(cell.initial_memory.path)]
-      self.assertGreater(np.abs(memory_grad).max(), 0)
+    assert_loops_agree(
+        self, cell, [lambda x: fn(cell, x, noise, choice)
+                     for fn in (sparse_unroll.unroll, dense_unroll)],
+        self.inputs,
+        lambda out: sum(tf.reduce_sum(o * c[..., :o.shape[-1]])
+                        for o, c in zip(out, self.cotangents)), memory_init)
 
   def test_shift_heads_wrap_around_like_the_dense_distribution(self):
     # Without content a head at cell 0 may move to cell N - 1; the same
@@ -157,21 +189,4 @@ class CompiledTest(tf.test.TestCase, parameterized.TestCase):
         loss = tf.reduce_sum(out.logits) + tf.reduce_sum(out.log_prob)
       return tape.gradient(loss, cell.trainable_variables)
 
-    hlo = gradients.experimental_get_compiler_ir(inputs, noise)(
-        stage="optimized_hlo")
-    memory_shape = f"f32[{BATCH},4099,4]"
-    if content:
-      self.assertIn(memory_shape, hlo)
-    else:
-      self.assertNotIn(memory_shape, hlo)
-    copies = [line for line in hlo.splitlines()
-              if re.search(r"= f32\[%d,4099,4\]\S* copy\(" % BATCH, line)]
-    self.assertEqual(copies, [])
-    # Nor a stack of every step's memory, [T, B, N, W], as autodiff keeps.
-    self.assertNotRegex(hlo, r"f32\[%d,%d,4099,4\]" % (STEPS, BATCH))
-    for g in gradients(inputs, noise):
-      self.assertTrue(np.all(np.isfinite(g.numpy())))
-
-
-if __name__ == "__main__":
-  tf.test.main()
+    assert_compiled_in_place(self, gradients, (inputs, noise), content)
