@@ -56,7 +56,6 @@ import tensorflow as tf
 from memtk import access
 from memtk import addressing as addressing_lib
 from memtk import controllers as controllers_lib
-from memtk import estimators
 from memtk import heads as heads_lib
 from memtk import modes
 

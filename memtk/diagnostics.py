@@ -45,7 +45,6 @@ def _trace_parameters(model, inputs, no_memory):
   """(logits [B,T,O], {name: [B,T,H]} per-step head values) of a greedy or
   soft pass; with `no_memory` the read vectors are zeroed everywhere."""
   cell = model.cell
-  num_read = cell.num_read_heads
   offsets = tf.range(cell.interface.num_shifts, dtype=tf.float32) - (
       cell.interface.num_shifts // 2)
   log_n = np.log(cell.memory_size) if cell.memory_size > 1 else 1.0
