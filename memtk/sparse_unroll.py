@@ -188,6 +188,105 @@ def _write(arrays, t, values):
   return [ta.write(t, v) for ta, v in zip(arrays, values)]
 
 
+class _Record(NamedTuple):
+  """What the forward loop leaves for the backward one, per step."""
+  kept: list  # TensorArrays of the flattened Kept record of every step
+  previous: list  # TensorArrays of the flattened w_t of every step
+  fixed_structure: Any  # the nest of a step's `fixed` selection
+  previous_structure: Any  # the nest of w_t
+  num_controller: int  # flat controller state tensors
+
+  def kept_at(self, kept_all, t):
+    values = [k[t] for k in kept_all]
+    n = self.num_controller
+    fixed = tf.nest.pack_sequence_as(self.fixed_structure, values[n + 2:-1])
+    return Kept(values[:n], values[n], values[n + 1], fixed, values[-1])
+
+  def previous_at(self, previous_all, t):
+    """w_{t-1}, as step t saw it."""
+    return tf.nest.pack_sequence_as(self.previous_structure,
+                                    [p[t - 1] for p in previous_all])
+
+
+def _kept_values(controller, read, s):
+  """The flat Kept record of step `s`, which started from (controller, read)."""
+  return list(controller) + [read, s.selection.indices] + list(
+      tf.nest.flatten(s.selection.fixed)) + [s.old_rows]
+
+
+def _forward_loop(loop, inputs_tm, noise_tm, controller, read, first,
+                  num_steps, static_steps):
+  """Runs every step forward: (StepOutput leaves [T, B, ...], the final
+  memory state, the _Record of every step)."""
+  state = loop.store.initial_state()
+  s, state = loop.forward_step(inputs_tm[0], noise_tm[0], controller, read,
+                               first, state, 0)
+  kept = _kept_values(controller, read, s)
+  previous = s.selection.previous
+  out_tas = _write(_arrays(s.out, num_steps), 0, s.out)
+  kept_tas = _write(_arrays(kept, num_steps), 0, kept)
+  previous_tas = _write(_arrays(tf.nest.flatten(previous), num_steps), 0,
+                        tf.nest.flatten(previous))
+
+  def body(t, controller, read, previous, state, out_tas, kept_tas,
+           previous_tas):
+    s, state = loop.forward_step(inputs_tm[t], noise_tm[t], controller, read,
+                                 previous, state, t)
+    return (t + 1, s.controller, s.read, s.selection.previous, state,
+            _write(out_tas, t, s.out),
+            _write(kept_tas, t, _kept_values(controller, read, s)),
+            _write(previous_tas, t, tf.nest.flatten(s.selection.previous)))
+
+  results = tf.while_loop(
+      lambda t, *_: t < num_steps, body,
+      (tf.constant(1), s.controller, s.read, previous, state, out_tas,
+       kept_tas, previous_tas),
+      maximum_iterations=(num_steps - 1 if static_steps is not None
+                          else None))
+  final_state, out_tas, kept_tas, previous_tas = results[4:]
+  record = _Record(kept_tas, previous_tas, s.selection.fixed, previous,
+                   len(controller))
+  return tuple(ta.stack() for ta in out_tas), final_state, record
+
+
+def _backward_loop(loop, record, inputs_tm, d_outputs, first, final_state,
+                   variables, num_steps):
+  """Runs every backward step in reverse: (dL/dx [T, B, I], dL/dM_0,
+  d controller state, d r_0, d w_0's float leaves, dL/d variables)."""
+  kept_all = [ta.stack() for ta in record.kept]
+  previous_all = [ta.stack() for ta in record.previous]
+  num_controller = record.num_controller
+
+  def backward(t, previous, state, adjoints):
+    return loop.backward_step(
+        t, inputs_tm[t], record.kept_at(kept_all, t), previous, state,
+        adjoints + ([d[t] for d in d_outputs],), variables)
+
+  def body(t, state, d_state, d_controller, d_read, d_next, d_x_ta, d_vars):
+    state, adjoints, d_x, d_step_vars = backward(
+        t, record.previous_at(previous_all, t), state,
+        (d_state, d_controller, d_read, d_next))
+    return ((t - 1, state) + adjoints
+            + (d_x_ta.write(t, d_x),
+               [a + b for a, b in zip(d_vars, d_step_vars)]))
+
+  d_x_ta = tf.TensorArray(inputs_tm.dtype, size=num_steps,
+                          element_shape=inputs_tm.shape[1:])
+  results = tf.while_loop(
+      lambda t, *_: t > 0, body,
+      (num_steps - 1, final_state, loop.store.initial_adjoint(),
+       [tf.zeros_like(c[0]) for c in kept_all[:num_controller]],
+       tf.zeros_like(kept_all[num_controller][0]),
+       [tf.zeros_like(p) for p in _float_leaves(record.previous_structure)],
+       d_x_ta, [tf.zeros_like(v) for v in variables]))
+  _, state, d_state, d_controller, d_read, d_next, d_x_ta, d_vars = results
+  _, (d_state, d_controller, d_read, d_first), d_x, d_step_vars = backward(
+      0, first, state, (d_state, d_controller, d_read, d_next))
+  d_vars = [a + b for a, b in zip(d_vars, d_step_vars)]
+  return (d_x_ta.write(0, d_x).stack(), d_state, d_controller, d_read,
+          d_first, d_vars)
+
+
 def unroll(cell, inputs, noise, choice):
   """Runs a hard or sparse cell over `inputs` touching only selected rows.
 
@@ -230,87 +329,18 @@ def unroll(cell, inputs, noise, choice):
     controller = list(rest[:num_controller])
     first = _with_float_leaves(first_previous, rest[num_controller:])
     loop = _Loop(cell, choice, controller_structure, store(memory_source))
-    state = loop.store.initial_state()
-    s, state = loop.forward_step(inputs_tm[0], noise_tm[0], controller, read,
-                                 first, state, 0)
-
-    def record(controller, read, s):
-      return list(controller) + [read, s.selection.indices] + list(
-          tf.nest.flatten(s.selection.fixed)) + [s.old_rows]
-
-    out_tas = _write(_arrays(s.out, num_steps), 0, s.out)
-    kept_tas = _write(_arrays(record(controller, read, s), num_steps), 0,
-                      record(controller, read, s))
-    previous = s.selection.previous
-    fixed_structure = s.selection.fixed
-    previous_tas = _write(_arrays(tf.nest.flatten(previous), num_steps), 0,
-                          tf.nest.flatten(previous))
-
-    def body(t, controller, read, previous, state, out_tas, kept_tas,
-             previous_tas):
-      s, state = loop.forward_step(inputs_tm[t], noise_tm[t], controller,
-                                   read, previous, state, t)
-      previous_tas = _write(previous_tas, t,
-                            tf.nest.flatten(s.selection.previous))
-      return (t + 1, s.controller, s.read, s.selection.previous, state,
-              _write(out_tas, t, s.out),
-              _write(kept_tas, t, record(controller, read, s)), previous_tas)
-
-    results = tf.while_loop(
-        lambda t, *_: t < num_steps, body,
-        (tf.constant(1), s.controller, s.read, previous, state, out_tas,
-         kept_tas, previous_tas),
-        maximum_iterations=(num_steps - 1 if static_steps is not None
-                            else None))
-    final_state, out_tas, kept_tas, previous_tas = results[4:]
-    outputs = tuple(ta.stack() for ta in out_tas)
+    outputs, final_state, record = _forward_loop(
+        loop, inputs_tm, noise_tm, controller, read, first, num_steps,
+        static_steps)
 
     def grad(*d_outputs, variables=None):
       variables = list(variables or [])
       d_outputs = [tf.zeros_like(o) if d is None else d
                    for d, o in zip(d_outputs, outputs)]
-      kept_all = [ta.stack() for ta in kept_tas]
-      previous_all = [ta.stack() for ta in previous_tas]
-
-      def kept_at(t):
-        values = [k[t] for k in kept_all]
-        fixed = tf.nest.pack_sequence_as(
-            fixed_structure, values[num_controller + 2:-1])
-        return Kept(values[:num_controller], values[num_controller],
-                    values[num_controller + 1], fixed, values[-1])
-
-      def previous_at(t):  # w_{t-1}, as step t saw it
-        return tf.nest.pack_sequence_as(previous,
-                                        [p[t - 1] for p in previous_all])
-
-      def backward(t, previous, state, adjoints):
-        return loop.backward_step(t, inputs_tm[t], kept_at(t), previous,
-                                  state, adjoints + ([d[t] for d in d_outputs],),
-                                  variables)
-
-      def body(t, state, d_state, d_controller, d_read, d_next, d_x_ta,
-               d_vars):
-        state, adjoints, d_x, d_step_vars = backward(
-            t, previous_at(t), state, (d_state, d_controller, d_read, d_next))
-        return ((t - 1, state) + adjoints
-                + (d_x_ta.write(t, d_x),
-                   [a + b for a, b in zip(d_vars, d_step_vars)]))
-
-      d_x_ta = tf.TensorArray(inputs_tm.dtype, size=num_steps,
-                              element_shape=inputs_tm.shape[1:])
-      results = tf.while_loop(
-          lambda t, *_: t > 0, body,
-          (num_steps - 1, final_state, loop.store.initial_adjoint(),
-           [tf.zeros_like(c[0]) for c in kept_all[:num_controller]],
-           tf.zeros_like(kept_all[num_controller][0]),
-           [tf.zeros_like(p) for p in _float_leaves(previous)], d_x_ta,
-           [tf.zeros_like(v) for v in variables]))
-      _, state, d_state, d_controller, d_read, d_next, d_x_ta, d_vars = results
-      state, (d_state, d_controller, d_read, d_first), d_x, d_step_vars = (
-          backward(0, first, state, (d_state, d_controller, d_read, d_next)))
-      d_x_ta = d_x_ta.write(0, d_x)
-      d_vars = [a + b for a, b in zip(d_vars, d_step_vars)]
-      d_inputs = [d_x_ta.stack(), None, loop.store.d_source(d_state), d_read]
+      d_x, d_state, d_controller, d_read, d_first, d_vars = _backward_loop(
+          loop, record, inputs_tm, d_outputs, first, final_state, variables,
+          num_steps)
+      d_inputs = [d_x, None, loop.store.d_source(d_state), d_read]
       return d_inputs + list(d_controller) + list(d_first), d_vars
 
     return outputs, grad
