@@ -32,7 +32,9 @@ from benchmarks.convergence_table import summarise
 from tasks import common
 
 # --- what to run ---
-_TASKS = flags.DEFINE_list("tasks", ["copy", "associative_recall"], "Tasks.")
+_TASKS = flags.DEFINE_list(
+    "tasks", ["copy", "associative_recall"], "Tasks: built-in names "
+    f"({', '.join(sorted(common.TASKS))}) or package.module:factory paths.")
 _SEEDS = flags.DEFINE_list("seeds", [str(s) for s in range(10)], "Seeds.")
 _MAX_SEEDS = flags.DEFINE_list(
     "max_seeds", [], "Run only the first k of --seeds for a task, as "
@@ -48,7 +50,8 @@ _EXTRA_FLAGS = flags.DEFINE_list(
     "--train_flags=--learning_rate=3e-4.")
 _METHODS = flags.DEFINE_list(
     "methods", ["soft"], "Methods to compare: soft, reinforce, gumbel (hard "
-    "addressing with that estimator), sparse (K = 8), sparse_k2 (K = 2).")
+    "addressing with that estimator), sparse (K = 8), sparse_k2 (K = 2), "
+    "lstm (the LSTM baseline, no external memory).")
 _METHOD_SEEDS = flags.DEFINE_list(
     "method_seeds", [], "Run only the first k seeds (of those of each task) "
     "for a method, as method:k (e.g. gumbel:2).")
@@ -84,7 +87,7 @@ def _plan():
   seed limits {method: k}) from the flags; ValueError on a bad entry."""
   budgets = {}
   for item in _MAX_STEPS.value:
-    name, _, steps = item.partition(":")
+    name, _, steps = item.rpartition(":")  # a task may be a factory path
     if not steps.isdigit() or int(steps) < 1:
       raise ValueError(f"--max_steps entries must be task:steps, got {item!r}")
     budgets[name] = int(steps)
@@ -95,7 +98,7 @@ def _plan():
   seeds = [int(s) for s in _SEEDS.value]
   seeds_of = {task: seeds for task in _TASKS.value}
   for item in _MAX_SEEDS.value:
-    name, _, count = item.partition(":")
+    name, _, count = item.rpartition(":")
     if name not in seeds_of or not count.isdigit() or int(count) < 1:
       raise ValueError(f"--max_seeds entries must be task:k for a task in "
                        f"--tasks, got {item!r}")
@@ -125,8 +128,9 @@ def _run(jobs, budgets, flags_of):
     while pending and len(running) < _PARALLEL.value:
       task, method, seed = pending.pop(0)
       # Soft-only studies keep their original directory names.
-      name = (f"{task}-seed{seed}" if list(flags_of) == ["soft"]
-              else f"{task}-{method}-seed{seed}")
+      label = task.replace(":", ".")  # a factory path names a directory
+      name = (f"{label}-seed{seed}" if list(flags_of) == ["soft"]
+              else f"{label}-{method}-seed{seed}")
       logdir = os.path.join(_OUT.value, name)
       if os.path.exists(os.path.join(logdir, "evaluation.json")):
         rows[(task, method, seed)] = summarise(task, seed, logdir, method)

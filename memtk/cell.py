@@ -66,6 +66,9 @@ MEMORY_INITS = ("constant", "learned", "random", "zeros")
 _CONSTANT_MEMORY = 1e-6  # Collier & Beel 2018: trained ~2x faster than others
 _RANDOM_MEMORY_STDDEV = 0.5
 _INITIAL_FOCUS = 0.99  # learned initial weighting starts 99% on cell 0
+# w_0 (soft, hard) covers at most this many cells, so that nothing learned
+# depends on N and a model trained at N = 128 runs with a larger memory.
+DEFAULT_INITIAL_WINDOW = 128
 
 
 class NTMState(NamedTuple):
@@ -118,6 +121,10 @@ class NTMCell(keras.layers.Layer):
       plain NTM's start, g_0 = 0.5 and gamma_0 = 1.69).
     sparse_k: K, the cells a sparse head attends to (an int >= 1; unused by
       the other modes).
+    initial_window: the cells 0 .. initial_window - 1 the initial weighting
+      w_0 of a soft or hard head may cover (None: min(N, 128)); every other
+      cell starts at 0. With it fixed, the weights do not depend on N: a
+      model trained with one memory size runs with a larger one.
   """
 
   def __init__(self, controller, output_size, memory_size=128, word_size=20,
@@ -127,16 +134,22 @@ class NTMCell(keras.layers.Layer):
                content_addressing=True,
                gate_bias=heads_lib.DEFAULT_GATE_BIAS,
                gamma_bias=heads_lib.DEFAULT_GAMMA_BIAS,
-               sparse_k=DEFAULT_SPARSE_K, **kwargs):
+               sparse_k=DEFAULT_SPARSE_K, initial_window=None, **kwargs):
     super().__init__(**kwargs)
+    if initial_window is None:
+      initial_window = min(memory_size, DEFAULT_INITIAL_WINDOW)
     for name, value in [("output_size", output_size),
                         ("memory_size", memory_size),
                         ("word_size", word_size),
                         ("num_read_heads", num_read_heads),
                         ("num_write_heads", num_write_heads),
                         ("controller_units", controller_units),
-                        ("sparse_k", sparse_k)]:
+                        ("sparse_k", sparse_k),
+                        ("initial_window", initial_window)]:
       _check_positive_int(name, value)
+    if initial_window > memory_size:
+      raise ValueError(f"initial_window must be <= memory_size={memory_size}, "
+                       f"got {initial_window}")
     if isinstance(shift_range, bool) or not isinstance(shift_range, int) or (
         shift_range < 0):
       raise ValueError(f"shift_range must be an int >= 0, got {shift_range!r}")
@@ -168,6 +181,7 @@ class NTMCell(keras.layers.Layer):
     self.num_heads = num_read_heads + num_write_heads
     self.addressing = addressing
     self.sparse_k = sparse_k
+    self.initial_window = initial_window
     self.mode = modes.make_mode(addressing, sparse_k)
     self.shift_range = shift_range
     self.memory_init = memory_init
@@ -243,8 +257,8 @@ class NTMCell(keras.layers.Layer):
         (None, controller_output + self.num_read_heads * self.word_size))
     if self.baseline_layer is not None:
       self.baseline_layer.build((None, controller_output))
-    # w_0 covers cells 0 .. n - 1 (every cell unless sparse); learned with
-    # content, else cell 0.
+    # w_0 covers cells 0 .. n - 1 (the initial window, or K for sparse);
+    # learned with content, else cell 0.
     n = self.mode.initial_cells(self)
     if self.content_addressing:  # heads without content start at cell 0
       peak = (math.log(_INITIAL_FOCUS * (n - 1) / (1 - _INITIAL_FOCUS))
@@ -286,8 +300,9 @@ class NTMCell(keras.layers.Layer):
                                 (batch_size, self.num_heads, self.memory_size)))
 
   def initial_support_weights(self):
-    """[H, n] w_0 on its support (cells 0 .. n - 1; n = N unless sparse):
-    learned with content addressing, else the one-hot of cell 0."""
+    """[H, n] w_0 on its support (cells 0 .. n - 1; n = initial_window, or
+    K for sparse): learned with content addressing, else the one-hot of
+    cell 0."""
     if self.content_addressing:
       return tf.nn.softmax(self.initial_weight_logits)
     n = self.mode.initial_cells(self)
@@ -422,7 +437,8 @@ class NTMCell(keras.layers.Layer):
         clip_value=self.clip_value, controller_units=self.controller_units,
         content_addressing=self.content_addressing,
         gate_bias=self.interface.gate_bias,
-        gamma_bias=self.interface.gamma_bias, sparse_k=self.sparse_k)
+        gamma_bias=self.interface.gamma_bias, sparse_k=self.sparse_k,
+        initial_window=self.initial_window)
     return config
 
   @classmethod

@@ -12,10 +12,10 @@ also takes 'package.module:factory', a function of `units` that returns such
 a layer, so scripts can train a user's controller by name.
 """
 
-import importlib
-
 import keras
 import tensorflow as tf
+
+from memtk import factories
 
 DEFAULT_UNITS = 100
 
@@ -99,17 +99,7 @@ def make_controller(name, units=DEFAULT_UNITS):
 
 def _from_factory(path, units):
   """The controller that the factory at 'package.module:factory' returns."""
-  module_name, _, attribute = path.partition(":")
-  try:
-    module = importlib.import_module(module_name)
-  except ImportError as e:
-    raise ValueError(f"controller {path!r}: cannot import module "
-                     f"{module_name!r} ({e})") from None
-  factory = getattr(module, attribute, None)
-  if not callable(factory):
-    raise ValueError(f"controller {path!r}: module {module_name!r} has no "
-                     f"callable {attribute!r}")
-  controller = factory(units)
+  controller = factories.import_factory(path, "controller")(units)
   check_controller(controller)
   return controller
 

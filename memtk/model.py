@@ -44,26 +44,9 @@ from memtk import cell as cell_lib
 from memtk import controllers as controllers_lib
 from memtk import estimators
 from memtk import heads as heads_lib
-from memtk import metrics as metrics_lib
+from memtk import sequence_model
 from memtk import sparse_unroll
-from memtk import training
 from memtk.unroll import unroll
-
-
-def _replica():
-  """(this replica's index, the number of replicas) of the current context."""
-  context = tf.distribute.get_replica_context()
-  if context is None:  # cross-replica context
-    return 0, 1
-  return context.replica_id_in_sync_group, context.num_replicas_in_sync
-
-
-def _global_mean(values):
-  """The mean of `values` over the whole batch, across replicas."""
-  mean = tf.reduce_mean(values)
-  if _replica()[1] > 1:
-    mean = tf.distribute.get_replica_context().all_reduce("mean", mean)
-  return mean
 
 
 # Estimator settings of a hard model, with their defaults.
@@ -81,24 +64,23 @@ HARD_DEFAULTS = {
 
 
 @keras.saving.register_keras_serializable(package="memtk")
-class NTM(keras.Model):
+class NTM(sequence_model.SequenceModel):
   """A Neural Turing Machine over sequences: inputs [B, T, I] -> logits [B, T, O].
 
   Takes the arguments of `memtk.cell.NTMCell` (controller, output_size,
   memory_size=128, word_size=20, num_read_heads=1, num_write_heads=1,
   addressing='soft', shift_range=1, memory_init='constant', clip_value=20,
   controller_units=100, content_addressing=True, gate_bias=0,
-  gamma_bias=0, sparse_k=8), and for a hard model the
+  gamma_bias=0, sparse_k=8, initial_window=None), and for a hard model the
   estimator settings of HARD_DEFAULTS (see the module docstring).
 
   `check_numerics=True` raises InvalidArgumentError when the inputs or the
   logits hold NaN or Inf. XLA drops such checks, so a model built with it
   compiles its train step without XLA (slower; off by default).
 
-  `compile(optimizer=...)` alone gives a trainable model: the loss defaults to
-  sigmoid cross-entropy on the logits averaged over the steps where
-  `sample_weight` (the answer mask [B, T]) is 1, the weighted metric to bit
-  errors per sequence (masked by the same sample weights), and the train step is XLA-compiled (`jit_compile=True`).
+  `compile()` alone gives a trainable model (memtk.sequence_model: the
+  recipe's optimizer, the masked loss and bit-error metric, XLA, and a train
+  step that skips non-finite updates).
   """
 
   def __init__(self, controller, output_size, memory_size=128, word_size=20,
@@ -117,9 +99,9 @@ class NTM(keras.Model):
                soft_curriculum_hold=HARD_DEFAULTS["soft_curriculum_hold"],
                soft_curriculum_steps=HARD_DEFAULTS["soft_curriculum_steps"],
                stats_decay=HARD_DEFAULTS["stats_decay"], check_numerics=False,
-               sparse_k=cell_lib.DEFAULT_SPARSE_K, **kwargs):
-    super().__init__(**kwargs)
-    self.check_numerics = bool(check_numerics)
+               sparse_k=cell_lib.DEFAULT_SPARSE_K, initial_window=None,
+               **kwargs):
+    super().__init__(check_numerics=check_numerics, **kwargs)
     if estimator not in estimators.ESTIMATORS:
       raise ValueError(f"estimator must be one of {estimators.ESTIMATORS}, "
                        f"got {estimator!r}")
@@ -152,13 +134,12 @@ class NTM(keras.Model):
         memory_init=memory_init, clip_value=clip_value,
         controller_units=controller_units,
         content_addressing=content_addressing, gate_bias=gate_bias,
-        gamma_bias=gamma_bias, sparse_k=sparse_k, name="ntm_cell")
+        gamma_bias=gamma_bias, sparse_k=sparse_k,
+        initial_window=initial_window, name="ntm_cell")
     # The hard choices' random stream (seeded by keras.utils.set_random_seed;
     # made after the cell so that it leaves the cell's initial weights as
     # they were before hard addressing existed).
     self._noise_seed = keras.random.SeedGenerator(name="choice_noise")
-    # Updates skipped for a non-finite loss or gradient (train_step).
-    self._skipped_tracker = keras.metrics.Sum(name="skipped_steps")
 
   def build(self, input_shape):
     self._check_input_shape(input_shape)
@@ -197,7 +178,7 @@ class NTM(keras.Model):
     if choice not in ("sample", "gumbel"):
       return tf.zeros([batch, steps, 0], self.compute_dtype)
     shape = [steps, heads] + ([cells] if choice == "gumbel" else [])
-    replica, replicas = _replica()
+    replica, replicas = sequence_model.replica()
     if step is not None and replicas > 1:
       # Each replica takes its rows of the global batch's noise, so a batch
       # split between replicas draws what one device would.
@@ -272,70 +253,20 @@ class NTM(keras.Model):
     outputs, _, _ = self._run(inputs, choice)
     return outputs.logits
 
-  def train_step(self, data):
-    """One optimizer step; an update whose loss or gradient norm is not
-    finite is skipped (weights and optimizer state unchanged) and counted in
-    the logged `skipped_steps` (steps skipped in this epoch)."""
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    if not self.built:  # every variable must exist before the snapshot
-      self.build(x.shape)
-    if not self.optimizer.built:
-      self.optimizer.build(self.trainable_variables)
-    kept = self._update_state()
-    old = [tf.identity(v) for v in kept]
-    with tf.GradientTape() as tape:
-      if not self.cell.mode.estimated:  # soft and sparse: backpropagation
-        logits = self(x, training=True)
-        loss = self._compute_loss(x=x, y=y, y_pred=logits,
-                                  sample_weight=sample_weight, training=True)
-        total, logs = loss, {}
-      else:
-        logits, loss, total, logs = self._hard_losses(x, y, sample_weight)
-    variables = self.trainable_weights
-    finite, norm = self._apply_if_finite(
-        total, tape.gradient(total, variables), variables, kept, old)
-    _, replicas = _replica()
-    # A skipped batch counts nowhere: not in the loss, not in the metrics.
-    self._loss_tracker.update_state(
-        tf.where(finite, loss * replicas, 0.0),
-        sample_weight=tf.where(finite, tf.shape(x)[0], 0))
-    self._skipped_tracker.update_state(1.0 - tf.cast(finite, tf.float32))
-    if sample_weight is None:
-      sample_weight = tf.ones(tf.shape(logits)[:2], logits.dtype)
-    logs.update(self.compute_metrics(
-        x, y, tf.where(finite, logits, tf.zeros_like(logits)),
-        sample_weight=sample_weight * tf.cast(finite, logits.dtype)))
-    logs["skipped_steps"] = self._skipped_tracker.result()
-    logs["gradient_norm"] = norm  # of this step, before any clipping
-    return logs
+  def _batch_losses(self, x, y, sample_weight):
+    """Soft and sparse models train by backpropagation; hard ones through
+    their estimator (_hard_losses)."""
+    if not self.cell.mode.estimated:
+      return super()._batch_losses(x, y, sample_weight)
+    return self._hard_losses(x, y, sample_weight)
 
   def _update_state(self):
-    """Every variable a train step changes: the weights, the optimizer's
-    variables and a hard model's return statistics."""
-    kept = list(self.trainable_variables) + list(self.optimizer.variables)
+    """Every variable a train step changes, with a hard model's return
+    statistics."""
+    kept = super()._update_state()
     if self.cell.mode.estimated:
       kept += [self.return_mean, self.return_variance]
     return kept
-
-  def _apply_if_finite(self, loss, gradients, variables, kept, old):
-    """Applies the gradients when the loss and their global norm are finite;
-    returns that condition (a scalar bool tensor) and the norm.
-
-    A select, not a branch: the update runs on zeroed gradients and then
-    every variable in `kept` is set back to its value `old` from before the
-    step where the condition is false, which XLA compiles without a
-    conditional.
-    """
-    gradients = [tf.convert_to_tensor(g) if g is not None else None
-                 for g in gradients]
-    norm = tf.linalg.global_norm([g for g in gradients if g is not None])
-    finite = tf.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
-    self.optimizer.apply_gradients(zip(
-        [None if g is None else tf.where(finite, g, tf.zeros_like(g))
-         for g in gradients], variables))
-    for variable, value in zip(kept, old):
-      variable.assign(tf.where(finite, variable, value))
-    return finite, norm
 
   def _hard_losses(self, x, y, sample_weight):
     """(logits, task loss, total loss with the estimator's terms, logs) of a
@@ -364,7 +295,7 @@ class NTM(keras.Model):
     # are scaled alike.
     loss = self._compute_loss(x=x, y=y, y_pred=out.logits,
                               sample_weight=sample_weight, training=True)
-    _, replicas = _replica()
+    _, replicas = sequence_model.replica()
     extra = -estimators.linear_schedule(
         settings["entropy_bonus"], 0.0, step, settings["entropy_steps"]
     ) * tf.reduce_mean(tf.reduce_sum(out.entropy, -1))
@@ -390,7 +321,7 @@ class NTM(keras.Model):
         -estimators.step_losses(logits, targets), mask)
     mean, variance = estimators.update_moments(
         self.return_mean, self.return_variance, returns,
-        self.hard_settings["stats_decay"], average=_global_mean)
+        self.hard_settings["stats_decay"], average=sequence_model.global_mean)
     self.return_mean.assign(mean)
     self.return_variance.assign(variance)
     scaled = (returns - mean) / tf.sqrt(variance + 1e-6)
@@ -417,29 +348,26 @@ class NTM(keras.Model):
             "read_weights": weights[:, :, :num_read],
             "write_weights": weights[:, :, num_read:]}
 
-  def compile(self, optimizer=None, loss=None, weighted_metrics=None,
-              jit_compile=True, **kwargs):
-    """Keras's compile, with the recipe's defaults: `optimizer=None` gives
-    memtk.training.default_optimizer() (Adam, 1e-3, global clip
-    norm 10), the loss and metric are the masked ones of the class
-    docstring."""
-    if optimizer is None:
-      optimizer = training.default_optimizer()
-    if loss is None:
-      loss = metrics_lib.masked_sigmoid_cross_entropy()
-    if weighted_metrics is None:
-      weighted_metrics = [metrics_lib.BitErrorsPerSequence()]
-    if self.check_numerics:
-      jit_compile = False  # XLA would drop the checks
-    super().compile(optimizer=optimizer, loss=loss,
-                    weighted_metrics=weighted_metrics, jit_compile=jit_compile,
-                    **kwargs)
-
-  def compile_from_config(self, config):
-    """Recompiles a loaded model with its saved compile arguments."""
-    self.compile(**keras.saving.deserialize_keras_object(config))
-    if self.built:
-      self.optimizer.build(self.trainable_variables)
+  def with_memory_size(self, memory_size):
+    """This model with a memory of `memory_size` cells: a new NTM holding the
+    same weights (none depends on N: the initial weighting keeps its
+    window), compiled for inference as this one; for inputs longer than the
+    training memory holds. Not for memory_init='learned' (an [N, W] weight).
+    """
+    if self.cell.memory_init == "learned":
+      raise ValueError(f"memory_size={memory_size}: memory_init='learned' "
+                       "learned an [N, W] memory, which cannot change its N")
+    if memory_size == self.cell.memory_size:
+      return self
+    config = self.get_config()
+    config.update(memory_size=memory_size,
+                  initial_window=self.cell.initial_window,
+                  name=f"{self.name}_n{memory_size}")
+    resized = type(self).from_config(config)
+    resized.build((None, None, self.cell.input_size))
+    resized.set_weights(self.get_weights())
+    resized.compile(jit_compile=getattr(self, "jit_compile", True))
+    return resized
 
   def get_config(self):
     config = self.cell.get_config()

@@ -70,8 +70,8 @@ class SoftMode:
   estimated = False  # trained by plain backpropagation
 
   def initial_cells(self, cell):
-    """The cells w_0 may cover: all N."""
-    return cell.memory_size
+    """The cells w_0 may cover: the cell's initial window."""
+    return cell.initial_window
 
   def uses_rows(self, choice, soft, collect):
     del choice, soft, collect
@@ -106,8 +106,8 @@ class HardMode:
     return 1
 
   def initial_cells(self, cell):
-    """The cells w_0 may cover: all N."""
-    return cell.memory_size
+    """The cells w_0 may cover: the cell's initial window."""
+    return cell.initial_window
 
   def uses_rows(self, choice, soft, collect):
     return choice in ("greedy", "sample") and soft is None and collect is None

@@ -28,7 +28,8 @@ def plot_attention(path, inputs, targets, outputs, read_weights, write_weights,
     inputs: [T, I] input vectors.
     targets: [T, O] target bits.
     outputs: [T, O] output probabilities (sigmoid of the logits).
-    read_weights: [T, H_r, N] read weightings.
+    read_weights: [T, H_r, N] read weightings (H_r = 0: no panels, as for
+      a model without memory).
     write_weights: [T, H_w, N] write weightings.
     mask: optional [T]; steps where an answer is expected are marked.
     title: optional figure title.
@@ -43,8 +44,8 @@ def plot_attention(path, inputs, targets, outputs, read_weights, write_weights,
     panels.append((f"read weights, head {h}", read_weights[:, h].T,
                    "memory cell"))
   # Show only the memory cells the heads actually visit, plus a margin.
-  used = np.concatenate([read_weights.max(axis=(0, 1)),
-                         write_weights.max(axis=(0, 1))]).reshape(2, -1).max(0)
+  used = np.concatenate([read_weights, write_weights], axis=1).max(
+      axis=(0, 1), initial=0.0)
   visited = np.nonzero(used > 0.05)[0]
   lo, hi = (0, len(used)) if visited.size == 0 else (
       max(0, visited.min() - 2), min(len(used), visited.max() + 3))
@@ -53,12 +54,14 @@ def plot_attention(path, inputs, targets, outputs, read_weights, write_weights,
                            gridspec_kw={"height_ratios": heights},
                            sharex=True, squeeze=False)
   for ax, (name, data, ylabel) in zip(axes[:, 0], panels):
-    extent = None
+    extent, vmin, vmax = None, 0.0, 1.0
     if "weights" in name:
       data = data[lo:hi]
       extent = (-0.5, data.shape[1] - 0.5, hi - 0.5, lo - 0.5)
+    elif name == "inputs":  # inputs such as priorities reach outside [0, 1]
+      vmin, vmax = min(0.0, data.min()), max(1.0, data.max())
     ax.imshow(data, aspect="auto", interpolation="nearest", cmap="viridis",
-              vmin=0.0, vmax=1.0, extent=extent)
+              vmin=vmin, vmax=vmax, extent=extent)
     ax.set_title(name, fontsize=9, loc="left")
     ax.set_ylabel(ylabel, fontsize=8)
     if mask is not None and name == "outputs":

@@ -4,17 +4,24 @@ model built from a run's config, seeded data streams and evaluation."""
 import json
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 import memtk
 from memtk.model import HARD_DEFAULTS
 from tasks import associative_recall
+from tasks import contract
 from tasks import copy
+from tasks import ngrams
+from tasks import priority_sort
+from tasks import repeat_copy
 
+# The built-in tasks by name; --task also takes 'package.module:factory'.
 TASKS = {"copy": copy.CopyTask,
-         "associative_recall": associative_recall.AssociativeRecallTask}
+         "repeat_copy": repeat_copy.RepeatCopyTask,
+         "associative_recall": associative_recall.AssociativeRecallTask,
+         "ngrams": ngrams.NGramsTask,
+         "priority_sort": priority_sort.PrioritySortTask}
 
 # The model and optimiser settings a run is made of: the recipe of Collier &
 # Beel 2018 (LSTM 100, N=128, W=20, Adam 1e-3, batch 32), but with gradients
@@ -23,6 +30,7 @@ TASKS = {"copy": copy.CopyTask,
 # runs behind both).
 DEFAULT_CONFIG = {
     "task": "copy",
+    "model": "ntm",  # or "lstm": the baseline without external memory
     "controller": "lstm",
     "controller_units": 100,
     "memory_size": 128,
@@ -56,9 +64,18 @@ TRAIN_STREAM, EVAL_STREAM, TEST_STREAM, DIAGNOSIS_STREAM = 0, 1, 2, 3
 
 
 def make_task(name):
-  if name not in TASKS:
-    raise ValueError(f"task must be one of {sorted(TASKS)}, got {name!r}")
-  return TASKS[name]()
+  """A task by name: a built-in one (TASKS) or the one a user's factory
+  returns ('package.module:factory', called with no arguments), checked
+  against the task contract (tasks.contract)."""
+  if ":" in name:
+    task = memtk.factories.import_factory(name, "task")()
+  elif name in TASKS:
+    task = TASKS[name]()
+  else:
+    raise ValueError(f"task must be one of {sorted(TASKS)} or a "
+                     f"'package.module:factory' path, got {name!r}")
+  contract.check_task(task, name)
+  return task
 
 
 def decay_start(config, history):
@@ -105,6 +122,7 @@ METHODS = {
     "gumbel": {"addressing": "hard", "estimator": "gumbel"},
     "sparse": {"addressing": "sparse", "sparse_k": 8},
     "sparse_k2": {"addressing": "sparse", "sparse_k": 2},
+    "lstm": {"model": "lstm"},
 }
 
 
@@ -151,8 +169,11 @@ def make_model(config, task, strategy=None):
     return _make_model(config, task, jit_compile=replicas == 1)
 
 
-def _make_model(config, task, jit_compile):
-  model = memtk.NTM(
+MODELS = ("ntm", "lstm")
+
+
+def _ntm(config, task):
+  return memtk.NTM(
       config["controller"], task.output_size,
       memory_size=config["memory_size"], word_size=config["word_size"],
       num_read_heads=config["num_read_heads"],
@@ -164,7 +185,30 @@ def _make_model(config, task, jit_compile):
       content_addressing=config.get("content_addressing", True),
       gate_bias=config["gate_bias"], gamma_bias=config["gamma_bias"],
       sparse_k=config["sparse_k"],
+      # None (runs saved before it existed, and new runs): min(N, 128).
+      initial_window=config.get("initial_window"),
       **{key: config[key] for key in HARD_DEFAULTS})
+
+
+def baseline_size(config, task):
+  """(units, parameters of the NTM the config describes) of the LSTM
+  baseline that stands beside that NTM: the width whose parameter count comes
+  closest to the NTM's."""
+  ntm = _ntm({**DEFAULT_CONFIG, **config, "model": "ntm"}, task)
+  ntm.build((None, None, task.input_size))
+  parameters = ntm.count_params()
+  return memtk.baseline.units_for_parameters(
+      parameters, task.input_size, task.output_size), parameters
+
+
+def _make_model(config, task, jit_compile):
+  if config["model"] not in MODELS:
+    raise ValueError(f"model must be one of {MODELS}, got {config['model']!r}")
+  if config["model"] == "lstm":
+    units, _ = baseline_size(config, task)
+    model = memtk.LSTMBaseline(task.output_size, units, name="lstm_baseline")
+  else:
+    model = _ntm(config, task)
   model.build((None, None, task.input_size))
   optimizer = memtk.training.default_optimizer(
       config["learning_rate"], config["clip_norm"], config["amsgrad"])
@@ -194,21 +238,32 @@ def train_batches(task, seed, batch_size, start_step, curriculum_steps=0):
 
   Batch k depends only on (seed, k), so a resumed run sees the same stream.
   A task's optional train_sample (its training distribution, where it differs
-  from the test one) is used in place of sample.
+  from the test one) is used in place of sample. A length curriculum
+  (curriculum_steps > 0) needs a sampler that takes a difficulty.
   """
   sample = getattr(task, "train_sample", task.sample)
+  if curriculum_steps and not contract.takes_difficulty(task):
+    raise ValueError(f"curriculum_steps={curriculum_steps} needs a task whose "
+                     f"sample takes a difficulty; {task.name!r} does not")
   step = start_step
   while True:
     rng = np.random.default_rng([seed, TRAIN_STREAM, step])
-    yield sample(rng, batch_size, curriculum_difficulty(step, curriculum_steps))
+    if curriculum_steps:
+      yield sample(rng, batch_size,
+                   curriculum_difficulty(step, curriculum_steps))
+    else:
+      yield sample(rng, batch_size)
     step += 1
 
 
 def train_dataset(task, seed, batch_size, start_step, curriculum_steps=0):
+  """train_batches as a tf.data stream; a task without a fixed num_steps
+  gives batches of any length (one compiled step per length)."""
+  steps = getattr(task, "num_steps", None)
   signature = (
-      tf.TensorSpec((batch_size, task.num_steps, task.input_size), tf.float32),
-      tf.TensorSpec((batch_size, task.num_steps, task.output_size), tf.float32),
-      tf.TensorSpec((batch_size, task.num_steps), tf.float32))
+      tf.TensorSpec((batch_size, steps, task.input_size), tf.float32),
+      tf.TensorSpec((batch_size, steps, task.output_size), tf.float32),
+      tf.TensorSpec((batch_size, steps), tf.float32))
   return tf.data.Dataset.from_generator(
       lambda: train_batches(task, seed, batch_size, start_step,
                             curriculum_steps),
@@ -216,7 +271,8 @@ def train_dataset(task, seed, batch_size, start_step, curriculum_steps=0):
 
 
 class Evaluator:
-  """Bit errors per sequence of a model on fresh sequences, XLA-compiled.
+  """A task's error per sequence (bit errors unless the task has its own
+  measure, tasks.contract) of a model on fresh sequences, XLA-compiled.
 
   `choice` ('greedy' or 'sample') picks how a hard model chooses its cells;
   None is the model's default (soft, or greedy for a hard model).
@@ -228,20 +284,23 @@ class Evaluator:
                                 jit_compile=model.jit_compile,
                                 reduce_retracing=True)
 
-  def errors(self, inputs, targets, mask, batch_size=500):
-    """[num_sequences] bit errors of each sequence."""
+  def errors(self, inputs, targets, mask, batch_size=500, task=None):
+    """[num_sequences] the error of each sequence: `task`'s measure, or bit
+    errors without a task."""
     out = []
     for i in range(0, len(inputs), batch_size):
-      logits = self._forward(tf.constant(inputs[i:i + batch_size]))
-      out.append(memtk.metrics.bit_errors(
-          logits, tf.constant(targets[i:i + batch_size]),
-          tf.constant(mask[i:i + batch_size])).numpy())
+      part = slice(i, i + batch_size)
+      logits = self._forward(tf.constant(inputs[part]))
+      out.append(contract.sequence_errors(task, logits, inputs[part],
+                                          targets[part], mask[part]))
     return np.concatenate(out)
 
   def bits_per_sequence(self, task, seed, stream, index, num_sequences=1000):
-    """Mean bit errors per sequence over `num_sequences` fresh sequences."""
+    """The task's mean error per sequence (bit errors for most tasks) over
+    `num_sequences` fresh sequences."""
     rng = np.random.default_rng([seed, stream, index])
-    return float(np.mean(self.errors(*task.sample(rng, num_sequences))))
+    return float(np.mean(self.errors(*task.sample(rng, num_sequences),
+                                     task=task)))
 
 
 def save_json(path, data):

@@ -16,6 +16,7 @@ import sys
 from absl import app
 from absl import flags
 from absl import logging
+from tasks import contract
 from tasks import evaluation
 
 # --- what to evaluate ---
@@ -28,9 +29,13 @@ _NUM_SEQUENCES = flags.DEFINE_integer(
     "num_sequences", 1000, "Fresh sequences per generalisation size.")
 _TEST_SEQUENCES = flags.DEFINE_integer(
     "test_sequences", 10000, "Fresh test sequences of the training sizes.")
+_MEMORY_SIZE = flags.DEFINE_integer(
+    "memory_size", None, "Run the model with this many memory cells instead "
+    "of its training N (the weights do not depend on N), for inputs longer "
+    "than the training memory holds, e.g. --memory_size=1024 --sizes=200,500.")
 _SIZES = flags.DEFINE_list(
-    "sizes", None, "Generalisation sizes (copy lengths or recall item counts); "
-    "default: the task's own (copy 20,40,80,120; recall 6,8,12).")
+    "sizes", None, "Generalisation sizes (copy lengths, recall item counts, "
+    "...); default: the task's own (copy 20,40,80,120; recall 6,8,12).")
 
 
 def main(argv):
@@ -40,6 +45,8 @@ def main(argv):
     for flag in (_NUM_SEQUENCES, _TEST_SEQUENCES):
       if flag.value < 1:
         raise ValueError(f"{flag.name} must be >= 1, got {flag.value}")
+    if _MEMORY_SIZE.value is not None and _MEMORY_SIZE.value < 1:
+      raise ValueError(f"memory_size must be >= 1, got {_MEMORY_SIZE.value}")
     sizes = None
     if _SIZES.value:
       try:
@@ -50,12 +57,16 @@ def main(argv):
         raise ValueError(f"sizes must be >= 1, got {_SIZES.value}")
     model, task, config, outdir = evaluation.load_run(_LOGDIR.value,
                                                       _TASK.value)
+    if sizes and not contract.generalises(task):
+      raise ValueError(f"--sizes: task {task.name!r} has no variant(size) "
+                       "and generalisation_sizes")
     for size in sizes or ():
       task.variant(size)  # rejects sizes the task cannot take
+    evaluation.evaluate_run(model, task, config, outdir, _NUM_SEQUENCES.value,
+                            sizes, test_sequences=_TEST_SEQUENCES.value,
+                            memory_size=_MEMORY_SIZE.value)
   except (ValueError, TypeError) as e:
     sys.exit(f"error: {e}")
-  evaluation.evaluate_run(model, task, config, outdir, _NUM_SEQUENCES.value,
-                          sizes, test_sequences=_TEST_SEQUENCES.value)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Evaluation of a trained run: bit errors per sequence on the training
-distribution and on longer sequences, and attention heat maps. Used by
+"""Evaluation of a trained run: the task's error per sequence (bit errors
+for most tasks) on the training distribution and on longer sequences, and
+attention heat maps. Used by
 tasks.train (at the end of training) and tasks.evaluate (the CLI)."""
 
 import os
@@ -12,6 +13,7 @@ import tensorflow as tf
 import memtk
 from memtk import viz
 from tasks import common
+from tasks import contract
 
 
 def load_run(path, task_name=None):
@@ -52,27 +54,30 @@ def load_run(path, task_name=None):
 def write_heatmap(model, task, seed, path, title):
   """Runs one fresh sequence of `task` and plots its attention to `path`."""
   rng = np.random.default_rng([seed, common.TEST_STREAM, 10**6])
-  plot_sequence(model, *task.sample(rng, 1), path=path, title=title)
+  plot_sequence(model, *task.sample(rng, 1), path=path, title=title, task=task)
 
 
-def plot_sequence(model, inputs, targets, mask, path, title):
+def plot_sequence(model, inputs, targets, mask, path, title, task=None):
   """Plots the model's attention on one sequence (a batch of 1) to `path`,
-  its bit errors in the title."""
+  its error in the title (`task`'s measure; bit errors without a task)."""
   trace = model.trace(tf.constant(inputs))
-  errors = memtk.metrics.bit_errors(trace["logits"], targets, mask).numpy()[0]
+  errors = contract.sequence_errors(task, trace["logits"], inputs, targets,
+                                    mask)[0]
+  measure = contract.error_name(task).replace(" per sequence", "")
   viz.plot_attention(
       path, inputs[0], targets[0], tf.sigmoid(trace["logits"])[0].numpy(),
       trace["read_weights"][0].numpy(), trace["write_weights"][0].numpy(),
-      mask=mask[0], title=f"{title}: {errors:.0f} bit errors")
+      mask=mask[0], title=f"{title}: {errors:.4g} {measure}")
 
 
 def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
-                 log=print, test_sequences=None):
+                 log=print, test_sequences=None, memory_size=None):
   """Measures a model and writes evaluation.json and the heat maps.
 
   The training sizes are tested on `test_sequences` fresh test sequences
   (task.sample; None: num_sequences), each generalisation size on
-  num_sequences.
+  num_sequences. With `memory_size`, an NTM runs everything with that many
+  memory cells instead of its training N (longer inputs than N allows).
 
   A hard model is measured twice, with greedy choices (the main figures) and
   with sampled ones ('sampled': the same two measurements).
@@ -83,52 +88,81 @@ def evaluate_run(model, task, config, logdir, num_sequences=1000, sizes=None,
     models.
   """
   test_sequences = test_sequences or num_sequences
+  if memory_size:
+    if not isinstance(model, memtk.NTM):
+      raise ValueError(f"memory_size={memory_size}: a {type(model).__name__} "
+                       "has no external memory")
+    model = model.with_memory_size(memory_size)
+    log(f"evaluating with a memory of {memory_size} cells")
   results = _measure(common.Evaluator(model), task, config, num_sequences,
                      test_sequences, sizes, log, "")
-  results["addressing"] = model.cell.addressing
-  if model.cell.mode.estimated:
-    results["sampled"] = _measure(common.Evaluator(model, choice="sample"),
-                                  task, config, num_sequences, test_sequences,
-                                  sizes, log, " (sampled choices)")
+  results["model"] = config.get("model", "ntm")
+  if isinstance(model, memtk.NTM):
+    results["addressing"] = model.cell.addressing
+    results["memory_size"] = model.cell.memory_size
+    if model.cell.mode.estimated:
+      results["sampled"] = _measure(common.Evaluator(model, choice="sample"),
+                                    task, config, num_sequences,
+                                    test_sequences, sizes, log,
+                                    " (sampled choices)")
   start = time.time()
-  sizes = sorted(int(s) for s in results["generalisation"])
-  train_size = task.max_size
-  write_heatmap(model, task.variant(train_size), seed=config["seed"],
-                path=os.path.join(logdir, "heatmap.png"),
-                title=f"{task.name}, {task.size_name} {train_size}")
-  write_heatmap(model, task.variant(max(sizes)), seed=config["seed"],
-                path=os.path.join(logdir, "heatmap_long.png"),
-                title=f"{task.name}, {task.size_name} {max(sizes)}")
+  written = _write_heatmaps(model, task, config["seed"], logdir,
+                            sorted(int(s) for s in results["generalisation"]))
   results["seconds"] += time.time() - start
   common.save_json(os.path.join(logdir, "evaluation.json"), results)
-  log(f"wrote {os.path.join(logdir, 'evaluation.json')}, heatmap.png and "
-      "heatmap_long.png")
+  log(f"wrote {os.path.join(logdir, 'evaluation.json')} and "
+      f"{' and '.join(written)}")
   return results
+
+
+def _write_heatmaps(model, task, seed, logdir, sizes):
+  """heatmap.png (a sequence of the largest training size) and, with
+  generalisation sizes, heatmap_long.png (the largest); returns their names."""
+  if not contract.generalises(task):
+    write_heatmap(model, task, seed, os.path.join(logdir, "heatmap.png"),
+                  task.name)
+    return ["heatmap.png"]
+  name = contract.size_name(task)
+  written = []
+  for file, size in [("heatmap.png", getattr(task, "max_size", None)),
+                     ("heatmap_long.png", max(sizes) if sizes else None)]:
+    if size is not None:
+      write_heatmap(model, task.variant(size), seed,
+                    os.path.join(logdir, file), f"{task.name}, {name} {size}")
+      written.append(file)
+  return written
 
 
 def _measure(evaluator, task, config, num_sequences, test_sequences, sizes,
              log, label):
-  """Bit errors per sequence at the training sizes (test_sequences
-  sequences) and at `sizes` (num_sequences each)."""
+  """The task's error per sequence at the training sizes (test_sequences
+  sequences) and at `sizes` (num_sequences each; default: the task's
+  generalisation sizes, if it has any)."""
   seed = config["seed"]
-  sizes = [int(s) for s in (sizes or task.generalisation_sizes)]
+  if contract.generalises(task):
+    sizes = [int(s) for s in (sizes or task.generalisation_sizes)]
+  elif sizes:
+    raise ValueError(f"task {task.name!r} has no variant(size): it cannot be "
+                     f"evaluated at sizes {sizes}")
+  measure = contract.error_name(task)
   start = time.time()
   results = {
       "task": task.name,
       "num_sequences": test_sequences,
+      "error_name": measure,
       "bits_per_sequence": evaluator.bits_per_sequence(
           task, seed, common.TEST_STREAM, 0, test_sequences),
       "generalisation": {},
-      "size_name": task.size_name,
+      "size_name": contract.size_name(task),
   }
-  log(f"eval {task.name}{label}: {results['bits_per_sequence']:.4f} bit "
-      f"errors per sequence on {test_sequences} fresh test sequences of the "
-      "training sizes")
-  for size in sizes:
+  log(f"eval {task.name}{label}: {results['bits_per_sequence']:.4f} "
+      f"{measure} on {test_sequences} fresh test sequences of the training "
+      "sizes")
+  for size in sizes or ():
     bits = evaluator.bits_per_sequence(task.variant(size), seed, common.TEST_STREAM,
                                        size, num_sequences)
     results["generalisation"][str(size)] = bits
-    log(f"eval {task.name} {task.size_name}={size}{label}: {bits:.4f} bit "
-        "errors per sequence")
+    log(f"eval {task.name} {results['size_name']}={size}{label}: {bits:.4f} "
+        f"{measure}")
   results["seconds"] = time.time() - start
   return results

@@ -18,6 +18,7 @@ import os
 
 import tensorflow as tf
 
+from tasks import contract
 from tasks import evaluation
 
 # Train-step logs written as they are, when the model reports them.
@@ -50,7 +51,10 @@ class Summaries:
   def __init__(self, logdir, task, seed, batch_size, log=print):
     self.directory = os.path.join(logdir, "tensorboard")
     self.writer = tf.summary.create_file_writer(self.directory)
-    self.task = task.variant(task.max_size)
+    # The heat map shows a sequence of the largest training size.
+    self.task = (task.variant(task.max_size)
+                 if contract.generalises(task) and hasattr(task, "max_size")
+                 else task)
     self.seed = seed
     self.batch_size = batch_size
     self.log = log

@@ -26,13 +26,21 @@ import tensorflow as tf
 import memtk
 
 from tasks import common
+from tasks import contract
 from tasks import evaluation
 from tasks import summaries as summaries_lib
 
 _D = common.DEFAULT_CONFIG  # the default recipe
 
 # --- task and model ---
-_TASK = flags.DEFINE_enum("task", _D["task"], sorted(common.TASKS), "Task.")
+_TASK = flags.DEFINE_string(
+    "task", _D["task"], f"Task: one of {', '.join(sorted(common.TASKS))}, or "
+    "package.module:factory, a function of no arguments that returns your "
+    "own task (see tasks/contract.py and tasks/reverse.py).")
+_MODEL = flags.DEFINE_enum(
+    "model", _D["model"], list(common.MODELS), "ntm: the memory model; lstm: "
+    "the baseline, an LSTM with no external memory sized to the parameter "
+    "count of the NTM the other flags describe.")
 _CONTROLLER = flags.DEFINE_string(
     "controller", _D["controller"], "Controller: lstm, gru, feedforward, or "
     "package.module:factory, a function of --controller_units that returns "
@@ -163,6 +171,10 @@ _TENSORBOARD = flags.DEFINE_bool(
     "to <logdir>/tensorboard at every evaluation.")
 _FINAL_EVAL = flags.DEFINE_bool(
     "final_eval", True, "Evaluate generalisation and write heat maps at the end.")
+_EVAL_MEMORY_SIZE = flags.DEFINE_integer(
+    "eval_memory_size", None, "Memory cells for the final evaluation (default: "
+    "--memory_size): generalisation to inputs longer than the training "
+    "memory holds, e.g. --eval_memory_size=1024 --generalisation_sizes=200,500.")
 _GENERALISATION_SIZES = flags.DEFINE_list(
     "generalisation_sizes", None, "Sizes for the final evaluation (copy "
     "lengths or recall item counts); default: the task's own.")
@@ -181,14 +193,22 @@ def config_from_flags():
   for flag in (_LEARNING_RATE, _CLIP_NORM, _TARGET_BITS, _LR_DECAY_BELOW):
     if not flag.value > 0:
       raise ValueError(f"--{flag.name} must be > 0, got {flag.value}")
+  task = common.make_task(_TASK.value)
+  if _GENERALISATION_SIZES.value and not contract.generalises(task):
+    raise ValueError(f"--generalisation_sizes: task {_TASK.value!r} has no "
+                     "variant(size) and generalisation_sizes")
   for size in _GENERALISATION_SIZES.value or ():
     if not size.isdigit():
       raise ValueError(f"--generalisation_sizes must be positive ints, got "
                        f"{_GENERALISATION_SIZES.value}")
-    common.make_task(_TASK.value).variant(int(size))
+    task.variant(int(size))
   if _CURRICULUM_STEPS.value < 0:
     raise ValueError(
         f"--curriculum_steps must be >= 0, got {_CURRICULUM_STEPS.value}")
+  if _CURRICULUM_STEPS.value and not contract.takes_difficulty(task):
+    raise ValueError(
+        f"--curriculum_steps={_CURRICULUM_STEPS.value} needs a task whose "
+        f"sample takes a difficulty; task {_TASK.value!r} does not")
   if not 0 < _LR_FLOOR.value <= 1:
     raise ValueError(f"--lr_floor must be in (0, 1], got {_LR_FLOOR.value}")
   if not _LR_ERROR_POWER.value > 0:
@@ -196,6 +216,9 @@ def config_from_flags():
         f"--lr_error_power must be > 0, got {_LR_ERROR_POWER.value}")
   if _LR_HALF_LIFE.value < 0:
     raise ValueError(f"--lr_half_life must be >= 0, got {_LR_HALF_LIFE.value}")
+  if _EVAL_MEMORY_SIZE.value is not None and _EVAL_MEMORY_SIZE.value < 1:
+    raise ValueError(
+        f"--eval_memory_size must be >= 1, got {_EVAL_MEMORY_SIZE.value}")
   if _MAX_MINUTES.value < 0:
     raise ValueError(f"--max_minutes must be >= 0, got {_MAX_MINUTES.value}")
   if _EVAL_EVERY.value % _STEPS_PER_EXECUTION.value:
@@ -204,6 +227,7 @@ def config_from_flags():
         f"--steps_per_execution={_STEPS_PER_EXECUTION.value}")
   return {
       "task": _TASK.value,
+      "model": _MODEL.value,
       "controller": _CONTROLLER.value,
       "controller_units": _CONTROLLER_UNITS.value,
       "memory_size": _MEMORY_SIZE.value,
@@ -241,6 +265,22 @@ def config_from_flags():
   }
 
 
+def describe_model(config, task, model):
+  """One line on the model a run trains, with its parameter count."""
+  parameters = f"{model.count_params():,} parameters"
+  if config["model"] == "lstm":
+    _, ntm_parameters = common.baseline_size(config, task)
+    return (f"LSTM baseline: {model.units} units, no external memory, "
+            f"{parameters} (the NTM of these settings: {ntm_parameters:,})")
+  mode = config["addressing"]
+  if mode == "hard":
+    mode += f" ({config['estimator']})"
+  elif mode == "sparse":
+    mode += f" (K={config['sparse_k']})"
+  return (f"{mode} addressing: {config['controller']} controller, "
+          f"N={config['memory_size']} W={config['word_size']}, {parameters}")
+
+
 def _duration(seconds):
   seconds = int(seconds)
   return (f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600
@@ -248,18 +288,35 @@ def _duration(seconds):
 
 
 class Progress(keras.callbacks.Callback):
-  """Prints step, loss, training bit errors, sequences/s and ETA."""
+  """Prints step, loss, training bit errors, sequences/s and ETA.
 
-  def __init__(self, every, max_steps, batch_size, log=print):
+  The ETA is the sooner of --max_steps at the current rate and the time
+  limit `max_seconds` of training time (0: none), of which `elapsed` seconds
+  were spent before this process (a resumed run).
+  """
+
+  def __init__(self, every, max_steps, batch_size, log=print, max_seconds=0.0,
+               elapsed=0.0):
     super().__init__()
     self.every, self.max_steps, self.batch_size = every, max_steps, batch_size
     self.log = log
+    self.max_seconds, self.elapsed = max_seconds, elapsed
     self._last_step = None
     self._last_time = None
+    self._start = None
 
   def on_train_begin(self, logs=None):
     self._last_step = int(self.model.optimizer.iterations.numpy())
-    self._last_time = time.time()
+    self._last_time = self._start = time.time()
+
+  def eta(self, step, rate, now):
+    """Seconds left: to max_steps at `rate` sequences/s, or to the time
+    limit if that comes first."""
+    eta = (self.max_steps - step) * self.batch_size / max(rate, 1e-9)
+    if self.max_seconds:
+      left = self.max_seconds - self.elapsed - (now - self._start)
+      eta = min(eta, max(left, 0.0))
+    return eta
 
   def on_train_batch_end(self, batch, logs=None):
     step = int(self.model.optimizer.iterations.numpy())
@@ -267,7 +324,7 @@ class Progress(keras.callbacks.Callback):
       return
     now = time.time()
     rate = (step - self._last_step) * self.batch_size / (now - self._last_time)
-    eta = (self.max_steps - step) * self.batch_size / max(rate, 1e-9)
+    eta = self.eta(step, rate, now)
     logs = logs or {}
     self.log(f"step {step:6d}/{self.max_steps}  loss {logs.get('loss', 0):.4f}"
              f"  train bits/seq {logs.get('bit_errors', 0):7.3f}"
@@ -322,6 +379,8 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 
   def on_train_begin(self, logs=None):
     self.evaluator = common.Evaluator(self.model)
+    # Head statistics need heads: the LSTM baseline has none.
+    self.diagnose = self.diagnose and isinstance(self.model, memtk.NTM)
     self._start = time.time() - self.elapsed
 
   def _diverged(self, logs):
@@ -382,12 +441,12 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self.manager.save(checkpoint_number=step)
     if self.summaries is not None:
       self.summaries.write(self.model, record, logs)
-    self.log(f"eval  {step:6d}  {bits:.4f} bit errors per sequence on "
+    self.log(f"eval  {step:6d}  {bits:.4f} {contract.error_name(self.task)} on "
              f"{self.num_sequences} fresh sequences  lr {record['learning_rate']:.2g}"
              f"  ({_duration(record['seconds'])} elapsed)")
     if converged(self.history, self.target_bits, self.converge_evals,
                  common.curriculum_end(self.config)):
-      self.log(f"converged: below {self.target_bits} bit errors per sequence "
+      self.log(f"converged: below {self.target_bits} {contract.error_name(self.task)} "
                f"in {self.converge_evals} evaluations in a row")
       self.model.stop_training = True
     elif self.max_seconds and record["seconds"] >= self.max_seconds:
@@ -399,13 +458,15 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
           converge_evals, log_every, final_eval=True, max_minutes=0.0,
           generalisation_sizes=None, tensorboard=True, strategy="default",
-          log=print, test_sequences=None):
+          log=print, test_sequences=None, eval_memory_size=None):
   """Trains (or resumes) a run in `logdir`; returns its history records."""
+  config = {**common.DEFAULT_CONFIG, **config}
   task = common.make_task(config["task"])
   os.makedirs(logdir, exist_ok=True)
   config_path = os.path.join(logdir, "config.json")
   if os.path.exists(config_path):
-    saved = common.load_json(config_path)
+    # Keys a run saved before they existed take their default values.
+    saved = {**common.DEFAULT_CONFIG, **common.load_json(config_path)}
     if saved != config:
       changed = sorted(k for k in set(saved) | set(config)
                        if saved.get(k) != config.get(k))
@@ -428,14 +489,8 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
       history = [r for r in common.load_json(history_path) if r["step"] <= step]
     log(f"resuming from {manager.latest_checkpoint} at step {step}")
   start_step = int(model.optimizer.iterations.numpy())
-  mode = config["addressing"]
-  if mode == "hard":
-    mode += f" ({config['estimator']})"
-  elif mode == "sparse":
-    mode += f" (K={config['sparse_k']})"
-  log(f"training {config['task']}, {mode} addressing: {config['controller']} controller, "
-      f"N={config['memory_size']} W={config['word_size']}, batch "
-      f"{config['batch_size']}, up to {max_steps} steps; logdir {logdir}")
+  log(f"training {config['task']}, {describe_model(config, task, model)}, "
+      f"batch {config['batch_size']}, up to {max_steps} steps; logdir {logdir}")
 
   evaluate_cb = EvaluateAndCheckpoint(
       task, config, logdir, manager, history, eval_sequences, target_bits,
@@ -456,7 +511,9 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
         epochs=math.ceil(max_steps / eval_every),
         initial_epoch=start_step // eval_every,
         shuffle=False,  # the stream is already random and must stay in order
-        callbacks=[Progress(log_every, max_steps, config["batch_size"], log),
+        callbacks=[Progress(log_every, max_steps, config["batch_size"], log,
+                            max_seconds=60.0 * max_minutes,
+                            elapsed=evaluate_cb.elapsed),
                    evaluate_cb, common.decay_callback(config, history)],
         verbose=0)
   if evaluate_cb.diverged_at is not None:
@@ -469,7 +526,8 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
   if final_eval and history:
     evaluation.evaluate_run(model, task, config, logdir, eval_sequences,
                             generalisation_sizes, log=log,
-                            test_sequences=test_sequences)
+                            test_sequences=test_sequences,
+                            memory_size=eval_memory_size)
   return history
 
 
@@ -485,7 +543,8 @@ def main(argv):
           _EVAL_SEQUENCES.value, _TARGET_BITS.value, _CONVERGE_EVALS.value,
           _LOG_EVERY.value, _FINAL_EVAL.value, _MAX_MINUTES.value,
           _GENERALISATION_SIZES.value, _TENSORBOARD.value, _STRATEGY.value,
-          test_sequences=_TEST_SEQUENCES.value)
+          test_sequences=_TEST_SEQUENCES.value,
+          eval_memory_size=_EVAL_MEMORY_SIZE.value)
   except (ValueError, TypeError, FloatingPointError) as e:
     sys.exit(f"error: {e}")
 

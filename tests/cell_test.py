@@ -196,10 +196,42 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
       ("memory_init", dict(memory_init="ones"), "memory_init"),
       ("controller_name", dict(controller="transformer"), "transformer"),
       ("clip", dict(clip_value=0.0), "clip_value"),
-      ("content", dict(content_addressing="no"), "content_addressing"))
+      ("content", dict(content_addressing="no"), "content_addressing"),
+      ("window_wider_than_memory", dict(initial_window=9),
+       "initial_window must be <= memory_size=8, got 9"),
+      ("window", dict(initial_window=0), "initial_window"))
   def test_bad_constructor_arguments(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)
+
+  @parameterized.parameters("soft", "hard", "sparse")
+  def test_no_weight_depends_on_the_memory_size(self, addressing):
+    shapes = []
+    for n in (16, 200, 300):
+      model = small_model(memory_size=n, addressing=addressing)
+      model.build((None, None, 5))
+      shapes.append([tuple(v.shape) for v in model.weights])
+    self.assertEqual(shapes[1], shapes[2])  # past the 128-cell window
+    model = small_model(memory_size=16, addressing=addressing)
+    model(self.x)
+    model.compile()
+    larger = model.with_memory_size(64)
+    self.assertEqual(larger.cell.memory_size, 64)
+    for old, new in zip(model.weights, larger.weights):
+      self.assertAllEqual(old.numpy(), new.numpy())
+    # w_0 is the trained one on its window, zero past it.
+    self.assertAllClose(larger.cell.initial_weights()[:, :16],
+                        model.cell.initial_weights())
+    self.assertAllEqual(larger.cell.initial_weights()[:, 16:],
+                        np.zeros((2, 48)))
+    trace = larger.trace(self.x)
+    self.assertEqual(trace["read_weights"].shape, (3, 6, 1, 64))
+    self.assertTrue(np.all(np.isfinite(trace["logits"])))
+    self.assertIs(model.with_memory_size(16), model)
+    learned = small_model(memory_init="learned")
+    learned(self.x)
+    with self.assertRaisesRegex(ValueError, "memory_init='learned'"):
+      learned.with_memory_size(32)
 
   def test_check_numerics_reports_bad_inputs(self):
     bad = self.x.copy()

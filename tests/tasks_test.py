@@ -6,7 +6,12 @@ import tensorflow as tf
 
 from tasks import associative_recall
 from tasks import common
+from tasks import contract
 from tasks import copy
+from tasks import ngrams
+from tasks import priority_sort
+from tasks import repeat_copy
+from tasks import reverse
 
 
 class CopyTaskTest(tf.test.TestCase):
@@ -163,6 +168,187 @@ class CommonTest(tf.test.TestCase, parameterized.TestCase):
   def test_unknown_task(self):
     with self.assertRaisesRegex(ValueError, "task must be one of"):
       common.make_task("sorting")
+
+  @parameterized.parameters(sorted(common.TASKS))
+  def test_every_built_in_task_keeps_the_contract(self, name):
+    task = common.make_task(name)  # checks the contract
+    self.assertEqual(task.name, name)
+    self.assertTrue(contract.generalises(task))
+    for size in task.generalisation_sizes:
+      variant = task.variant(size)
+      x, y, m = variant.sample(np.random.default_rng(0), 2)
+      self.assertEqual(x.shape[1], variant.num_steps)
+      self.assertEqual(y.shape[-1], task.output_size)
+      self.assertGreater(m.sum(), 0)
+
+  def test_a_factory_path_builds_the_users_task(self):
+    task = common.make_task("tasks.reverse:make")
+    self.assertIsInstance(task, reverse.ReverseTask)
+    self.assertFalse(contract.generalises(task))
+    self.assertFalse(contract.takes_difficulty(task))
+    self.assertEqual(contract.size_name(task), "size")
+    self.assertEqual(contract.error_name(task), "bit errors per sequence")
+    x, _, _ = next(common.train_batches(task, 0, 3, 0))
+    self.assertEqual(x.shape, (3, 21, 7))
+    with self.assertRaisesRegex(ValueError, "curriculum_steps=10 needs a task"):
+      next(common.train_batches(task, 0, 3, 0, curriculum_steps=10))
+
+  def test_reverse_task_format(self):
+    x, y, m = reverse.make().sample(np.random.default_rng(2), 20)
+    for i in range(20):
+      length = int(m[i].sum())
+      self.assertEqual(x[i, length, 6], 1.0)
+      self.assertAllEqual(y[i, length + 1:2 * length + 1],
+                          x[i, :length, :6][::-1])
+
+  def test_bad_factory_paths_and_broken_tasks_name_the_problem(self):
+    for path, message in [
+        ("tasks.nowhere:make", "cannot import module 'tasks.nowhere'"),
+        ("tasks.reverse:missing", "has no callable 'missing'"),
+        ("tasks.reverse:", "expected 'package.module:factory'")]:
+      with self.assertRaisesRegex(ValueError, message):
+        common.make_task(path)
+
+    class Broken:
+      name = "broken"
+      input_size, output_size = 3, 2
+
+      def sample(self, rng, batch_size):
+        del rng
+        return (np.zeros((batch_size, 5, 3)), np.zeros((batch_size, 5, 2)),
+                np.zeros((batch_size, 5)))
+
+    cases = [("name", None, "has no name"),
+             ("input_size", 0, "has no valid input_size"),
+             ("output_size", 2.5, "has no valid output_size"),
+             ("sample", None, "has no sample"),
+             ("output_size", 4, r"sample returned targets of shape \(2, 5, 2\), expected "
+                                r"\(2, 5, 4\)")]
+    for attribute, value, message in cases:
+      task = Broken()
+      setattr(task, attribute, value)
+      with self.assertRaisesRegex(ValueError, f"task 'mine' {message}"):
+        contract.check_task(task, "mine")
+    task = Broken()
+    task.sample = lambda rng, batch_size: (np.full((2, 5, 3), np.nan),
+                                           np.zeros((2, 5, 2)), np.zeros((2, 5)))
+    with self.assertRaisesRegex(ValueError, "inputs holding NaN"):
+      contract.check_task(task, "mine")
+    contract.check_task(Broken(), "mine")  # the unbroken one passes
+
+
+class RepeatCopyTaskTest(tf.test.TestCase):
+
+  def test_format_end_marker_and_mask(self):
+    task = repeat_copy.RepeatCopyTask()
+    x, y, m = task.sample(np.random.default_rng(0), 200)
+    self.assertEqual(x.shape, (200, 112, 10))
+    self.assertEqual(y.shape, (200, 112, 9))
+    counts = set()
+    for i in range(200):
+      length = int(np.nonzero(x[i, :, 8])[0][0])  # the delimiter step
+      self.assertEqual(x[i, :, 8].sum(), 1.0)
+      repeats = round(float(x[i, length, 9]) * np.sqrt(99 / 12) + 5.5)
+      counts.add(repeats)
+      end = length + 1 + length * repeats
+      for r in range(repeats):
+        block = slice(length + 1 + r * length, length + 1 + (r + 1) * length)
+        self.assertAllEqual(y[i, block, :8], x[i, :length, :8])
+      self.assertAllEqual(y[i, :, 8], np.eye(112)[end])  # one end marker
+      self.assertAllEqual(np.nonzero(m[i])[0], np.arange(length + 1, end + 1))
+      self.assertEqual(np.abs(x[i, length + 1:]).sum(), 0.0)
+    self.assertEqual(counts, set(range(1, 11)))
+
+  def test_count_is_normalised_over_the_training_counts(self):
+    task = repeat_copy.RepeatCopyTask()
+    counts = task.normalised_count(np.arange(1, 11))
+    self.assertAllClose([counts.mean(), counts.var()], [0.0, 1.0], atol=1e-6)
+    # A variant keeps the training normalisation, also for more repeats.
+    longer = task.variant(20, repeats=20)
+    self.assertAllClose(longer.normalised_count(10), counts[-1])
+    x, _, m = longer.sample(np.random.default_rng(1), 2)
+    self.assertAllEqual(m.sum(1), [20 * 20 + 1] * 2)
+    self.assertEqual(x.shape[1], 20 + 1 + 400 + 1)
+
+  def test_difficulty_and_bad_arguments(self):
+    task = repeat_copy.RepeatCopyTask()
+    x, _, m = task.sample(np.random.default_rng(0), 300, difficulty=0.0)
+    self.assertAllEqual(m.sum(1), [2.0] * 300)  # length 1, once, end marker
+    with self.assertRaisesRegex(ValueError, "max_repeats"):
+      repeat_copy.RepeatCopyTask(min_repeats=3, max_repeats=2)
+    with self.assertRaisesRegex(ValueError, "min_length must be >= 1, got 0"):
+      repeat_copy.RepeatCopyTask(min_length=0)
+
+
+class PrioritySortTaskTest(tf.test.TestCase):
+
+  def test_targets_are_the_highest_priorities_highest_first(self):
+    task = priority_sort.PrioritySortTask()
+    x, y, m = task.sample(np.random.default_rng(0), 50)
+    self.assertEqual(x.shape, (50, 37, 10))
+    self.assertAllEqual(m, np.tile(np.arange(37) > 20, (50, 1)))
+    for i in range(50):
+      priorities = x[i, :20, 8]
+      self.assertTrue(np.all(np.abs(priorities) <= 1))
+      ranked = sorted(range(20), key=lambda j: -priorities[j])[:16]
+      self.assertAllEqual(y[i, 21:], x[i, ranked, :8])
+      self.assertEqual(x[i, 20, 9], 1.0)
+      self.assertEqual(np.abs(x[i, 21:]).sum(), 0.0)
+
+  def test_variant_keeps_the_share_and_bad_arguments(self):
+    variant = priority_sort.PrioritySortTask().variant(40)
+    self.assertEqual((variant.num_inputs, variant.num_outputs), (40, 32))
+    with self.assertRaisesRegex(ValueError, "num_outputs must be <= "
+                                "num_inputs=4, got 5"):
+      priority_sort.PrioritySortTask(num_inputs=4, num_outputs=5)
+
+
+class NGramsTaskTest(tf.test.TestCase):
+
+  def test_format_and_mask(self):
+    task = ngrams.NGramsTask()
+    x, y, m = task.sample(np.random.default_rng(0), 8)
+    self.assertEqual(x.shape, (8, 199, 1))
+    self.assertAllEqual(y[:, :-1], x[:, 1:])  # the target is the next bit
+    self.assertAllEqual(m[:, :4], np.zeros((8, 4)))
+    self.assertAllEqual(m[:, 4:], np.ones((8, 195)))
+
+  def test_bits_follow_the_table(self):
+    # A table of 0s and 1s makes every bit after the first five a function of
+    # its context: here x_t = x_{t-5} (the context's oldest bit).
+    table = np.tile((np.arange(32) >= 16).astype(float), (3, 1))
+    bits = ngrams.generate(table, np.random.default_rng(1).random((3, 40)))
+    self.assertAllEqual(bits[:, 5:], bits[:, :-5])
+
+  def test_optimal_predictor_against_a_counting_loop(self):
+    x, _, _ = ngrams.NGramsTask(60).sample(np.random.default_rng(4), 3)
+    got = ngrams.optimal_probabilities(x)
+    for b in range(3):
+      bits = x[b, :, 0].astype(int)
+      counts = {}
+      for t in range(len(bits)):
+        if t < 4:
+          self.assertEqual(got[b, t], 0.5)
+          continue
+        context = tuple(bits[t - 4:t + 1])
+        zeros, ones = counts.get(context, (0, 0))
+        self.assertAllClose(got[b, t], (ones + 0.5) / (zeros + ones + 1))
+        if t + 1 < len(bits):  # the outcome x_{t+1} is seen next step
+          nxt = bits[t + 1]
+          counts[context] = (zeros + (nxt == 0), ones + (nxt == 1))
+
+  def test_measure_is_the_excess_over_the_optimum(self):
+    task = ngrams.NGramsTask()
+    x, y, m = task.sample(np.random.default_rng(5), 4)
+    p = ngrams.optimal_probabilities(x)
+    optimal_logits = np.log(p / (1 - p))[..., None]
+    self.assertAllClose(task.sequence_errors(optimal_logits, x, y, m),
+                        np.zeros(4), atol=1e-9)
+    # Predicting 1/2 everywhere costs one bit per scored step.
+    chance = task.sequence_errors(np.zeros_like(x), x, y, m)
+    self.assertAllClose(chance, 195 - ngrams.cross_entropy_bits(p, y, m))
+    self.assertTrue(np.all(chance > 0))
+    self.assertEqual(contract.error_name(task), task.error_name)
 
 
 if __name__ == "__main__":

@@ -128,6 +128,43 @@ class TrainCliTest(tf.test.TestCase):
     self.assertIn(f"{evaluation['bits_per_sequence']:.4f} bit errors per "
                   "sequence on 30", evaluated.stdout)
 
+  def test_own_task_with_the_lstm_baseline(self):
+    # A task with only the contract's required parts (no sizes, no fixed
+    # num_steps, no difficulty), trained and evaluated by the baseline.
+    logdir = os.path.join(self.get_temp_dir(), "reverse")
+    tiny = [a for a in _TINY if not a.startswith("--generalisation_sizes")]
+    result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+                 "--task=tasks.reverse:make", "--model=lstm", *tiny)
+    self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
+    self.assertRegex(result.stdout, r"training tasks.reverse:make, LSTM "
+                     r"baseline: \d+ units, no external memory, [\d,]+ "
+                     r"parameters \(the NTM of these settings: [\d,]+\)")
+    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
+    self.assertEqual((evaluation["model"], evaluation["generalisation"]),
+                     ("lstm", {}))
+    self.assertTrue(os.path.exists(os.path.join(logdir, "heatmap.png")))
+    self.assertFalse(os.path.exists(os.path.join(logdir, "heatmap_long.png")))
+    evaluated = run("tasks.evaluate", f"--logdir={logdir}",
+                    "--test_sequences=30")
+    self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
+    self.assertIn(f"{evaluation['bits_per_sequence']:.4f} bit errors per "
+                  "sequence on 30", evaluated.stdout)
+    sized = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=30")
+    self.assertNotEqual(sized.returncode, 0)
+    self.assertIn("has no variant(size)", sized.stderr)
+
+  def test_a_task_with_its_own_error_measure(self):
+    logdir = os.path.join(self.get_temp_dir(), "ngrams")
+    tiny = [a for a in _TINY if not a.startswith("--generalisation_sizes")]
+    result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+                 "--task=ngrams", "--generalisation_sizes=30", *tiny)
+    self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
+    self.assertRegex(result.stdout, r"eval +10 +[\d.]+ excess bits per "
+                     "sequence over the Bayes-optimal predictor")
+    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
+    self.assertEqual(set(evaluation["generalisation"]), {"30"})
+    self.assertIn("excess bits", evaluation["error_name"])
+
   def test_killed_run_resumes_with_the_same_losses(self):
     # A hard run (sampled choices, curriculum) so the choice noise must
     # resume too. One run goes uninterrupted; the other is SIGKILLed once it
@@ -180,6 +217,8 @@ class TrainCliTest(tf.test.TestCase):
                           ("--temperature=0", "temperature must be > 0"),
                           ("--addressing=fuzzy", "--addressing"),
                           ("--sparse_k=0", "--sparse_k must be >= 1, got 0"),
+                          ("--task=tasks.reverse:missing",
+                           "has no callable 'missing'"),
                           ("--learning_rate=-1", "--learning_rate must be > 0"),
                           ("--lr_floor=0", "--lr_floor must be in (0, 1], got 0"),
                           ("--lr_error_power=-1", "--lr_error_power must be > 0, got -1"),
@@ -240,6 +279,22 @@ class DivergenceTest(tf.test.TestCase):
     self.assertEqual(callback.bad_tensors,
                      ["the loss or its gradient in 3 skipped updates"])
     self.assertTrue(model.stop_training)
+
+
+class ProgressTest(tf.test.TestCase):
+
+  def test_eta_is_the_sooner_of_the_step_budget_and_the_time_limit(self):
+    from tasks import train  # pylint: disable=g-import-not-at-top
+    progress = train.Progress(every=10, max_steps=1000, batch_size=10)
+    progress._start = 100.0
+    # 900 steps of 10 sequences at 100 sequences/s: 90 s.
+    self.assertAllClose(progress.eta(100, 100.0, now=130.0), 90.0)
+    limited = train.Progress(every=10, max_steps=1000, batch_size=10,
+                             max_seconds=360.0, elapsed=300.0)
+    limited._start = 100.0
+    # 60 s of the limit are left at the start, 30 s after 30 s of training.
+    self.assertAllClose(limited.eta(100, 100.0, now=130.0), 30.0)
+    self.assertAllClose(limited.eta(100, 100.0, now=200.0), 0.0)
 
 
 class ConvergedTest(tf.test.TestCase):
