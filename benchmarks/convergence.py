@@ -178,13 +178,17 @@ def _report(ordered, grouped):
   try:
     from memtk import viz  # pylint: disable=g-import-not-at-top
     for task in _TASKS.value:
+      runs = [r for r in ordered if r["task"] == task]
+      measure = runs[0]["error_name"] if runs else "error"
       viz.plot_learning_curves(
-          os.path.join(_OUT.value, f"learning_curves_{task}.png"),
+          os.path.join(_OUT.value,
+                       f"learning_curves_{task.replace(':', '.')}.png"),
           [(f"seed {r['seed']}", [c[0] for c in r["curve"]],
             [c[1] for c in r["curve"]])
            + ((r["method"],) if grouped else ())
-           for r in ordered if r["task"] == task],
-          title=f"{task}: bit errors per sequence on 1,000 fresh sequences")
+           for r in runs],
+          title=f"{task}: {measure} on 1,000 fresh sequences",
+          ylabel=measure)
   except ImportError as e:
     print(f"no plot: {e}")
 

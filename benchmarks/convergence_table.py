@@ -7,6 +7,7 @@ import os
 import statistics
 
 from tasks import common
+from tasks import contract
 
 
 def first_below(history, threshold):
@@ -51,6 +52,8 @@ def summarise(task, seed, logdir, method="soft"):
              "bits_per_sequence"),
          "generalisation": evaluation.get("generalisation", {}),
          "size_name": evaluation.get("size_name", "size"),
+         "error_name": evaluation.get("error_name",
+                                      contract.DEFAULT_ERROR_NAME),
          "curve": [(r["sequences"], r["bits_per_sequence"]) for r in history]}
   for threshold, key in ((1.0, "to_1"), (0.1, "to_0.1")):
     row[key + "_steps"], row[key + "_seconds"] = first_below(history, threshold)
@@ -64,7 +67,8 @@ def success_line(task, method, runs):
   good = [r for r in runs
           if r["final_bits"] is not None and r["final_bits"] < 0.1]
   low, high = wilson_interval(len(good), len(runs))
-  line = (f"{task}, {method}: final error < 0.1 bits per sequence in "
+  measure = runs[0].get("error_name", contract.DEFAULT_ERROR_NAME)
+  line = (f"{task}, {method}: final {measure} < 0.1 in "
           f"{len(good)} of {len(runs)} seeds (95% Wilson interval "
           f"{100 * low:.0f}-{100 * high:.0f}%)")
   times = sorted(r["to_0.1_seconds"] for r in runs
@@ -75,8 +79,7 @@ def success_line(task, method, runs):
              "there")
   relapses = [r["worst_after"] for r in runs if r.get("worst_after") is not None]
   if relapses:
-    line += (f"; worst evaluation after first < 0.1: {max(relapses):.2f} "
-             "bits per sequence")
+    line += (f"; worst evaluation after first < 0.1: {max(relapses):.2f}")
   return line + "."
 
 
@@ -97,11 +100,16 @@ def markdown(rows, command):
     size_name = task_rows[0]["size_name"]
     methods = list(dict.fromkeys(r.get("method", "soft") for r in task_rows))
     sampled = any(r.get("final_bits_sampled") is not None for r in task_rows)
+    measure = task_rows[0].get("error_name", contract.DEFAULT_ERROR_NAME)
+    final = ("final bits/seq" if measure == contract.DEFAULT_ERROR_NAME
+             else "final error")
     header = (["method", "seed", "steps to <1", "s to <1", "steps to <0.1",
-               "s to <0.1", "worst after <0.1", "steps run", "final bits/seq"]
+               "s to <0.1", "worst after <0.1", "steps run", final]
               + (["final, sampled choices"] if sampled else [])
               + [f"{size_name} {s}" for s in sizes])
-    lines += [f"**{task}**", "", "| " + " | ".join(header) + " |",
+    lines += [f"**{task}**" + ("" if measure == contract.DEFAULT_ERROR_NAME
+                                else f" (error: {measure})"),
+              "", "| " + " | ".join(header) + " |",
               "|" + "---|" * len(header)]
     for r in task_rows:
       cells = [r.get("method", "soft"), r["seed"], r["to_1_steps"],
