@@ -45,6 +45,8 @@ class TrainCliTest(tf.test.TestCase):
     logdir = os.path.join(self.get_temp_dir(), "run")
     first = run("tasks.train", f"--logdir={logdir}", "--max_steps=20", *_TINY)
     self.assertEqual(first.returncode, 0, first.stderr + first.stdout)
+    for notice in ("cuInit", "oneDNN", "absl::InitializeLog", "cuda drivers"):
+      self.assertNotIn(notice, first.stderr + first.stdout)  # tasks.startup
     self.assertIn("eval      20", first.stdout)
     self.assertRegex(first.stdout, r"step +10/20 +loss")
     history = json.load(open(os.path.join(logdir, "history.json")))
