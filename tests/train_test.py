@@ -16,6 +16,8 @@ _TINY = ["--memory_size=8", "--word_size=4", "--controller_units=8",
          "--eval_every=10", "--eval_sequences=20", "--test_sequences=30",
          "--log_every=10",
          "--generalisation_sizes=20,24"]
+# The same, for tasks with other sizes than copy's or none.
+_TINY_ANY_TASK = [a for a in _TINY if not a.startswith("--generalisation")]
 
 
 def summary_tags(logdir):
@@ -74,6 +76,15 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21", evaluated.stdout)
     self.assertIn("on 40 fresh test sequences", evaluated.stdout)
+    # Trained with N = 8, run with N = 48 on copies longer than 8 fit.
+    larger = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=40",
+                 "--num_sequences=10", "--test_sequences=10",
+                 "--memory_size=48")
+    self.assertEqual(larger.returncode, 0, larger.stderr)
+    self.assertIn("evaluating with a memory of 48 cells", larger.stdout)
+    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
+    self.assertEqual(evaluation["memory_size"], 48)
+    self.assertEqual(set(evaluation["generalisation"]), {"40"})
 
     # The saved .keras model, moved away from its run directory.
     saved = os.path.join(self.get_temp_dir(), "elsewhere", "copy.keras")
@@ -134,9 +145,8 @@ class TrainCliTest(tf.test.TestCase):
     # A task with only the contract's required parts (no sizes, no fixed
     # num_steps, no difficulty), trained and evaluated by the baseline.
     logdir = os.path.join(self.get_temp_dir(), "reverse")
-    tiny = [a for a in _TINY if not a.startswith("--generalisation_sizes")]
     result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
-                 "--task=tasks.reverse:make", "--model=lstm", *tiny)
+                 "--task=tasks.reverse:make", "--model=lstm", *_TINY_ANY_TASK)
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
     self.assertRegex(result.stdout, r"training tasks.reverse:make, LSTM "
                      r"baseline: \d+ units, no external memory, [\d,]+ "
@@ -157,9 +167,8 @@ class TrainCliTest(tf.test.TestCase):
 
   def test_a_task_with_its_own_error_measure(self):
     logdir = os.path.join(self.get_temp_dir(), "ngrams")
-    tiny = [a for a in _TINY if not a.startswith("--generalisation_sizes")]
     result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
-                 "--task=ngrams", "--generalisation_sizes=30", *tiny)
+                 "--task=ngrams", "--generalisation_sizes=30", *_TINY_ANY_TASK)
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
     self.assertRegex(result.stdout, r"eval +10 +[\d.]+ excess bits per "
                      "sequence over the Bayes-optimal predictor")
