@@ -73,7 +73,8 @@ class TrainingTest(tf.test.TestCase):
   def test_trace_save_and_load(self):
     model = memtk.LSTMBaseline(output_size=2, units=5)
     model.compile()
-    x, _, _ = self._data(3)
+    x, y, mask = self._data(3)
+    model.fit(x, y, sample_weight=mask, epochs=1, verbose=0)  # optimizer built
     trace = model.trace(x)
     self.assertEqual(trace["logits"].shape, (3, 6, 2))
     self.assertEqual(trace["read_weights"].shape, (3, 6, 0, 1))
@@ -84,6 +85,7 @@ class TrainingTest(tf.test.TestCase):
     loaded = keras.models.load_model(path)
     self.assertIsInstance(loaded, memtk.LSTMBaseline)
     self.assertAllClose(loaded(x), model(x))
+    self.assertEqual(int(loaded.optimizer.iterations.numpy()), 1)
 
 
 if __name__ == "__main__":
