@@ -91,39 +91,76 @@ def fmt(value, digits=2):
   return str(value)
 
 
+def measure_line(task, method, runs):
+  """For a task with its own error measure (no success line at 0.1): the
+  median and worst final error over the runs, and the best evaluation."""
+  finals = sorted(r["final_bits"] for r in runs if r["final_bits"] is not None)
+  measure = runs[0].get("error_name", contract.DEFAULT_ERROR_NAME)
+  if not finals:
+    return f"{task}, {method}: no finished run."
+  best = min((min(c[1] for c in r["curve"]) for r in runs if r["curve"]),
+             default=None)
+  line = (f"{task}, {method}: final {measure}: median "
+          f"{statistics.median(finals):.2f}, worst {finals[-1]:.2f} over "
+          f"{len(finals)} seeds")
+  if best is not None:
+    line += f"; best evaluation of any run {best:.2f}"
+  return line + "."
+
+
+def _header(measure, sampled, size_name, sizes):
+  """The table's columns: times to the success lines for bit errors; for a
+  task with its own measure, the best evaluation and the final error."""
+  if measure == contract.DEFAULT_ERROR_NAME:
+    head = ["method", "seed", "steps to <1", "s to <1", "steps to <0.1",
+            "s to <0.1", "worst after <0.1", "steps run", "final bits/seq"]
+  else:
+    head = ["method", "seed", "steps run", "s run", "best evaluation",
+            "final error"]
+  return (head + (["final, sampled choices"] if sampled else [])
+          + [f"{size_name} {s}" for s in sizes])
+
+
+def _cells(r, measure, sampled, sizes):
+  """One run's row of the table (columns of _header)."""
+  if measure == contract.DEFAULT_ERROR_NAME:
+    cells = [r.get("method", "soft"), r["seed"], r["to_1_steps"],
+             fmt(r["to_1_seconds"], 0), r["to_0.1_steps"],
+             fmt(r["to_0.1_seconds"], 0), fmt(r.get("worst_after")),
+             r["steps"], fmt(r["final_bits"], 3)]
+  else:
+    best = min((c[1] for c in r["curve"]), default=None)
+    cells = [r.get("method", "soft"), r["seed"], r["steps"],
+             fmt(r["seconds"], 0), fmt(best), fmt(r["final_bits"], 2)]
+  if sampled:
+    cells.append(fmt(r.get("final_bits_sampled"), 3))
+  return cells + [fmt(r["generalisation"].get(s), 2) for s in sizes]
+
+
 def markdown(rows, command):
-  """The summary table, one line per run plus a per-task count of successes."""
+  """The summary table, one line per run plus a per-task line per method:
+  the count of successes (bit errors), or the median and worst final error
+  (a task's own measure)."""
   lines = [f"Command: `{command}`", ""]
   for task in dict.fromkeys(r["task"] for r in rows):
     task_rows = [r for r in rows if r["task"] == task]
-    sizes = list(task_rows[0]["generalisation"]) if task_rows[0]["generalisation"] else []
-    size_name = task_rows[0]["size_name"]
+    sizes = list(task_rows[0]["generalisation"])
+    measure = task_rows[0].get("error_name", contract.DEFAULT_ERROR_NAME)
     methods = list(dict.fromkeys(r.get("method", "soft") for r in task_rows))
     sampled = any(r.get("final_bits_sampled") is not None for r in task_rows)
-    measure = task_rows[0].get("error_name", contract.DEFAULT_ERROR_NAME)
-    final = ("final bits/seq" if measure == contract.DEFAULT_ERROR_NAME
-             else "final error")
-    header = (["method", "seed", "steps to <1", "s to <1", "steps to <0.1",
-               "s to <0.1", "worst after <0.1", "steps run", final]
-              + (["final, sampled choices"] if sampled else [])
-              + [f"{size_name} {s}" for s in sizes])
+    header = _header(measure, sampled, task_rows[0]["size_name"], sizes)
     lines += [f"**{task}**" + ("" if measure == contract.DEFAULT_ERROR_NAME
                                 else f" (error: {measure})"),
               "", "| " + " | ".join(header) + " |",
               "|" + "---|" * len(header)]
     for r in task_rows:
-      cells = [r.get("method", "soft"), r["seed"], r["to_1_steps"],
-               fmt(r["to_1_seconds"], 0), r["to_0.1_steps"],
-               fmt(r["to_0.1_seconds"], 0), fmt(r.get("worst_after")),
-               r["steps"],
-               fmt(r["final_bits"], 3)]
-      if sampled:
-        cells.append(fmt(r.get("final_bits_sampled"), 3))
-      cells += [fmt(r["generalisation"].get(s), 2) for s in sizes]
+      cells = _cells(r, measure, sampled, sizes)
       lines.append("| " + " | ".join(fmt(c) for c in cells) + " |")
     lines.append("")
+    line = (success_line if measure == contract.DEFAULT_ERROR_NAME
+            else measure_line)
     for method in methods:
       runs = [r for r in task_rows if r.get("method", "soft") == method]
-      lines.append(success_line(task, method, runs) + "  ")
+      lines.append(line(task, method, runs) + "  ")
     lines.append("")
   return "\n".join(lines)

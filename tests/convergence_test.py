@@ -60,6 +60,27 @@ class TableTest(tf.test.TestCase):
                   "0.50 |", table)
     self.assertIn("in 1 of 1 seeds (95% Wilson interval 21-100%)", table)
 
+  def test_a_task_with_its_own_measure_reports_its_errors(self):
+    rows = []
+    for seed, final in ((0, 2.5), (1, 4.0), (2, 3.0)):
+      logdir = os.path.join(self.get_temp_dir(), f"ngrams-seed{seed}")
+      os.makedirs(logdir)
+      common.save_json(os.path.join(logdir, "history.json"), [
+          {"step": 200, "seconds": 60.0, "sequences": 6400,
+           "bits_per_sequence": 9.0},
+          {"step": 400, "seconds": 120.0, "sequences": 12800,
+           "bits_per_sequence": final - 0.5}])
+      common.save_json(os.path.join(logdir, "evaluation.json"), {
+          "bits_per_sequence": final, "size_name": "length",
+          "error_name": "excess bits", "generalisation": {"400": 2 * final}})
+      rows.append(convergence.summarise("ngrams", seed, logdir))
+    table = convergence.markdown(rows, "python -m benchmarks.convergence")
+    self.assertIn("**ngrams** (error: excess bits)", table)
+    self.assertIn("| soft | 1 | 400 | 120 | 3.50 | 4.00 | 8.00 |", table)
+    self.assertIn("ngrams, soft: final excess bits: median 3.00, worst 4.00 "
+                  "over 3 seeds; best evaluation of any run 2.00.", table)
+    self.assertNotIn("Wilson", table)
+
 
 class DiagnosisPlotTest(tf.test.TestCase):
 
