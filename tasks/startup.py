@@ -37,7 +37,10 @@ def quietly(fn):
   that are not start-up notices to sys.stderr (also when fn raises) and
   returns fn's result."""
   sys.stderr.flush()
-  saved = os.dup(2)
+  try:
+    saved = os.dup(2)
+  except OSError:  # no standard error to capture (closed): nothing to hide
+    return fn()
   with tempfile.TemporaryFile() as capture:
     os.dup2(capture.fileno(), 2)
     try:
