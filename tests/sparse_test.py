@@ -15,6 +15,7 @@ from memtk import cell as cell_lib
 from memtk import memory as memory_lib
 from memtk import sparse_unroll
 from memtk.unroll import unroll
+from float64_case import Float64TestCase
 from sparse_unroll_test import assert_compiled_in_place
 from sparse_unroll_test import assert_loops_agree
 
@@ -50,23 +51,7 @@ def dense(indices, weights, n):
   return out
 
 
-class Float64Test(tf.test.TestCase, parameterized.TestCase):
-
-  def setUp(self):
-    super().setUp()
-    # Keras caches its global dtype policy from floatx: set (and reset) both.
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    keras.utils.set_random_seed(1)
-    self.rng = np.random.default_rng(0)
-
-  def tearDown(self):
-    keras.config.set_floatx("float32")
-    keras.config.set_dtype_policy("float32")
-    super().tearDown()
-
-
-class EquationsTest(Float64Test):
+class EquationsTest(Float64TestCase):
 
   def test_read_and_write_sparse_equal_dense_on_the_support(self):
     b, h, k, n, w = 2, 3, 2, 6, 4
@@ -166,7 +151,7 @@ class EquationsTest(Float64Test):
       self.assertAllEqual(got, want)
 
 
-class SoftEqualityTest(Float64Test):
+class SoftEqualityTest(Float64TestCase):
 
   @parameterized.named_parameters(
       ("content", True, (1, 1), 5, 5), ("content_heads", True, (2, 2), 4, 6),
@@ -199,7 +184,7 @@ class SoftEqualityTest(Float64Test):
                         sparse.trace(inputs)["read_weights"], atol=1e-12)
 
 
-class RowLoopTest(Float64Test):
+class RowLoopTest(Float64TestCase):
 
   @parameterized.named_parameters(
       ("content", True, (1, 1), 9, 3),

@@ -12,6 +12,7 @@ import memtk
 from memtk import cell as cell_lib
 from memtk import sparse_unroll
 from memtk.unroll import unroll
+from float64_case import Float64TestCase
 
 BATCH, STEPS, INPUTS, OUTPUTS = 2, 6, 5, 3
 
@@ -82,25 +83,14 @@ def assert_compiled_in_place(test, gradients, args, content, cells=4099,
     test.assertTrue(np.all(np.isfinite(g.numpy())))
 
 
-class SparseUnrollTest(tf.test.TestCase, parameterized.TestCase):
+class SparseUnrollTest(Float64TestCase):
 
   def setUp(self):
     super().setUp()
-    # Keras caches its global dtype policy from floatx: set (and reset) both.
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    keras.utils.set_random_seed(1)
-    rng = np.random.default_rng(0)
-    self.inputs = tf.constant(rng.normal(size=(BATCH, STEPS, INPUTS)))
-    self.cotangents = [tf.constant(rng.normal(size=s)) for s in
+    self.inputs = tf.constant(self.rng.normal(size=(BATCH, STEPS, INPUTS)))
+    self.cotangents = [tf.constant(self.rng.normal(size=s)) for s in
                        [(BATCH, STEPS, OUTPUTS), (BATCH, STEPS, 5),
                         (BATCH, STEPS, 5), (BATCH, STEPS)]]
-    self.rng = rng
-
-  def tearDown(self):
-    keras.config.set_floatx("float32")
-    keras.config.set_dtype_policy("float32")
-    super().tearDown()
 
   @parameterized.named_parameters(
       ("content_greedy", True, "greedy", (1, 1), 7),
