@@ -182,6 +182,13 @@ _GENERALISATION_SIZES = flags.DEFINE_list(
 
 def config_from_flags():
   """The run config, with every flag checked before any work starts."""
+  _check_numbers()
+  _check_task_flags(common.make_task(_TASK.value))
+  return _config()
+
+
+def _check_numbers():
+  """Raises ValueError naming the first numeric flag out of its range."""
   for flag in (_CONTROLLER_UNITS, _MEMORY_SIZE, _WORD_SIZE, _NUM_READ_HEADS,
                _NUM_WRITE_HEADS, _SPARSE_K, _BATCH_SIZE, _MAX_STEPS,
                _STEPS_PER_EXECUTION, _EVAL_EVERY, _EVAL_SEQUENCES, _TEST_SEQUENCES, _CONVERGE_EVALS,
@@ -193,22 +200,9 @@ def config_from_flags():
   for flag in (_LEARNING_RATE, _CLIP_NORM, _TARGET_BITS, _LR_DECAY_BELOW):
     if not flag.value > 0:
       raise ValueError(f"--{flag.name} must be > 0, got {flag.value}")
-  task = common.make_task(_TASK.value)
-  if _GENERALISATION_SIZES.value and not contract.generalises(task):
-    raise ValueError(f"--generalisation_sizes: task {_TASK.value!r} has no "
-                     "variant(size) and generalisation_sizes")
-  for size in _GENERALISATION_SIZES.value or ():
-    if not size.isdigit():
-      raise ValueError(f"--generalisation_sizes must be positive ints, got "
-                       f"{_GENERALISATION_SIZES.value}")
-    task.variant(int(size))
   if _CURRICULUM_STEPS.value < 0:
     raise ValueError(
         f"--curriculum_steps must be >= 0, got {_CURRICULUM_STEPS.value}")
-  if _CURRICULUM_STEPS.value and not contract.takes_difficulty(task):
-    raise ValueError(
-        f"--curriculum_steps={_CURRICULUM_STEPS.value} needs a task whose "
-        f"sample takes a difficulty; task {_TASK.value!r} does not")
   if not 0 < _LR_FLOOR.value <= 1:
     raise ValueError(f"--lr_floor must be in (0, 1], got {_LR_FLOOR.value}")
   if not _LR_ERROR_POWER.value > 0:
@@ -225,6 +219,26 @@ def config_from_flags():
     raise ValueError(
         f"--eval_every={_EVAL_EVERY.value} must be a multiple of "
         f"--steps_per_execution={_STEPS_PER_EXECUTION.value}")
+
+
+def _check_task_flags(task):
+  """Raises ValueError when a flag asks `task` for a part it lacks."""
+  if _GENERALISATION_SIZES.value and not contract.generalises(task):
+    raise ValueError(f"--generalisation_sizes: task {_TASK.value!r} has no "
+                     "variant(size) and generalisation_sizes")
+  for size in _GENERALISATION_SIZES.value or ():
+    if not size.isdigit():
+      raise ValueError(f"--generalisation_sizes must be positive ints, got "
+                       f"{_GENERALISATION_SIZES.value}")
+    task.variant(int(size))
+  if _CURRICULUM_STEPS.value and not contract.takes_difficulty(task):
+    raise ValueError(
+        f"--curriculum_steps={_CURRICULUM_STEPS.value} needs a task whose "
+        f"sample takes a difficulty; task {_TASK.value!r} does not")
+
+
+def _config():
+  """The run config of the (checked) flags."""
   return {
       "task": _TASK.value,
       "model": _MODEL.value,
@@ -538,7 +552,6 @@ def main(argv):
     tf.config.experimental.enable_op_determinism()
   try:
     config = config_from_flags()
-    common.make_task(config["task"])
     train(config, _LOGDIR.value, _MAX_STEPS.value, _EVAL_EVERY.value,
           _EVAL_SEQUENCES.value, _TARGET_BITS.value, _CONVERGE_EVALS.value,
           _LOG_EVERY.value, _FINAL_EVAL.value, _MAX_MINUTES.value,
