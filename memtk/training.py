@@ -16,8 +16,8 @@ trains by the recipe `tasks.train` uses:
     monitored bit errors per sequence fall below 1, then follows the square
     root of the lowest error so far (0.5 bit errors: 0.71 of the rate; 0.1:
     0.32; 0.01: a tenth), down to a hundredth. A solved model's steps shrink
-    with its error, which keeps solved copy models from collapsing (README,
-    "Why seeds failed").
+    with its error, which keeps solved copy models from collapsing
+    (docs/convergence.md, "Why seeds failed").
 
 `DecayOnSolve` (a half-life decay from the first error below 1) and Adam's
 AMSGrad variant are the recipe's earlier parts, kept for comparison.

@@ -26,8 +26,8 @@ TASKS = {"copy": copy.CopyTask,
 # The model and optimiser settings a run is made of: the recipe of Collier &
 # Beel 2018 (LSTM 100, N=128, W=20, Adam 1e-3, batch 32), but with gradients
 # clipped to global norm 10 rather than 50 and, once the task is nearly solved,
-# a learning rate that follows the lowest evaluated error (see README for the
-# runs behind both).
+# a learning rate that follows the lowest evaluated error (see docs/convergence.md
+# for the runs behind both).
 DEFAULT_CONFIG = {
     "task": "copy",
     "model": "ntm",  # or "lstm": the baseline without external memory

@@ -15,7 +15,7 @@ Test sequences draw every bit uniformly. Training sequences (train_sample)
 start with an all-zero vector more often: such a vector looks like the
 silence of the output phase, and a sequence that starts with one (1 in 256
 under uniform bits) is otherwise met once every eight batches of 32, too
-rarely for a model to learn where the copy starts (see README).
+rarely for a model to learn where the copy starts (docs/convergence.md).
 """
 
 import numpy as np
