@@ -4,10 +4,19 @@ r"""Training throughput: sequences per second of `model.fit` on the copy task.
   python -m benchmarks.throughput --methods=soft,reinforce,gumbel --threads=1
 
 Times the XLA-compiled train step through plain `model.fit` (the path
-tasks.train uses) for each method (soft addressing, or hard with an
-estimator, purely hard) and batch size, after a warm-up that compiles it, with
-the data already in memory, and prints one line per configuration. Each
+tasks.train uses) for each method (soft addressing, hard with an estimator,
+purely hard, or `reference`: the straightforward NTM of
+benchmarks/reference_ntm.py, plain autodiff over memtk.addressing and
+memtk.memory, same sizes, same compiled train step) and batch size, after a
+warm-up that compiles it, with the data already in memory, and prints one
+line per configuration: sequences/s, ms per step and the first call's time
+less its steps at the measured rate (tracing and XLA compilation). Each
 configuration runs in its own subprocess so thread settings take effect.
+With `reference` among the methods, every other method's speed is also given
+as a ratio to the reference's at the same batch and threads, measured in the
+same run. Then (unless --notime_to_first_step) it times `tasks.train` from
+its start to its first progress line (Python and TensorFlow start-up,
+building the model, compiling the train step, the first 10 steps).
 """
 
 import json
@@ -21,8 +30,9 @@ from absl import flags
 
 # --- what to measure ---
 _METHODS = flags.DEFINE_list(
-    "methods", ["soft"], "soft, reinforce or gumbel (hard addressing with "
-    "that estimator).")
+    "methods", ["soft", "reference"], "soft, reinforce or gumbel (hard "
+    "addressing with that estimator), sparse, or reference (the "
+    "straightforward soft NTM).")
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["32"], "Batch sizes.")
 _THREADS = flags.DEFINE_list(
     "threads", ["1", "2"], "TensorFlow intra-op threads per configuration.")
@@ -31,42 +41,92 @@ _STEPS_PER_EXECUTION = flags.DEFINE_integer(
     "steps_per_execution", 10, "Train steps per compiled call.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repeats; the median is kept.")
 _JSON = flags.DEFINE_string("json", None, "Write the results here as JSON.")
+_TIME_TO_FIRST_STEP = flags.DEFINE_bool(
+    "time_to_first_step", True, "Also time tasks.train from its start to "
+    "its first progress line (2 threads).")
 _CHILD = flags.DEFINE_string("child", None, "Internal: batch size to time.")
 _CHILD_METHOD = flags.DEFINE_string("child_method", "soft", "Internal.")
 
 
+REFERENCE = "reference"
+
+
+def _model(method, config, task):
+  """The compiled model of `method` with the recipe's settings."""
+  from benchmarks import reference_ntm  # pylint: disable=g-import-not-at-top
+  from tasks import common  # pylint: disable=g-import-not-at-top
+  if method != REFERENCE:
+    return common.make_model(config, task)
+  model = reference_ntm.ReferenceNTM(
+      config["controller"], task.output_size,
+      memory_size=config["memory_size"], word_size=config["word_size"],
+      num_read_heads=config["num_read_heads"],
+      num_write_heads=config["num_write_heads"],
+      shift_range=config["shift_range"], memory_init=config["memory_init"],
+      controller_units=config["controller_units"])
+  model.compile(steps_per_execution=config["steps_per_execution"])
+  return model
+
+
 def measure(batch_size, steps, steps_per_execution, repeats, method="soft"):
-  """Median sequences/s of model.fit on copy batches (runs in this process)."""
+  """(median sequences/s of model.fit on copy batches, seconds of the first
+  call less its steps at that rate); runs in this process."""
   import keras  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from tasks import common  # pylint: disable=g-import-not-at-top
 
   config = dict(common.DEFAULT_CONFIG, batch_size=batch_size,
                 steps_per_execution=steps_per_execution,
-                **common.METHODS[method])
+                **common.METHODS["soft" if method == REFERENCE else method])
   task = common.make_task("copy")
   keras.utils.set_random_seed(0)
-  model = common.make_model(config, task)
+  model = _model(method, config, task)
   x, y, m = task.sample(np.random.default_rng(0), batch_size * steps)
-  model.fit(x[:batch_size * steps_per_execution * 2],
-            y[:batch_size * steps_per_execution * 2],
-            sample_weight=m[:batch_size * steps_per_execution * 2],
+  first = batch_size * steps_per_execution * 2
+  start = time.perf_counter()
+  model.fit(x[:first], y[:first], sample_weight=m[:first],
             batch_size=batch_size, verbose=0)  # compiles
+  first_call = time.perf_counter() - start
   rates = []
   for _ in range(repeats):
     start = time.perf_counter()
     model.fit(x, y, sample_weight=m, batch_size=batch_size, verbose=0,
               shuffle=False)
     rates.append(batch_size * steps / (time.perf_counter() - start))
-  return sorted(rates)[len(rates) // 2]
+  rate = sorted(rates)[len(rates) // 2]
+  return rate, max(first_call - first / rate, 0.0)
+
+
+def time_to_first_step(threads=2):
+  """Seconds from starting `python -m tasks.train` (the default recipe, a
+  fresh logdir) to its first progress line, after 10 training steps."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(threads),
+             TF_NUM_INTEROP_THREADS=str(threads))
+  with tempfile.TemporaryDirectory() as logdir:
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tasks.train", f"--logdir={logdir}",
+         "--log_every=1", "--max_steps=1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+      for line in process.stdout:
+        if line.startswith("step "):
+          return time.perf_counter() - start
+      raise RuntimeError("tasks.train ended without a progress line")
+    finally:
+      process.kill()
+      process.wait()
 
 
 def main(argv):
   del argv
   if _CHILD.value:
-    rate = measure(int(_CHILD.value), _STEPS.value, _STEPS_PER_EXECUTION.value,
-                   _REPEATS.value, _CHILD_METHOD.value)
-    print(json.dumps({"sequences_per_second": rate}))
+    rate, compile_seconds = measure(
+        int(_CHILD.value), _STEPS.value, _STEPS_PER_EXECUTION.value,
+        _REPEATS.value, _CHILD_METHOD.value)
+    print(json.dumps({"sequences_per_second": rate,
+                      "first_call_seconds": compile_seconds}))
     return
   try:
     batch_sizes = [int(b) for b in _BATCH_SIZES.value]
@@ -79,14 +139,15 @@ def main(argv):
   from tasks import common  # pylint: disable=g-import-not-at-top
   try:
     for method in _METHODS.value:
-      common.check_method(method)
+      if method != REFERENCE:
+        common.check_method(method)
   except ValueError as e:
     sys.exit(f"error: {e}")
   results = []
   print("copy task (T = 41 padded steps), LSTM 100, N=128, W=20, "
         f"{_STEPS.value} steps x {_REPEATS.value} repeats, median")
   print(f"{'method':>10} {'batch':>6} {'threads':>8} {'seq/s':>9} "
-        f"{'ms/step':>9}")
+        f"{'ms/step':>9} {'first call s':>13}")
   configurations = [(m, b, n) for m in _METHODS.value for b in batch_sizes
                     for n in threads]
   for method, batch_size, n in configurations:
@@ -99,16 +160,41 @@ def main(argv):
          f"--steps_per_execution={_STEPS_PER_EXECUTION.value}",
          f"--repeats={_REPEATS.value}"],
         capture_output=True, text=True, env=env, check=True)
-    rate = json.loads(out.stdout.strip().splitlines()[-1])["sequences_per_second"]
+    child = json.loads(out.stdout.strip().splitlines()[-1])
+    rate = child["sequences_per_second"]
     results.append({"method": method, "batch_size": batch_size,
                     "threads": n,
                     "sequences_per_second": rate,
-                    "ms_per_step": 1000 * batch_size / rate})
+                    "ms_per_step": 1000 * batch_size / rate,
+                    "first_call_seconds": child["first_call_seconds"]})
     print(f"{method:>10} {batch_size:>6} {n:>8} {rate:>9.0f} "
-          f"{1000 * batch_size / rate:>9.1f}", flush=True)
+          f"{1000 * batch_size / rate:>9.1f} "
+          f"{child['first_call_seconds']:>13.1f}", flush=True)
+  report = {"results": results, "ratios": ratios_to_reference(results)}
+  for r in report["ratios"]:
+    print(f"{r['method']} / reference at batch {r['batch_size']}, "
+          f"{r['threads']} threads: {r['ratio']:.2f}x")
+  if _TIME_TO_FIRST_STEP.value:
+    report["time_to_first_step_seconds"] = time_to_first_step()
+    print("tasks.train, start to its first progress line (10 steps, 2 "
+          f"threads): {report['time_to_first_step_seconds']:.1f} s")
   if _JSON.value:
     with open(_JSON.value, "w") as f:
-      json.dump(results, f, indent=2)
+      json.dump(report, f, indent=2)
+
+
+def ratios_to_reference(results):
+  """Each method's sequences/s over the reference's at the same batch size
+  and threads (rows of `results` without a reference beside them give
+  none)."""
+  reference = {(r["batch_size"], r["threads"]): r["sequences_per_second"]
+               for r in results if r["method"] == REFERENCE}
+  return [{"method": r["method"], "batch_size": r["batch_size"],
+           "threads": r["threads"],
+           "ratio": r["sequences_per_second"]
+                    / reference[(r["batch_size"], r["threads"])]}
+          for r in results if r["method"] != REFERENCE
+          and (r["batch_size"], r["threads"]) in reference]
 
 
 if __name__ == "__main__":

@@ -4,13 +4,14 @@ distribution and on longer sequences, and attention heat maps.
   python -m tasks.evaluate --logdir=runs/copy
   python -m tasks.evaluate --logdir=runs/copy/model.keras   # a saved model
 
-writes <logdir>/evaluation.json, <logdir>/heatmap.png (a sequence of the
-longest training size) and <logdir>/heatmap_long.png (the longest
-generalisation size). A hard-addressing run is measured with greedy choices
+writes evaluation.json, heatmap.png (a sequence of the longest training
+size) and heatmap_long.png (the longest generalisation size) to the run
+directory, or to --out (the run's own evaluation stays as training left it). A hard-addressing run is measured with greedy choices
 (argmax of each head's distribution; the heat maps show these) and again with
 sampled choices.
 """
 
+import os
 import sys
 
 from absl import app
@@ -23,6 +24,9 @@ from tasks import evaluation
 _LOGDIR = flags.DEFINE_string(
     "logdir", "runs/copy", "Run directory written by tasks.train (its latest "
     "checkpoint), or a .keras file saved by model.save (results go beside it).")
+_OUT = flags.DEFINE_string(
+    "out", None, "Directory for evaluation.json and the heat maps (default: "
+    "the run directory, or beside the .keras file).")
 _TASK = flags.DEFINE_string(
     "task", None, "Task of a .keras model without a config.json beside it.")
 _NUM_SEQUENCES = flags.DEFINE_integer(
@@ -62,6 +66,9 @@ def main(argv):
                        "and generalisation_sizes")
     for size in sizes or ():
       task.variant(size)  # rejects sizes the task cannot take
+    if _OUT.value:
+      outdir = _OUT.value
+      os.makedirs(outdir, exist_ok=True)
     evaluation.evaluate_run(model, task, config, outdir, _NUM_SEQUENCES.value,
                             sizes, test_sequences=_TEST_SEQUENCES.value,
                             memory_size=_MEMORY_SIZE.value)

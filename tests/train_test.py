@@ -76,15 +76,21 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21", evaluated.stdout)
     self.assertIn("on 40 fresh test sequences", evaluated.stdout)
-    # Trained with N = 8, run with N = 48 on copies longer than 8 fit.
+    # Trained with N = 8, run with N = 48 on copies longer than 8 fit;
+    # written to --out, the run's own evaluation untouched.
+    before = open(os.path.join(logdir, "evaluation.json")).read()
+    out = os.path.join(self.get_temp_dir(), "larger")
     larger = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=40",
                  "--num_sequences=10", "--test_sequences=10",
-                 "--memory_size=48")
+                 "--memory_size=48", f"--out={out}")
     self.assertEqual(larger.returncode, 0, larger.stderr)
     self.assertIn("evaluating with a memory of 48 cells", larger.stdout)
-    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
+    evaluation = json.load(open(os.path.join(out, "evaluation.json")))
     self.assertEqual(evaluation["memory_size"], 48)
     self.assertEqual(set(evaluation["generalisation"]), {"40"})
+    self.assertTrue(os.path.exists(os.path.join(out, "heatmap_long.png")))
+    self.assertEqual(open(os.path.join(logdir, "evaluation.json")).read(),
+                     before)
 
     # The saved .keras model, moved away from its run directory.
     saved = os.path.join(self.get_temp_dir(), "elsewhere", "copy.keras")

@@ -1,0 +1,70 @@
+"""The straightforward NTM: what memtk's soft model computes, written as the
+plain composition of `memtk.addressing` and `memtk.memory` with autodiff.
+
+No hand-written gradient and no fused access: each step is the controller,
+the head interface, `addressing.address`, `memory.write`, `memory.read` and
+the output layer, unrolled by `memtk.unroll` (one `tf.while_loop`) and
+differentiated by TensorFlow. It is the reference `benchmarks.throughput`
+times beside memtk, in the same process layout and with the same XLA
+compilation and train step (a memtk SequenceModel), so its ratio says what
+memtk's own work on the step buys on this machine.
+
+Its variables are those of an NTMCell built with the same settings (it owns
+one and uses the cell's layers and initial state), so
+`reference.cell.set_weights(ntm.cell.get_weights())` makes the two compute
+the same function; tests/reference_ntm_test.py checks values and gradients in
+float64.
+"""
+
+import tensorflow as tf
+
+from memtk import addressing
+from memtk import cell as cell_lib
+from memtk import memory
+from memtk import sequence_model
+from memtk.unroll import unroll
+
+
+class ReferenceNTM(sequence_model.SequenceModel):
+  """A soft NTM with content addressing, stepped by plain composition.
+
+  Args:
+    controller, output_size, memory_size, word_size, num_read_heads,
+    num_write_heads, shift_range, memory_init, controller_units: as for
+    memtk.NTM (soft addressing with content; no estimator settings).
+  """
+
+  def __init__(self, controller, output_size, memory_size=128, word_size=20,
+               num_read_heads=1, num_write_heads=1, shift_range=1,
+               memory_init="constant", controller_units=100, **kwargs):
+    super().__init__(**kwargs)
+    self.cell = cell_lib.NTMCell(
+        controller, output_size, memory_size=memory_size, word_size=word_size,
+        num_read_heads=num_read_heads, num_write_heads=num_write_heads,
+        shift_range=shift_range, memory_init=memory_init,
+        controller_units=controller_units)
+
+  def build(self, input_shape):
+    self.cell.build((None, input_shape[-1]))
+    self.built = True
+
+  def step(self, inputs, state):
+    """One step: (logits [B, O], NTMState) from x_t [B, I] and the state."""
+    cell = self.cell
+    controller_output, controller_state, p = cell.control(inputs, state)
+    weights = addressing.address(state.memory, state.weights, p.key,
+                                 p.strength, p.gate, p.shift, p.gamma)
+    read_weights = weights[:, :cell.num_read_heads]
+    write_weights = weights[:, cell.num_read_heads:]
+    new_memory = memory.write(state.memory, write_weights, p.erase, p.add)
+    read = memory.read(new_memory, read_weights)
+    logits, _ = cell.emit(controller_output, read)
+    return logits, cell_lib.NTMState(controller_state, new_memory, read,
+                                     weights)
+
+  def call(self, inputs, training=None):
+    del training
+    inputs = tf.convert_to_tensor(inputs, self.compute_dtype)
+    initial = self.cell.initial_ntm_state(tf.shape(inputs)[0])
+    logits, _, _ = unroll(self.step, inputs, initial)
+    return logits
