@@ -28,6 +28,27 @@ def replica():
   return context.replica_id_in_sync_group, context.num_replicas_in_sync
 
 
+def across_workers():
+  """Whether the current strategy is MultiWorkerMirroredStrategy over
+  several workers."""
+  strategy = tf.distribute.get_strategy()
+  return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+          and strategy.extended._in_multi_worker_mode())  # pylint: disable=protected-access
+
+
+def for_reduction(logs):
+  """A step's logs as Keras can reduce them across workers.
+
+  Keras reduces each logged value of a multi-worker step with a mean over
+  axis 0, which a scalar does not have; as a [1] vector the mean over
+  replicas' values comes out a scalar again. Elsewhere the logs are
+  returned unchanged.
+  """
+  if not across_workers():
+    return logs
+  return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+
+
 def global_mean(values):
   """The mean of `values` over the whole batch, across replicas."""
   mean = tf.reduce_mean(values)
@@ -87,7 +108,10 @@ class SequenceModel(keras.Model):
         sample_weight=sample_weight * tf.cast(finite, logits.dtype)))
     logs["skipped_steps"] = self._skipped_tracker.result()
     logs["gradient_norm"] = norm  # of this step, before any clipping
-    return logs
+    return for_reduction(logs)
+
+  def test_step(self, data):
+    return for_reduction(super().test_step(data))
 
   def _update_state(self):
     """Every variable a train step changes: the weights and the optimizer's
@@ -131,6 +155,24 @@ class SequenceModel(keras.Model):
     super().compile(optimizer=optimizer, loss=loss,
                     weighted_metrics=weighted_metrics, jit_compile=jit_compile,
                     **kwargs)
+
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    """Keras's build from the first batch before fit or evaluate, made to
+    work across workers. Keras reduces a distributed batch to one value with
+    strategy.reduce, which fails under MultiWorkerMirroredStrategy (a
+    PerReplica it cannot convert); the build only needs the batch's shapes,
+    so this takes this worker's first replica's part instead."""
+    strategy = getattr(self, "_distribute_strategy", None)
+    if iterator is not None and strategy is not None:
+      for _, _, batches in iterator:
+        data_batch = tf.nest.map_structure(
+            lambda x: (strategy.experimental_local_results(x)[0]
+                       if isinstance(x, tf.distribute.DistributedValues)
+                       else x), next(batches))
+        break
+      iterator = None
+    return super()._maybe_symbolic_build(iterator=iterator,
+                                         data_batch=data_batch)
 
   def compile_from_config(self, config):
     """Recompiles a loaded model with its saved compile arguments."""

@@ -1,8 +1,11 @@
 """tf.distribute: a mirrored step over two logical CPUs equals a one-device
-step on the same global batch."""
+step on the same global batch; two worker processes of
+MultiWorkerMirroredStrategy on 127.0.0.1 end with the same weights, equal to
+one process's on the same global batches."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -58,6 +61,97 @@ print(json.dumps({
                       for a, b in zip(single, initial)),
 }))
 """
+
+
+# Runs as each of two workers (TF_CONFIG set) or as one process: a soft and a
+# REINFORCE model, each trained 3 steps of tasks.train's data stream (global
+# batch 8) under the strategy tasks.train --strategy names; writes the
+# weights before and after to argv[2].
+_WORKER = r"""
+import sys
+import numpy as np
+import keras
+from tasks import common
+from tasks import copy
+
+strategy = common.make_strategy(sys.argv[1])
+task = copy.CopyTask(min_length=5, max_length=5)  # see _SCRIPT
+weights = {}
+for addressing in ("soft", "hard"):
+  config = dict(common.DEFAULT_CONFIG, memory_size=16, word_size=6,
+                controller_units=16, addressing=addressing,
+                estimator="reinforce")
+  keras.utils.set_random_seed(0)
+  model = common.make_model(config, task, strategy)
+  with strategy.scope():  # SGD: equal gradients give equal steps
+    model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False,
+                  steps_per_execution=common.steps_per_execution(config))
+  if not model.built:
+    model.build((None, None, task.input_size))
+  for i, v in enumerate(model.weights):
+    weights[f"{addressing}/before/{i}"] = v.numpy()
+  model.fit(common.train_dataset(task, seed=0, batch_size=8, start_step=0),
+            steps_per_epoch=3, epochs=1, shuffle=False, verbose=0)
+  for i, v in enumerate(model.weights):
+    weights[f"{addressing}/after/{i}"] = v.numpy()
+weights["replicas"] = np.array(strategy.num_replicas_in_sync)
+np.savez(sys.argv[2], **weights)
+"""
+
+
+def _free_ports(count):
+  sockets = [socket.socket() for _ in range(count)]
+  try:
+    for s in sockets:
+      s.bind(("127.0.0.1", 0))
+    return [s.getsockname()[1] for s in sockets]
+  finally:
+    for s in sockets:
+      s.close()
+
+
+class MultiWorkerTest(tf.test.TestCase):
+
+  def test_two_workers_end_equal_to_each_other_and_to_one_process(self):
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    out = self.get_temp_dir()
+    cluster = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    env = dict(os.environ, PYTHONPATH=_ROOT, TF_NUM_INTRAOP_THREADS="1",
+               TF_NUM_INTEROP_THREADS="1")
+    workers = []
+    try:
+      for index in range(2):
+        config = {"cluster": {"worker": cluster},
+                  "task": {"type": "worker", "index": index}}
+        workers.append(subprocess.Popen(
+            [sys.executable, "-c", _WORKER, "multi_worker",
+             os.path.join(out, f"worker{index}.npz")], cwd=_ROOT,
+            env=dict(env, TF_CONFIG=json.dumps(config)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+      single = subprocess.run(
+          [sys.executable, "-c", _WORKER, "default",
+           os.path.join(out, "single.npz")], cwd=_ROOT, env=env,
+          capture_output=True, text=True, timeout=600)
+      self.assertEqual(single.returncode, 0, single.stderr)
+      for worker in workers:
+        _, stderr = worker.communicate(timeout=600)
+        self.assertEqual(worker.returncode, 0, stderr)
+    finally:  # no worker outlives the test, whatever failed
+      for worker in workers:
+        worker.kill()
+        worker.wait()
+    runs = [dict(np.load(os.path.join(out, f"{name}.npz")))
+            for name in ("worker0", "worker1", "single")]
+    self.assertEqual([int(r.pop("replicas")) for r in runs], [2, 2, 1])
+    self.assertEqual(set(runs[0]), set(runs[2]))
+    for addressing in ("soft", "hard"):
+      after = sorted(k for k in runs[0] if k.startswith(f"{addressing}/after"))
+      moved = max(np.abs(runs[2][k] - runs[2][k.replace("after", "before")]).max()
+                  for k in after)
+      self.assertGreater(moved, 1e-3, addressing)  # the steps moved weights
+      for k in after:
+        self.assertAllClose(runs[0][k], runs[1][k], atol=1e-6, msg=k)
+        self.assertAllClose(runs[0][k], runs[2][k], atol=1e-5, msg=k)
 
 
 class MirroredStrategyTest(tf.test.TestCase, parameterized.TestCase):
