@@ -1,7 +1,6 @@
 """The throughput benchmark's straightforward NTM computes memtk's function:
 values and gradients equal a memtk.NTM's with the same weights (float64)."""
 
-import keras
 import numpy as np
 import tensorflow as tf
 
