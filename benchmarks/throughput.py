@@ -23,10 +23,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from absl import app
 from absl import flags
+from benchmarks import timing
 
 # --- what to measure ---
 _METHODS = flags.DEFINE_list(
@@ -48,81 +48,10 @@ _CHILD = flags.DEFINE_string("child", None, "Internal: batch size to time.")
 _CHILD_METHOD = flags.DEFINE_string("child_method", "soft", "Internal.")
 
 
-REFERENCE = "reference"
-
-
-def _model(method, config, task):
-  """The compiled model of `method` with the recipe's settings."""
-  from benchmarks import reference_ntm  # pylint: disable=g-import-not-at-top
-  from tasks import common  # pylint: disable=g-import-not-at-top
-  if method != REFERENCE:
-    return common.make_model(config, task)
-  model = reference_ntm.ReferenceNTM(
-      config["controller"], task.output_size,
-      memory_size=config["memory_size"], word_size=config["word_size"],
-      num_read_heads=config["num_read_heads"],
-      num_write_heads=config["num_write_heads"],
-      shift_range=config["shift_range"], memory_init=config["memory_init"],
-      controller_units=config["controller_units"])
-  model.compile(steps_per_execution=config["steps_per_execution"])
-  return model
-
-
-def measure(batch_size, steps, steps_per_execution, repeats, method="soft"):
-  """(median sequences/s of model.fit on copy batches, seconds of the first
-  call less its steps at that rate); runs in this process."""
-  import keras  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from tasks import common  # pylint: disable=g-import-not-at-top
-
-  config = dict(common.DEFAULT_CONFIG, batch_size=batch_size,
-                steps_per_execution=steps_per_execution,
-                **common.METHODS["soft" if method == REFERENCE else method])
-  task = common.make_task("copy")
-  keras.utils.set_random_seed(0)
-  model = _model(method, config, task)
-  x, y, m = task.sample(np.random.default_rng(0), batch_size * steps)
-  first = batch_size * steps_per_execution * 2
-  start = time.perf_counter()
-  model.fit(x[:first], y[:first], sample_weight=m[:first],
-            batch_size=batch_size, verbose=0)  # compiles
-  first_call = time.perf_counter() - start
-  rates = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    model.fit(x, y, sample_weight=m, batch_size=batch_size, verbose=0,
-              shuffle=False)
-    rates.append(batch_size * steps / (time.perf_counter() - start))
-  rate = sorted(rates)[len(rates) // 2]
-  return rate, max(first_call - first / rate, 0.0)
-
-
-def time_to_first_step(threads=2):
-  """Seconds from starting `python -m tasks.train` (the default recipe, a
-  fresh logdir) to its first progress line, after 10 training steps."""
-  import tempfile  # pylint: disable=g-import-not-at-top
-  env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(threads),
-             TF_NUM_INTEROP_THREADS=str(threads))
-  with tempfile.TemporaryDirectory() as logdir:
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tasks.train", f"--logdir={logdir}",
-         "--log_every=1", "--max_steps=1000"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    try:
-      for line in process.stdout:
-        if line.startswith("step "):
-          return time.perf_counter() - start
-      raise RuntimeError("tasks.train ended without a progress line")
-    finally:
-      process.kill()
-      process.wait()
-
-
 def main(argv):
   del argv
   if _CHILD.value:
-    rate, compile_seconds = measure(
+    rate, compile_seconds = timing.measure(
         int(_CHILD.value), _STEPS.value, _STEPS_PER_EXECUTION.value,
         _REPEATS.value, _CHILD_METHOD.value)
     print(json.dumps({"sequences_per_second": rate,
@@ -139,7 +68,7 @@ def main(argv):
   from tasks import common  # pylint: disable=g-import-not-at-top
   try:
     for method in _METHODS.value:
-      if method != REFERENCE:
+      if method != timing.REFERENCE:
         common.check_method(method)
   except ValueError as e:
     sys.exit(f"error: {e}")
@@ -170,31 +99,17 @@ def main(argv):
     print(f"{method:>10} {batch_size:>6} {n:>8} {rate:>9.0f} "
           f"{1000 * batch_size / rate:>9.1f} "
           f"{child['first_call_seconds']:>13.1f}", flush=True)
-  report = {"results": results, "ratios": ratios_to_reference(results)}
+  report = {"results": results, "ratios": timing.ratios_to_reference(results)}
   for r in report["ratios"]:
     print(f"{r['method']} / reference at batch {r['batch_size']}, "
           f"{r['threads']} threads: {r['ratio']:.2f}x")
   if _TIME_TO_FIRST_STEP.value:
-    report["time_to_first_step_seconds"] = time_to_first_step()
+    report["time_to_first_step_seconds"] = timing.time_to_first_step()
     print("tasks.train, start to its first progress line (10 steps, 2 "
           f"threads): {report['time_to_first_step_seconds']:.1f} s")
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump(report, f, indent=2)
-
-
-def ratios_to_reference(results):
-  """Each method's sequences/s over the reference's at the same batch size
-  and threads (rows of `results` without a reference beside them give
-  none)."""
-  reference = {(r["batch_size"], r["threads"]): r["sequences_per_second"]
-               for r in results if r["method"] == REFERENCE}
-  return [{"method": r["method"], "batch_size": r["batch_size"],
-           "threads": r["threads"],
-           "ratio": r["sequences_per_second"]
-                    / reference[(r["batch_size"], r["threads"])]}
-          for r in results if r["method"] != REFERENCE
-          and (r["batch_size"], r["threads"]) in reference]
 
 
 if __name__ == "__main__":
