@@ -9,8 +9,8 @@ times beside memtk, in the same process layout and with the same XLA
 compilation and train step (a memtk SequenceModel), so its ratio says what
 memtk's own work on the step buys on this machine.
 
-Its variables are those of an NTMCell built with the same settings (it owns
-one and uses the cell's layers and initial state), so
+`ReferenceNTM.like(ntm)` builds it with the settings of a soft memtk.NTM (a
+fresh NTMCell of the same config, whose layers and initial state it uses), so
 `reference.cell.set_weights(ntm.cell.get_weights())` makes the two compute
 the same function; tests/reference_ntm_test.py checks values and gradients in
 float64.
@@ -29,20 +29,24 @@ class ReferenceNTM(sequence_model.SequenceModel):
   """A soft NTM with content addressing, stepped by plain composition.
 
   Args:
-    controller, output_size, memory_size, word_size, num_read_heads,
-    num_write_heads, shift_range, memory_init, controller_units: as for
-    memtk.NTM (soft addressing with content; no estimator settings).
+    cell: the soft memtk.NTMCell (content addressing on) whose variables and
+      settings the model uses; see `like`.
   """
 
-  def __init__(self, controller, output_size, memory_size=128, word_size=20,
-               num_read_heads=1, num_write_heads=1, shift_range=1,
-               memory_init="constant", controller_units=100, **kwargs):
+  def __init__(self, cell, **kwargs):
     super().__init__(**kwargs)
-    self.cell = cell_lib.NTMCell(
-        controller, output_size, memory_size=memory_size, word_size=word_size,
-        num_read_heads=num_read_heads, num_write_heads=num_write_heads,
-        shift_range=shift_range, memory_init=memory_init,
-        controller_units=controller_units)
+    if cell.addressing != "soft" or not cell.content_addressing:
+      raise ValueError(
+          "ReferenceNTM needs a soft cell with content addressing, got "
+          f"addressing={cell.addressing!r}, "
+          f"content_addressing={cell.content_addressing}")
+    self.cell = cell
+
+  @classmethod
+  def like(cls, ntm):
+    """A ReferenceNTM with the settings of the memtk.NTM `ntm` (its own,
+    freshly initialised variables)."""
+    return cls(cell_lib.NTMCell.from_config(ntm.cell.get_config()))
 
   def build(self, input_shape):
     self.cell.build((None, input_shape[-1]))

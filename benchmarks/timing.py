@@ -14,15 +14,10 @@ def _model(method, config, task):
   """The compiled model of `method` with the recipe's settings."""
   from benchmarks import reference_ntm  # pylint: disable=g-import-not-at-top
   from tasks import common  # pylint: disable=g-import-not-at-top
+  ntm = common.make_model(config, task)
   if method != REFERENCE:
-    return common.make_model(config, task)
-  model = reference_ntm.ReferenceNTM(
-      config["controller"], task.output_size,
-      memory_size=config["memory_size"], word_size=config["word_size"],
-      num_read_heads=config["num_read_heads"],
-      num_write_heads=config["num_write_heads"],
-      shift_range=config["shift_range"], memory_init=config["memory_init"],
-      controller_units=config["controller_units"])
+    return ntm
+  model = reference_ntm.ReferenceNTM.like(ntm)
   model.compile(steps_per_execution=config["steps_per_execution"])
   return model
 

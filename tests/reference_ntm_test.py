@@ -12,11 +12,9 @@ from tests import float64_case
 class ReferenceNTMTest(float64_case.Float64TestCase):
 
   def test_equals_memtk_in_values_and_gradients(self):
-    settings = dict(output_size=3, memory_size=7, word_size=4,
-                    num_read_heads=2, num_write_heads=2)
-    ntm = memtk.NTM("lstm", controller_units=6, **settings)
-    reference = reference_ntm.ReferenceNTM("lstm", controller_units=6,
-                                           **settings)
+    ntm = memtk.NTM("lstm", output_size=3, memory_size=7, word_size=4,
+                    num_read_heads=2, num_write_heads=2, controller_units=6)
+    reference = reference_ntm.ReferenceNTM.like(ntm)
     inputs = tf.constant(self.rng.uniform(size=(2, 5, 4)))
     ntm(inputs)
     reference(inputs)
@@ -42,9 +40,9 @@ class ReferenceNTMTest(float64_case.Float64TestCase):
       self.assertAllClose(g, ref_g, rtol=1e-8, atol=1e-10, msg=variable.path)
 
   def test_trains_through_the_compiled_step(self):
-    reference = reference_ntm.ReferenceNTM("lstm", output_size=2,
-                                           memory_size=6, word_size=3,
-                                           controller_units=5)
+    reference = reference_ntm.ReferenceNTM.like(memtk.NTM(
+        "lstm", output_size=2, memory_size=6, word_size=3,
+        controller_units=5))
     reference.compile()
     x = np.random.default_rng(0).uniform(size=(4, 5, 3))
     y = (x[..., :2] > 0.5).astype("float64")
@@ -53,6 +51,12 @@ class ReferenceNTMTest(float64_case.Float64TestCase):
     self.assertTrue(np.all(np.isfinite(history.history["loss"])))
     self.assertEqual(history.history["skipped_steps"][-1], 0.0)
     self.assertLess(history.history["loss"][-1], history.history["loss"][0])
+
+  def test_refuses_cells_it_does_not_compute(self):
+    for kwargs in ({"addressing": "hard"}, {"content_addressing": False}):
+      ntm = memtk.NTM("lstm", output_size=2, memory_size=6, **kwargs)
+      with self.assertRaisesRegex(ValueError, "soft cell with content"):
+        reference_ntm.ReferenceNTM.like(ntm)
 
 
 if __name__ == "__main__":
