@@ -136,6 +136,24 @@ def rewards_to_go(rewards, mask):
   return tf.cumsum(rewards * mask, axis=1, reverse=True)
 
 
+def leave_one_out(returns, samples):
+  """The mean return of the other runs of the same sequence.
+
+  Args:
+    returns: [B * samples, T], the runs of each sequence in consecutive rows
+      (as tf.repeat(x, samples, axis=0) lays them out).
+    samples: runs per sequence, >= 2.
+
+  Returns:
+    [B * samples, T]: row j holds the mean of the other samples - 1 rows of
+    its sequence, a baseline that does not depend on run j's choices.
+  """
+  grouped = tf.reshape(returns, tf.concat([[-1, samples],
+                                           tf.shape(returns)[1:]], 0))
+  others = (tf.reduce_sum(grouped, 1, keepdims=True) - grouped) / (samples - 1)
+  return tf.reshape(others, tf.shape(returns))
+
+
 def surrogate(log_probs, advantages):
   """REINFORCE surrogate loss: its gradient is -E[A grad log w(i)].
 

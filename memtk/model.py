@@ -18,6 +18,11 @@ loss) and optimizer step n:
           + mean_{B,T} (R^_t - b_t)^2 - beta_n mean_{B,T} sum_h H(w_t,h)
 
     (NVIL's centring, scaling and input-dependent baseline; H is entropy).
+    With `reinforce_samples` = k > 1 every sequence of the batch runs k
+    times with independent choices, and each run's return is first centred
+    on the mean return of the other k - 1 runs of its sequence (VIMCO's
+    leave-one-out baseline: it removes what the sequence itself makes easy
+    or hard); a step then costs k times the runs.
   * estimator="gumbel": straight-through Gumbel-softmax, one-hot forward and
     the softmax((log w + g) / tau_n) gradient backward; the loss is
     L - beta_n * entropy as above.
@@ -60,6 +65,7 @@ HARD_DEFAULTS = {
     "soft_curriculum_hold": 0,
     "soft_curriculum_steps": 0,
     "stats_decay": 0.99,
+    "reinforce_samples": 1,
 }
 
 
@@ -98,7 +104,9 @@ class NTM(sequence_model.SequenceModel):
                temperature_steps=HARD_DEFAULTS["temperature_steps"],
                soft_curriculum_hold=HARD_DEFAULTS["soft_curriculum_hold"],
                soft_curriculum_steps=HARD_DEFAULTS["soft_curriculum_steps"],
-               stats_decay=HARD_DEFAULTS["stats_decay"], check_numerics=False,
+               stats_decay=HARD_DEFAULTS["stats_decay"],
+               reinforce_samples=HARD_DEFAULTS["reinforce_samples"],
+               check_numerics=False,
                sparse_k=cell_lib.DEFAULT_SPARSE_K, initial_window=None,
                **kwargs):
     super().__init__(check_numerics=check_numerics, **kwargs)
@@ -119,6 +127,13 @@ class NTM(sequence_model.SequenceModel):
         raise ValueError(f"{name} must be an int >= 0, got {value!r}")
     if not 0 <= stats_decay < 1:
       raise ValueError(f"stats_decay must be in [0, 1), got {stats_decay!r}")
+    if (isinstance(reinforce_samples, bool)
+        or not isinstance(reinforce_samples, int) or reinforce_samples < 1):
+      raise ValueError(f"reinforce_samples must be an int >= 1, got "
+                       f"{reinforce_samples!r}")
+    if reinforce_samples > 1 and estimator != "reinforce":
+      raise ValueError(f"reinforce_samples={reinforce_samples} needs "
+                       f"estimator='reinforce', got {estimator!r}")
     self.hard_settings = dict(
         estimator=estimator, entropy_bonus=float(entropy_bonus),
         entropy_steps=entropy_steps, temperature=float(temperature),
@@ -126,7 +141,8 @@ class NTM(sequence_model.SequenceModel):
         temperature_steps=temperature_steps,
         soft_curriculum_hold=soft_curriculum_hold,
         soft_curriculum_steps=soft_curriculum_steps,
-        stats_decay=float(stats_decay))
+        stats_decay=float(stats_decay),
+        reinforce_samples=reinforce_samples)
     self.cell = cell_lib.NTMCell(
         controller, output_size, memory_size=memory_size, word_size=word_size,
         num_read_heads=num_read_heads, num_write_heads=num_write_heads,
@@ -288,6 +304,10 @@ class NTM(sequence_model.SequenceModel):
           step < hold, 1.0, estimators.linear_schedule(1.0, 0.0, step - hold,
                                                        decay))
       soft_batch = self._uniform((), step, stream=1) < soft_probability
+    samples = settings["reinforce_samples"]
+    if samples > 1:  # every sequence runs `samples` times, in adjacent rows
+      x, y, sample_weight = (None if t is None else tf.repeat(t, samples, 0)
+                             for t in (x, y, sample_weight))
     noise = self._noise(x, choice, step)
     out = self._run(x, choice, noise, temperature, soft_batch)[0]
     # Under a strategy, Keras scales the compiled loss by 1 / replicas so
@@ -307,7 +327,8 @@ class NTM(sequence_model.SequenceModel):
       extra += terms
     else:
       logs["temperature"] = temperature
-    return out.logits, loss, loss + extra / replicas, logs
+    # The metrics see each sequence's first run.
+    return out.logits[::samples], loss, loss + extra / replicas, logs
 
   def _reinforce_terms(self, out, targets, mask):
     """(surrogate + baseline loss of REINFORCE (module docstring), the
@@ -319,6 +340,9 @@ class NTM(sequence_model.SequenceModel):
     mask = tf.cast(mask, logits.dtype)
     returns = estimators.rewards_to_go(
         -estimators.step_losses(logits, targets), mask)
+    samples = self.hard_settings["reinforce_samples"]
+    if samples > 1:
+      returns -= estimators.leave_one_out(returns, samples)
     mean, variance = estimators.update_moments(
         self.return_mean, self.return_variance, returns,
         self.hard_settings["stats_decay"], average=sequence_model.global_mean)

@@ -100,6 +100,12 @@ _SOFT_CURRICULUM_STEPS = flags.DEFINE_integer(
     "curriculum: after the hold, a batch runs soft with a probability falling "
     "linearly from 1 to 0 over this many steps; purely hard from then on.")
 
+_REINFORCE_SAMPLES = flags.DEFINE_integer(
+    "reinforce_samples", _D["reinforce_samples"], "REINFORCE: every training "
+    "sequence runs this many times with independent choices, each run's "
+    "return centred on the others' mean (leave-one-out baseline); a step "
+    "costs this many times the runs.")
+
 # --- optimisation ---
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", _D["batch_size"], "Sequences per step.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", _D["learning_rate"], "Adam step size.")
@@ -264,6 +270,7 @@ def _config():
       "soft_curriculum_hold": _SOFT_CURRICULUM_HOLD.value,
       "soft_curriculum_steps": _SOFT_CURRICULUM_STEPS.value,
       "stats_decay": _D["stats_decay"],
+      "reinforce_samples": _REINFORCE_SAMPLES.value,
       "batch_size": _BATCH_SIZE.value,
       "learning_rate": _LEARNING_RATE.value,
       "lr_schedule": _LR_SCHEDULE.value,

@@ -74,6 +74,17 @@ class SamplingTest(tf.test.TestCase):
     self.assertAllClose(estimators.rewards_to_go(rewards, mask),
                         [[7.0, 6.0, 4.0, 4.0]])
 
+  def test_leave_one_out(self):
+    rng = np.random.default_rng(0)
+    returns = rng.normal(size=(6, 4))  # 2 sequences x 3 runs, 4 steps
+    want = np.empty_like(returns)
+    for row in range(6):
+      first = row - row % 3
+      others = [r for r in range(first, first + 3) if r != row]
+      want[row] = returns[others].mean(0)
+    self.assertAllClose(estimators.leave_one_out(tf.constant(returns), 3),
+                        want)
+
 
 class ReinforceTest(tf.test.TestCase):
   """One head picks a row of a fixed memory; the loss is how far that row is

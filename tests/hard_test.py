@@ -280,7 +280,9 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       ("temperature", dict(estimator="gumbel", temperature_steps=0,
                            temperature_final=0.05),
        dict(estimator="gumbel", temperature_steps=0, temperature_final=5.0)),
-      ("stats_decay", dict(stats_decay=0.0), dict(stats_decay=0.9)))
+      ("stats_decay", dict(stats_decay=0.0), dict(stats_decay=0.9)),
+      ("reinforce_samples", dict(reinforce_samples=1),
+       dict(reinforce_samples=3)))
   def test_option_changes_training(self, first, second):
     def trained(kwargs):
       keras.utils.set_random_seed(0)
@@ -302,6 +304,24 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLess(float(model.return_mean), 0.0)
     self.assertGreater(float(model.return_variance), 0.0)
 
+  def test_several_runs_per_sequence(self):
+    # Every sequence runs k times: the REINFORCE terms see k * B runs whose
+    # returns are centred on their siblings', while the metrics and the
+    # returned logits are those of each sequence's first run.
+    model = small_model(reinforce_samples=3, stats_decay=0.0)
+    model.build((None, None, 5))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False)
+    logits, _, _, _ = model._hard_losses(tf.constant(self.x),
+                                         tf.constant(self.y),
+                                         tf.constant(self.mask))
+    self.assertEqual(logits.shape, self.y.shape)
+    # Centred on the leave-one-out means, the returns average to 0 over the
+    # batch (each run's return minus its siblings' mean sums to 0 per
+    # sequence), so the running mean with decay 0 is 0.
+    self.assertAllClose(float(model.return_mean), 0.0, atol=1e-5)
+    history = model.fit(self.x, self.y, sample_weight=self.mask, verbose=0)
+    self.assertTrue(np.isfinite(history.history["loss"][0]))
+
   def test_save_and_load_round_trip(self):
     model = small_model(estimator="gumbel", soft_curriculum_steps=10)
     model.compile(optimizer="adam", jit_compile=False)
@@ -321,7 +341,11 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       ("entropy_steps", dict(entropy_steps=1.5), "entropy_steps"),
       ("curriculum", dict(soft_curriculum_steps=-1), "soft_curriculum_steps"),
       ("hold", dict(soft_curriculum_hold=2.0), "soft_curriculum_hold"),
-      ("stats_decay", dict(stats_decay=1.0), "stats_decay"))
+      ("stats_decay", dict(stats_decay=1.0), "stats_decay"),
+      ("samples", dict(reinforce_samples=0), "reinforce_samples"),
+      ("samples_bool", dict(reinforce_samples=True), "reinforce_samples"),
+      ("samples_gumbel", dict(reinforce_samples=2, estimator="gumbel"),
+       "reinforce_samples=2 needs estimator='reinforce'"))
   def test_bad_estimator_settings(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)
