@@ -5,13 +5,17 @@ model: the optimizer defaults to the recipe's (memtk.training), the loss to
 sigmoid cross-entropy on the logits averaged over the steps where
 `sample_weight` (the answer mask [B, T]) is 1, the weighted metric to bit
 errors per sequence (masked by the same sample weights), and the train step
-is XLA-compiled (`jit_compile=True`). The train step skips an update whose
-loss or gradient norm is not finite and counts it in `skipped_steps`.
+is XLA-compiled (`jit_compile=True`); across workers
+(MultiWorkerMirroredStrategy) it runs one step per compiled call. The train
+step skips an update whose loss or gradient norm is not finite and counts it
+in `skipped_steps`.
 
 `memtk.NTM` (with its estimators for hard access) and `memtk.LSTMBaseline`
 (the memoryless baseline) are SequenceModels, so both train by the same
 recipe.
 """
+
+import warnings
 
 import keras
 import tensorflow as tf
@@ -28,10 +32,10 @@ def replica():
   return context.replica_id_in_sync_group, context.num_replicas_in_sync
 
 
-def across_workers():
-  """Whether the current strategy is MultiWorkerMirroredStrategy over
-  several workers."""
-  strategy = tf.distribute.get_strategy()
+def across_workers(strategy=None):
+  """Whether `strategy` (default: the current one) is
+  MultiWorkerMirroredStrategy over several workers."""
+  strategy = strategy or tf.distribute.get_strategy()
   return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
           and strategy.extended._in_multi_worker_mode())  # pylint: disable=protected-access
 
@@ -152,6 +156,13 @@ class SequenceModel(keras.Model):
       weighted_metrics = [metrics_lib.BitErrorsPerSequence()]
     if self.check_numerics:
       jit_compile = False  # XLA would drop the checks
+    if kwargs.get("steps_per_execution", 1) > 1 and across_workers(
+        getattr(self, "_distribute_strategy", None)):
+      # TensorFlow fails on several steps of collective ops in one call
+      # ("You must feed a value for placeholder ... while/cond").
+      warnings.warn(f"steps_per_execution={kwargs['steps_per_execution']} "
+                    "runs as 1 across workers")
+      kwargs["steps_per_execution"] = 1
     super().compile(optimizer=optimizer, loss=loss,
                     weighted_metrics=weighted_metrics, jit_compile=jit_compile,
                     **kwargs)

@@ -160,7 +160,7 @@ def make_model(config, task, strategy=None):
   Keys missing from `config` (runs saved before they existed) take their
   DEFAULT_CONFIG values. Under a `strategy` with several replicas the train
   step runs without XLA (XLA cannot reach variables mirrored on other
-  devices); across workers, one step per compiled call.
+  devices).
   """
   config = {**DEFAULT_CONFIG, **config}
   strategy = strategy or tf.distribute.get_strategy()
@@ -213,18 +213,9 @@ def _make_model(config, task, jit_compile):
   optimizer = memtk.training.default_optimizer(
       config["learning_rate"], config["clip_norm"], config["amsgrad"])
   model.compile(optimizer=optimizer, jit_compile=jit_compile,
-                steps_per_execution=steps_per_execution(config))
+                steps_per_execution=config.get("steps_per_execution", 1))
   optimizer.build(model.trainable_variables)
   return model
-
-
-def steps_per_execution(config):
-  """Train steps per compiled call under the current strategy: the config's,
-  but 1 across workers, where TensorFlow fails on several steps of
-  collective ops in one call ("You must feed a value for placeholder")."""
-  if memtk.sequence_model.across_workers():
-    return 1
-  return config.get("steps_per_execution", 1)
 
 
 def curriculum_end(config):
