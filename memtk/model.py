@@ -152,6 +152,9 @@ class NTM(sequence_model.SequenceModel):
         content_addressing=content_addressing, gate_bias=gate_bias,
         gamma_bias=gamma_bias, sparse_k=sparse_k,
         initial_window=initial_window, name="ntm_cell")
+    # Whether the train step being traced runs after the soft-to-hard
+    # curriculum (make_train_function).
+    self._purely_hard = False
     # The hard choices' random stream (seeded by keras.utils.set_random_seed;
     # made after the cell so that it leaves the cell's initial weights as
     # they were before hard addressing existed).
@@ -297,7 +300,7 @@ class NTM(sequence_model.SequenceModel):
     soft_batch = None
     hold, decay = (settings["soft_curriculum_hold"],
                    settings["soft_curriculum_steps"])
-    if hold or decay:
+    if (hold or decay) and not self._purely_hard:
       # A tensor flag rather than tf.cond: XLA cannot compile a time loop
       # over variables inside a conditional branch.
       soft_probability = tf.where(
@@ -329,6 +332,46 @@ class NTM(sequence_model.SequenceModel):
       logs["temperature"] = temperature
     # The metrics see each sequence's first run.
     return out.logits[::samples], loss, loss + extra / replicas, logs
+
+  def curriculum_end(self):
+    """The optimizer step from which every batch runs hard (0: from the
+    start; soft and sparse models never run the curriculum)."""
+    if not self.cell.mode.estimated:
+      return 0
+    return (self.hard_settings["soft_curriculum_hold"]
+            + self.hard_settings["soft_curriculum_steps"])
+
+  def make_train_function(self, force=False):
+    """Keras's compiled train function; for a hard model with a soft-to-hard
+    curriculum, two: the curriculum's (its soft flag is a tensor, so every
+    batch goes through dense access) until the optimizer reaches
+    curriculum_end(), then a purely hard one whose sampled batches run in
+    the row-access loop. The switch happens between compiled calls (a call
+    that spans the end finishes in the curriculum's function, where the
+    flag is already hard); the hard function is compiled at its first use.
+    """
+    if self.train_function is not None and not force:
+      return self.train_function
+    end = self.curriculum_end()
+    self._purely_hard = False
+    if not end:
+      super().make_train_function(force=True)
+      return self.train_function
+    super().make_train_function(force=True)
+    curriculum, purely_hard = self.train_function, []
+
+    def function(iterator):
+      if int(self.optimizer.iterations.numpy()) < end:
+        return curriculum(iterator)
+      if not purely_hard:
+        self._purely_hard = True  # read when the train step is traced
+        super(NTM, self).make_train_function(force=True)
+        purely_hard.append(self.train_function)
+        self.train_function = function
+      return purely_hard[0](iterator)
+
+    self.train_function = function
+    return function
 
   def _reinforce_terms(self, out, targets, mask):
     """(surrogate + baseline loss of REINFORCE (module docstring), the

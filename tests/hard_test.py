@@ -2,6 +2,7 @@
 and every hard option."""
 
 import os
+from unittest import mock
 
 from absl.testing import parameterized
 import keras
@@ -13,6 +14,7 @@ from memtk import access
 from memtk import addressing
 from memtk import estimators
 from memtk import memory as memory_lib
+from memtk import sparse_unroll
 
 
 def small_model(**kwargs):
@@ -229,6 +231,37 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
     uses_stats = any("return_mean" in k for k in changed)
     self.assertEqual(uses_baseline, estimator == "reinforce")
     self.assertEqual(uses_stats, estimator == "reinforce")
+
+  def test_row_loop_after_the_curriculum(self):
+    # Curriculum over steps 0-1: the first two steps run in the curriculum's
+    # dense function, steps 2-3 in a purely hard one whose sampled batches
+    # go through the row-access loop; the weights equal those of a run that
+    # keeps the dense function throughout (its flag is hard from step 2).
+    def trained(switch):
+      keras.utils.set_random_seed(0)
+      model = small_model(soft_curriculum_steps=2, entropy_bonus=0.0)
+      model.build((None, None, 5))
+      model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+      if not switch:
+        model.curriculum_end = lambda: 10**9
+      with mock.patch.object(sparse_unroll, "unroll",
+                             wraps=sparse_unroll.unroll) as rows:
+        model.fit(self.x, self.y, sample_weight=self.mask, epochs=2,
+                  verbose=0)
+        traced_before = rows.call_count
+        model.fit(self.x, self.y, sample_weight=self.mask, epochs=2,
+                  verbose=0)
+        traced_after = rows.call_count
+      return model, traced_before, traced_after
+
+    model, before, after = trained(switch=True)
+    self.assertEqual(int(model.optimizer.iterations), 4)
+    self.assertEqual(before, 0)  # steps 0 and 1: the dense function
+    self.assertGreater(after, 0)  # steps 2 and 3: the row loop
+    dense, before, after = trained(switch=False)
+    self.assertEqual(after, 0)
+    for a, b in zip(model.get_weights(), dense.get_weights()):
+      self.assertAllClose(a, b, atol=1e-5)
 
   def test_reinforce_moves_the_addressing_parameters(self):
     # With erase and add frozen out of the picture (no answer depends on the
