@@ -287,7 +287,10 @@ def _backward_loop(loop, record, inputs_tm, d_outputs, first, final_state,
           d_first, d_vars)
 
 
-def unroll(cell, inputs, noise, choice):
+STORES = ("log", "dense")
+
+
+def unroll(cell, inputs, noise, choice, store=None):
   """Runs a hard or sparse cell over `inputs` touching only selected rows.
 
   Args:
@@ -295,6 +298,9 @@ def unroll(cell, inputs, noise, choice):
     inputs: [B, T, I] x.
     noise: [B, T, H] U(0, 1) noise for 'sample'; anything (unused) else.
     choice: 'greedy' or 'sample' (hard), 'sparse' (sparse).
+    store: where the memory is kept (memtk.stores): 'dense' (a [B, N, W]
+      buffer), 'log' (the touched rows; only where log_store_allowed), or
+      None, the cheaper of the two (_make_store).
 
   Returns:
     StepOutput with leaves [B, T, ...] (logits, log_prob, entropy, baseline),
@@ -306,6 +312,8 @@ def unroll(cell, inputs, noise, choice):
   allowed = HARD_CHOICES if cell.addressing == "hard" else ("sparse",)
   if choice not in allowed:
     raise ValueError(f"choice must be one of {allowed}, got {choice!r}")
+  if store is not None and store not in STORES:
+    raise ValueError(f"store must be one of {STORES} or None, got {store!r}")
   mode = cell.mode
   dtype = cell.compute_dtype
   batch = tf.shape(inputs)[0]
@@ -321,7 +329,7 @@ def unroll(cell, inputs, noise, choice):
   first_previous = mode.first_previous(cell, initial)
   first_floats = _float_leaves(first_previous)
   store = _make_store(cell, initial, batch, static_steps,
-                      mode.support_size(cell))
+                      mode.support_size(cell), store)
 
   @tf.custom_gradient
   def run(inputs_tm, noise_tm, memory_source, read, *rest):
@@ -360,17 +368,36 @@ class _StoreFactory:
     return self._make(source)
 
 
-def _make_store(cell, initial, batch, static_steps, rows_per_head):
-  """The log store when no step reads the whole memory (no content, a
-  constant or learned initial memory, a known length), else the dense one."""
-  if (not cell.content_addressing and static_steps is not None
-      and cell.memory_init in ("learned", "constant", "zeros")):
-    if cell.memory_init == "learned":
-      source = tf.convert_to_tensor(cell.initial_memory)  # [N, W]
-    else:
-      source = initial.memory[0, 0, 0]  # every cell holds this value
-    rows = cell.num_heads * rows_per_head
-    return _StoreFactory(
-        lambda s: stores.LogStore(s, batch, static_steps, rows,
-                                  cell.word_size), source)
-  return _StoreFactory(stores.DenseStore, initial.memory)
+def log_store_allowed(cell, static_steps):
+  """Whether no step reads the whole memory, so a log of touched rows can
+  stand for it: no content addressing, a constant or learned initial memory
+  and a length known when the loop is built."""
+  return (not cell.content_addressing and static_steps is not None
+          and cell.memory_init in ("learned", "constant", "zeros"))
+
+
+def _make_store(cell, initial, batch, static_steps, rows_per_head, store):
+  """The store `store` names ('log' or 'dense'); None: the log where it is
+  allowed and smaller than the memory (T steps x rows touched per step < N
+  cells: every lookup compares its rows with the log's slots, which past N
+  costs more than the dense buffer's in-place updates), else the dense one."""
+  rows = cell.num_heads * rows_per_head
+  allowed = log_store_allowed(cell, static_steps)
+  if store is None:
+    store = ("log" if allowed and static_steps * rows < cell.memory_size
+             else "dense")
+  if store == "dense":
+    return _StoreFactory(stores.DenseStore, initial.memory)
+  if not allowed:
+    raise ValueError(
+        f"store='log' needs a cell without content addressing, a constant or "
+        f"learned initial memory and a known number of steps; got "
+        f"content_addressing={cell.content_addressing}, memory_init="
+        f"{cell.memory_init!r}, steps={static_steps}")
+  if cell.memory_init == "learned":
+    source = tf.convert_to_tensor(cell.initial_memory)  # [N, W]
+  else:
+    source = initial.memory[0, 0, 0]  # every cell holds this value
+  return _StoreFactory(
+      lambda s: stores.LogStore(s, batch, static_steps, rows, cell.word_size),
+      source)

@@ -207,12 +207,16 @@ class RowLoopTest(Float64TestCase):
     inputs = tf.constant(self.rng.normal(size=(BATCH, STEPS, INPUTS)))
     cotangents = [tf.constant(self.rng.normal(size=s)) for s in
                   [(BATCH, STEPS, OUTPUTS), (BATCH, STEPS, sum(heads))]]
-    assert_loops_agree(
-        self, cell, [lambda x: sparse_unroll.unroll(cell, x, None, "sparse"),
-                     lambda x: dense_unroll(cell, x)], inputs,
-        lambda out: (tf.reduce_sum(out.logits * cotangents[0])
-                     + tf.reduce_sum(out.entropy * cotangents[1])),
-        memory_init)
+    # Where the log of touched rows may stand for the memory, both stores.
+    for store in (("log", "dense") if sparse_unroll.log_store_allowed(
+        cell, STEPS) else (None,)):
+      assert_loops_agree(
+          self, cell, [lambda x, s=store: sparse_unroll.unroll(
+              cell, x, None, "sparse", store=s),
+                       lambda x: dense_unroll(cell, x)], inputs,
+          lambda out: (tf.reduce_sum(out.logits * cotangents[0])
+                       + tf.reduce_sum(out.entropy * cotangents[1])),
+          memory_init)
 
   def test_rows_outside_the_support_never_change(self):
     cell = sparse_cell(True, (1, 2), memory_size=12, k=3,

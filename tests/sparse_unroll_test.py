@@ -2,6 +2,7 @@
 and XLA runs it without copying the memory."""
 
 import re
+from unittest import mock
 
 from absl.testing import parameterized
 import keras
@@ -11,6 +12,7 @@ import tensorflow as tf
 import memtk
 from memtk import cell as cell_lib
 from memtk import sparse_unroll
+from memtk import stores
 from memtk.unroll import unroll
 from float64_case import Float64TestCase
 
@@ -112,12 +114,24 @@ class SparseUnrollTest(Float64TestCase):
       cell.initial_ntm_state = lambda batch, f=cell.initial_ntm_state: f(
           batch)._replace(memory=memory)
     noise = tf.constant(self.rng.uniform(size=(BATCH, STEPS, sum(heads))))
-    assert_loops_agree(
-        self, cell, [lambda x: fn(cell, x, noise, choice)
-                     for fn in (sparse_unroll.unroll, dense_unroll)],
-        self.inputs,
-        lambda out: sum(tf.reduce_sum(o * c[..., :o.shape[-1]])
-                        for o, c in zip(out, self.cotangents)), memory_init)
+    # Where the log of touched rows may stand for the memory, both stores.
+    for store in (("log", "dense") if sparse_unroll.log_store_allowed(
+        cell, STEPS) else (None,)):
+      assert_loops_agree(
+          self, cell, [lambda x, s=store: sparse_unroll.unroll(
+              cell, x, noise, choice, store=s),
+                       lambda x: dense_unroll(cell, x, noise, choice)],
+          self.inputs,
+          lambda out: sum(tf.reduce_sum(o * c[..., :o.shape[-1]])
+                          for o, c in zip(out, self.cotangents)), memory_init)
+
+  @parameterized.parameters((12, False), (13, True))
+  def test_log_store_where_it_is_smaller_than_the_memory(self, cells, log):
+    # 6 steps x 2 heads = 12 logged rows: the log for 13 cells, not for 12.
+    cell = hard_cell(False, memory_size=cells, memory_init="constant")
+    with mock.patch.object(stores, "LogStore", wraps=stores.LogStore) as made:
+      sparse_unroll.unroll(cell, self.inputs, None, "greedy")
+    self.assertEqual(made.called, log)
 
   def test_shift_heads_wrap_around_like_the_dense_distribution(self):
     # Without content a head at cell 0 may move to cell N - 1; the same
@@ -158,6 +172,12 @@ class SparseUnrollTest(Float64TestCase):
     soft.build((None, INPUTS))
     with self.assertRaisesRegex(ValueError, "needs a hard or sparse cell"):
       sparse_unroll.unroll(soft, self.inputs, None, "greedy")
+    with self.assertRaisesRegex(ValueError, "store must be one of"):
+      sparse_unroll.unroll(hard_cell(False), self.inputs, None, "greedy",
+                           store="rows")
+    with self.assertRaisesRegex(ValueError, "content_addressing=True"):
+      sparse_unroll.unroll(hard_cell(True), self.inputs, None, "greedy",
+                           store="log")
 
 
 class CompiledTest(tf.test.TestCase, parameterized.TestCase):
