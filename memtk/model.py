@@ -31,11 +31,14 @@ beta_n falls linearly from `entropy_bonus` to 0 over `entropy_steps`; tau_n
 falls geometrically from `temperature` to `temperature_final` over
 `temperature_steps`. The soft-to-hard curriculum (the Dynamic NTM's) runs
 each batch soft with probability 1 for the first `soft_curriculum_hold`
-steps, then falling linearly to 0 over `soft_curriculum_steps`, so the model
-ends purely hard (both 0: hard from the start). Greedy and sampled choices
-run in `memtk.sparse_unroll` (O(W) memory work per step); Gumbel and the
+steps (or fewer: `end_soft_hold(step)` ends the hold earlier, as
+memtk.training.EndSoftHold does once the model works hard), then falling
+linearly to 0 over `soft_curriculum_steps`, so the model ends purely hard
+(both 0: hard from the start). Greedy and sampled choices run in
+`memtk.sparse_unroll` (O(W) memory work per step); Gumbel and the
 curriculum's batches need the dense weights and run in `memtk.unroll`, at
-soft access's cost. Inference (`call`, `predict`, `evaluate`) uses greedy
+soft access's cost; once the curriculum is over `fit` runs a purely hard
+compiled step (make_train_function). Inference (`call`, `predict`, `evaluate`) uses greedy
 choices unless `call(..., choice="sample")`.
 Besides the compiled metrics, a hard train step logs `soft_batch` (1 when the
 batch ran soft) and `advantage_std` (REINFORCE: the spread of its learning
@@ -172,6 +175,13 @@ class NTM(sequence_model.SequenceModel):
       self.return_variance = self.add_weight(
           shape=(), initializer="ones", trainable=False,
           name="return_variance", aggregation="only_first_replica")
+      # The step at which the soft-to-hard curriculum's hold ends: at most
+      # soft_curriculum_hold, earlier once end_soft_hold is called.
+      self.soft_hold_end = self.add_weight(
+          shape=(), trainable=False, name="soft_hold_end",
+          initializer=keras.initializers.Constant(
+              float(self.hard_settings["soft_curriculum_hold"])),
+          aggregation="only_first_replica")
     self.built = True
 
   def _check_input_shape(self, shape):
@@ -298,11 +308,11 @@ class NTM(sequence_model.SequenceModel):
         settings["temperature"], settings["temperature_final"], step,
         settings["temperature_steps"])
     soft_batch = None
-    hold, decay = (settings["soft_curriculum_hold"],
-                   settings["soft_curriculum_steps"])
-    if (hold or decay) and not self._purely_hard:
+    decay = settings["soft_curriculum_steps"]
+    if self._has_curriculum() and not self._purely_hard:
       # A tensor flag rather than tf.cond: XLA cannot compile a time loop
       # over variables inside a conditional branch.
+      hold = tf.cast(self.soft_hold_end, step.dtype)
       soft_probability = tf.where(
           step < hold, 1.0, estimators.linear_schedule(1.0, 0.0, step - hold,
                                                        decay))
@@ -333,13 +343,30 @@ class NTM(sequence_model.SequenceModel):
     # The metrics see each sequence's first run.
     return out.logits[::samples], loss, loss + extra / replicas, logs
 
+  def _has_curriculum(self):
+    return self.cell.mode.estimated and bool(
+        self.hard_settings["soft_curriculum_hold"]
+        or self.hard_settings["soft_curriculum_steps"])
+
   def curriculum_end(self):
     """The optimizer step from which every batch runs hard (0: from the
-    start; soft and sparse models never run the curriculum)."""
-    if not self.cell.mode.estimated:
+    start; soft and sparse models never run the curriculum): the hold's end
+    plus soft_curriculum_steps."""
+    if not self._has_curriculum():
       return 0
-    return (self.hard_settings["soft_curriculum_hold"]
-            + self.hard_settings["soft_curriculum_steps"])
+    hold = (int(self.soft_hold_end.numpy()) if self.built
+            else self.hard_settings["soft_curriculum_hold"])
+    return hold + self.hard_settings["soft_curriculum_steps"]
+
+  def end_soft_hold(self, step):
+    """Ends the curriculum's soft hold at `step` (if it would end later):
+    from there soft batches fade out over soft_curriculum_steps. For a hold
+    that lasts until the model works hard (memtk.training.EndSoftHold)."""
+    if not self._has_curriculum():
+      raise ValueError("end_soft_hold needs a hard model with a soft-to-hard "
+                       "curriculum (soft_curriculum_hold or "
+                       "soft_curriculum_steps > 0)")
+    self.soft_hold_end.assign(tf.minimum(self.soft_hold_end, float(step)))
 
   def make_train_function(self, force=False):
     """Keras's compiled train function; for a hard model with a soft-to-hard
@@ -352,16 +379,15 @@ class NTM(sequence_model.SequenceModel):
     """
     if self.train_function is not None and not force:
       return self.train_function
-    end = self.curriculum_end()
     self._purely_hard = False
-    if not end:
-      super().make_train_function(force=True)
-      return self.train_function
     super().make_train_function(force=True)
+    if not self._has_curriculum():
+      return self.train_function
     curriculum, purely_hard = self.train_function, []
 
     def function(iterator):
-      if int(self.optimizer.iterations.numpy()) < end:
+      # The end is read at every call: end_soft_hold can move it.
+      if int(self.optimizer.iterations.numpy()) < self.curriculum_end():
         return curriculum(iterator)
       if not purely_hard:
         self._purely_hard = True  # read when the train step is traced

@@ -166,3 +166,28 @@ class ErrorScaledRate(_RateSchedule):
     if value is not None and (self.best is None or value < self.best):
       self.best = float(value)
     self._apply()
+
+
+class EndSoftHold(keras.callbacks.Callback):
+  """Ends a hard model's soft-to-hard curriculum hold once it works hard.
+
+  A hard NTM with soft_curriculum_hold = H trains every batch soft for up to
+  H steps; this callback ends the hold at the end of the first epoch whose
+  logged `monitor` (the model's bit errors with greedy hard choices, e.g.
+  the validation metric 'val_bit_errors') is below `below`, so soft batches
+  start fading out as soon as soft training has found an algorithm that
+  works one cell at a time, and no later than H. A fixed hold ends too early
+  for a seed whose soft phase is slow and wastes steps on a quick one.
+  """
+
+  def __init__(self, below=1.0, monitor="val_bit_errors"):
+    super().__init__()
+    if not below > 0:
+      raise ValueError(f"below must be > 0, got {below!r}")
+    self.below, self.monitor = below, monitor
+
+  def on_epoch_end(self, epoch, logs=None):
+    value = (logs or {}).get(self.monitor)
+    if value is not None and value < self.below:
+      self.model.end_soft_hold(int(self.model.optimizer.iterations.numpy()))
+

@@ -45,6 +45,7 @@ DEFAULT_CONFIG = {
     "addressing": "soft",
     "sparse_k": memtk.cell.DEFAULT_SPARSE_K,  # used by addressing="sparse"
     **HARD_DEFAULTS,  # used by addressing="hard" only
+    "soft_curriculum_until": 0.0,  # hard: the hold ends below this (0: off)
     "batch_size": 32,
     "learning_rate": memtk.training.DEFAULT_LEARNING_RATE,
     "lr_schedule": "error",
@@ -216,14 +217,6 @@ def _make_model(config, task, jit_compile):
                 steps_per_execution=config.get("steps_per_execution", 1))
   optimizer.build(model.trainable_variables)
   return model
-
-
-def curriculum_end(config):
-  """The step after which a hard run trains purely hard (0 for soft runs)."""
-  config = {**DEFAULT_CONFIG, **config}
-  if config["addressing"] != "hard":
-    return 0
-  return config["soft_curriculum_hold"] + config["soft_curriculum_steps"]
 
 
 def curriculum_difficulty(step, curriculum_steps):

@@ -95,6 +95,11 @@ _TEMPERATURE_STEPS = flags.DEFINE_integer(
 _SOFT_CURRICULUM_HOLD = flags.DEFINE_integer(
     "soft_curriculum_hold", _D["soft_curriculum_hold"], "Soft-to-hard "
     "curriculum: every batch runs soft for this many steps first.")
+_SOFT_CURRICULUM_UNTIL = flags.DEFINE_float(
+    "soft_curriculum_until", _D["soft_curriculum_until"], "Soft-to-hard "
+    "curriculum: the hold ends early, at the first evaluation (greedy hard "
+    "choices) below this many bit errors per sequence (0: it lasts "
+    "--soft_curriculum_hold steps).")
 _SOFT_CURRICULUM_STEPS = flags.DEFINE_integer(
     "soft_curriculum_steps", _D["soft_curriculum_steps"], "Soft-to-hard "
     "curriculum: after the hold, a batch runs soft with a probability falling "
@@ -206,6 +211,9 @@ def _check_numbers():
   for flag in (_LEARNING_RATE, _CLIP_NORM, _TARGET_BITS, _LR_DECAY_BELOW):
     if not flag.value > 0:
       raise ValueError(f"--{flag.name} must be > 0, got {flag.value}")
+  if _SOFT_CURRICULUM_UNTIL.value < 0:
+    raise ValueError(f"--soft_curriculum_until must be >= 0, got "
+                     f"{_SOFT_CURRICULUM_UNTIL.value}")
   if _CURRICULUM_STEPS.value < 0:
     raise ValueError(
         f"--curriculum_steps must be >= 0, got {_CURRICULUM_STEPS.value}")
@@ -269,6 +277,7 @@ def _config():
       "temperature_steps": _TEMPERATURE_STEPS.value,
       "soft_curriculum_hold": _SOFT_CURRICULUM_HOLD.value,
       "soft_curriculum_steps": _SOFT_CURRICULUM_STEPS.value,
+      "soft_curriculum_until": _SOFT_CURRICULUM_UNTIL.value,
       "stats_decay": _D["stats_decay"],
       "reinforce_samples": _REINFORCE_SAMPLES.value,
       "batch_size": _BATCH_SIZE.value,
@@ -369,6 +378,13 @@ def converged(history, target_bits, converge_evals, after_step=0):
   return len(recent) == converge_evals and max(recent) < target_bits
 
 
+def curriculum_end(model):
+  """The step after which a hard model trains purely hard (0 for models
+  without a soft-to-hard curriculum); an evaluation counts towards
+  convergence only after it."""
+  return model.curriculum_end() if isinstance(model, memtk.NTM) else 0
+
+
 def non_finite_variables(model):
   """Paths of the model's variables that hold NaN or Inf."""
   return [v.path for v in model.variables
@@ -400,6 +416,12 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 
   def on_train_begin(self, logs=None):
     self.evaluator = common.Evaluator(self.model)
+    self.end_hold = None
+    if (self.config.get("soft_curriculum_until") and
+        isinstance(self.model, memtk.NTM) and self.model.curriculum_end()):
+      self.end_hold = memtk.training.EndSoftHold(
+          self.config["soft_curriculum_until"], monitor=common.EVAL_MONITOR)
+      self.end_hold.set_model(self.model)
     # Head statistics need heads: the LSTM baseline has none.
     self.diagnose = self.diagnose and isinstance(self.model, memtk.NTM)
     self._start = time.time() - self.elapsed
@@ -456,6 +478,8 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
       self._start += time.time() - self._start - seconds
     self.history.append(record)
     logs[common.EVAL_MONITOR] = bits  # for the rate callback after this
+    if self.end_hold is not None:  # before the checkpoint, which keeps it
+      self.end_hold.on_epoch_end(epoch, logs)
     # History first: a run killed between the two writes resumes from the
     # previous checkpoint and drops the record past it, so no step is lost.
     common.save_json(os.path.join(self.logdir, "history.json"), self.history)
@@ -466,7 +490,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
              f"{self.num_sequences} fresh sequences  lr {record['learning_rate']:.2g}"
              f"  ({_duration(record['seconds'])} elapsed)")
     if converged(self.history, self.target_bits, self.converge_evals,
-                 common.curriculum_end(self.config)):
+                 curriculum_end(self.model)):
       self.log(f"converged: below {self.target_bits} {contract.error_name(self.task)} "
                f"in {self.converge_evals} evaluations in a row")
       self.model.stop_training = True
@@ -521,8 +545,7 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
                                          config["batch_size"], log)
                  if tensorboard else None),
       log=log)
-  if converged(history, target_bits, converge_evals,
-               common.curriculum_end(config)):
+  if converged(history, target_bits, converge_evals, curriculum_end(model)):
     log(f"already converged at step {start_step}; not training further")
   elif start_step < max_steps:
     model.fit(

@@ -263,6 +263,35 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
     for a, b in zip(model.get_weights(), dense.get_weights()):
       self.assertAllClose(a, b, atol=1e-5)
 
+  def test_end_soft_hold(self):
+    # A hold of a million steps: every batch runs soft (no row loop) until
+    # EndSoftHold sees the monitored error below its threshold; then, with
+    # no fade-out, the next steps are purely hard.
+    keras.utils.set_random_seed(0)
+    model = small_model(soft_curriculum_hold=10**6)
+    model.build((None, None, 5))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+    self.assertEqual(model.curriculum_end(), 10**6)
+    end_hold = memtk.training.EndSoftHold(below=1.0, monitor="errors")
+    end_hold.set_model(model)
+    with mock.patch.object(sparse_unroll, "unroll",
+                           wraps=sparse_unroll.unroll) as rows:
+      model.fit(self.x, self.y, sample_weight=self.mask, epochs=2, verbose=0)
+      end_hold.on_epoch_end(0, {"errors": 3.0})  # not yet
+      self.assertEqual(model.curriculum_end(), 10**6)
+      model.fit(self.x, self.y, sample_weight=self.mask, verbose=0)
+      self.assertEqual(rows.call_count, 0)
+      end_hold.on_epoch_end(0, {"errors": 0.5})
+      self.assertEqual(model.curriculum_end(), 3)
+      end_hold.on_epoch_end(0, {"errors": 0.1})  # never later again
+      model.fit(self.x, self.y, sample_weight=self.mask, verbose=0)
+      self.assertGreater(rows.call_count, 0)
+    self.assertEqual(model.curriculum_end(), 3)
+    with self.assertRaisesRegex(ValueError, "end_soft_hold needs"):
+      small_model().end_soft_hold(3)
+    with self.assertRaisesRegex(ValueError, "below must be > 0"):
+      memtk.training.EndSoftHold(below=0.0)
+
   def test_reinforce_moves_the_addressing_parameters(self):
     # With erase and add frozen out of the picture (no answer depends on the
     # memory through a gradient), only the surrogate can train the keys.

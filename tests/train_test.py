@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -260,6 +261,10 @@ class TrainCliTest(tf.test.TestCase):
                           ("--learning_rate=-1", "--learning_rate must be > 0"),
                           ("--lr_floor=0", "--lr_floor must be in (0, 1], got 0"),
                           ("--lr_error_power=-1", "--lr_error_power must be > 0, got -1"),
+                          ("--soft_curriculum_until=-1",
+                           "--soft_curriculum_until must be >= 0, got -1"),
+                          ("--reinforce_samples=0",
+                           "reinforce_samples must be an int >= 1, got 0"),
                           ("--lr_schedule=cosine", "--lr_schedule")]:
       error = None
       try:
@@ -278,13 +283,13 @@ class TrainCliTest(tf.test.TestCase):
 
 class DivergenceTest(tf.test.TestCase):
 
-  def _model_and_callback(self, step, **kwargs):
+  def _model_and_callback(self, step, config=None, **kwargs):
     """A tiny model at optimizer step `step` and the trainer's evaluation
     callback on it (no checkpoint manager)."""
     from tasks import common  # pylint: disable=g-import-not-at-top
     from tasks import train  # pylint: disable=g-import-not-at-top
     config = dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
-                  controller_units=8)
+                  controller_units=8, **(config or {}))
     task = common.make_task("copy")
     model = common.make_model(config, task)
     model.optimizer.iterations.assign(step)
@@ -309,6 +314,29 @@ class DivergenceTest(tf.test.TestCase):
     callback.on_epoch_end(0, {"loss": float("nan")})  # saves nothing
     self.assertFalse(os.path.exists(os.path.join(self.get_temp_dir(),
                                                  "history.json")))
+
+  def test_soft_hold_ends_below_soft_curriculum_until(self):
+    # --soft_curriculum_until=1: the first evaluation below 1 bit ends the
+    # hold at its step, before the checkpoint that keeps it.
+    model, callback = self._model_and_callback(40, config=dict(
+        addressing="hard", soft_curriculum_hold=10**6,
+        soft_curriculum_steps=100, soft_curriculum_until=1.0))
+    saved = []
+    callback.manager = mock.Mock(save=lambda checkpoint_number: saved.append(
+        (checkpoint_number, model.curriculum_end())))
+    callback.on_train_begin()
+    for bits, end in ((2.0, 10**6 + 100), (0.5, 140)):
+      callback.evaluator = mock.Mock(bits_per_sequence=lambda *a, b=bits: b)
+      callback.on_epoch_end(0, {"loss": 0.1})
+      self.assertEqual(saved[-1], (40, end))
+    # Without the flag the hold lasts its steps.
+    model, callback = self._model_and_callback(40, config=dict(
+        addressing="hard", soft_curriculum_hold=10**6))
+    callback.manager = mock.Mock()
+    callback.on_train_begin()
+    callback.evaluator = mock.Mock(bits_per_sequence=lambda *a: 0.5)
+    callback.on_epoch_end(0, {"loss": 0.1})
+    self.assertEqual(model.curriculum_end(), 10**6)
 
   def test_repeated_skipped_updates_stop_training(self):
     model, callback = self._model_and_callback(12, max_skipped=3)
@@ -353,10 +381,13 @@ class ConvergedTest(tf.test.TestCase):
     from tasks import common  # pylint: disable=g-import-not-at-top
     from tasks import train  # pylint: disable=g-import-not-at-top
     history = [{"step": 10 * i, "bits_per_sequence": 0.0} for i in range(6)]
-    config = dict(common.DEFAULT_CONFIG, addressing="hard",
-                  soft_curriculum_hold=20, soft_curriculum_steps=10)
-    self.assertEqual(common.curriculum_end(config), 30)
-    self.assertEqual(common.curriculum_end(dict(config, addressing="soft")), 0)
+    config = dict(common.DEFAULT_CONFIG, addressing="hard", memory_size=8,
+                  controller_units=8, soft_curriculum_hold=20,
+                  soft_curriculum_steps=10)
+    task = common.make_task("copy")
+    self.assertEqual(train.curriculum_end(common.make_model(config, task)), 30)
+    self.assertEqual(train.curriculum_end(common.make_model(
+        dict(config, addressing="soft"), task)), 0)
     self.assertFalse(train.converged(history[:5], 0.05, 2, after_step=30))
     self.assertTrue(train.converged(history, 0.05, 2, after_step=30))
 
