@@ -12,7 +12,7 @@ sequences, errors on longer sequences) and <out>/learning_curves_<task>.png
 (every run's curve, coloured by method). A method is soft addressing, hard
 addressing with one estimator (hard runs are evaluated with greedy choices)
 or sparse addressing with K = 8 ('sparse') or K = 2 ('sparse_k2'; other K
-through --method_flags=sparse:--sparse_k=4).
+through --method_flags=sparse:--sparse_k=4); tasks.common.METHODS lists them.
 Runs already in <out> resume instead of restarting, and finished ones (with
 an evaluation.json) are summarised as they are.
 """
@@ -50,8 +50,10 @@ _EXTRA_FLAGS = flags.DEFINE_list(
     "--train_flags=--learning_rate=3e-4.")
 _METHODS = flags.DEFINE_list(
     "methods", ["soft"], "Methods to compare: soft, reinforce, gumbel (hard "
-    "addressing with that estimator), sparse (K = 8), sparse_k2 (K = 2), "
-    "lstm (the LSTM baseline, no external memory).")
+    "addressing with that estimator and the soft-to-hard curriculum of "
+    "tasks.common.SOFT_TO_HARD), reinforce_scratch (REINFORCE with no soft "
+    "batch), sparse (K = 8), sparse_k2 (K = 2), lstm (the LSTM baseline, no "
+    "external memory).")
 _METHOD_SEEDS = flags.DEFINE_list(
     "method_seeds", [], "Run only the first k seeds (of those of each task) "
     "for a method, as method:k (e.g. gumbel:2).")

@@ -30,9 +30,9 @@ from benchmarks import timing
 
 # --- what to measure ---
 _METHODS = flags.DEFINE_list(
-    "methods", ["soft", "reference"], "soft, reinforce or gumbel (hard "
-    "addressing with that estimator), sparse, or reference (the "
-    "straightforward soft NTM).")
+    "methods", ["soft", "reference"], "A method of tasks.common.METHODS "
+    "(hard ones timed as they train once any soft-to-hard curriculum is "
+    "over: purely hard), or reference (the straightforward soft NTM).")
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["32"], "Batch sizes.")
 _THREADS = flags.DEFINE_list(
     "threads", ["1", "2"], "TensorFlow intra-op threads per configuration.")

@@ -32,6 +32,8 @@ def measure(batch_size, steps, steps_per_execution, repeats, method="soft"):
   config = dict(common.DEFAULT_CONFIG, batch_size=batch_size,
                 steps_per_execution=steps_per_execution,
                 **common.METHODS["soft" if method == REFERENCE else method])
+  # A hard method's steps as they run once its curriculum is over.
+  config.update(soft_curriculum_hold=0, soft_curriculum_steps=0)
   task = common.make_task("copy")
   keras.utils.set_random_seed(0)
   model = _model(method, config, task)

@@ -116,11 +116,22 @@ def decay_callback(config, history):
 EVAL_MONITOR = "eval_bit_errors"
 
 
+# The soft-to-hard curriculum of the hard methods: every batch soft until the
+# model works with greedy hard choices (an evaluation below 1 bit error per
+# sequence), for at most 10,000 steps, then soft batches fade out over 2,000.
+SOFT_TO_HARD = {"soft_curriculum_hold": 10000, "soft_curriculum_until": 1.0,
+                "soft_curriculum_steps": 2000}
+
 # The config changes that make each method the benchmarks compare.
 METHODS = {
     "soft": {"addressing": "soft"},
-    "reinforce": {"addressing": "hard", "estimator": "reinforce"},
-    "gumbel": {"addressing": "hard", "estimator": "gumbel"},
+    "reinforce": {"addressing": "hard", "estimator": "reinforce",
+                  **SOFT_TO_HARD},
+    # Hard from the first step: no soft batch at all.
+    "reinforce_scratch": {"addressing": "hard", "estimator": "reinforce",
+                          "soft_curriculum_hold": 0,
+                          "soft_curriculum_steps": 0},
+    "gumbel": {"addressing": "hard", "estimator": "gumbel", **SOFT_TO_HARD},
     "sparse": {"addressing": "sparse", "sparse_k": 8},
     "sparse_k2": {"addressing": "sparse", "sparse_k": 2},
     "lstm": {"model": "lstm"},
