@@ -175,6 +175,13 @@ class NTM(sequence_model.SequenceModel):
       self.return_variance = self.add_weight(
           shape=(), initializer="ones", trainable=False,
           name="return_variance", aggregation="only_first_replica")
+      # Train steps run so far, skipped ones included: the choice noise of a
+      # step is drawn by this count, so a step skipped for a non-finite
+      # gradient is retried with new choices (by the optimizer step it would
+      # repeat the same draw, and the same failure, at every retry).
+      self.draws = self.add_weight(
+          shape=(), initializer="zeros", trainable=False, dtype="int64",
+          name="choice_draws", aggregation="only_first_replica")
       # The step at which the soft-to-hard curriculum's hold ends: at most
       # soft_curriculum_hold, earlier once end_soft_hold is called.
       self.soft_hold_end = self.add_weight(
@@ -200,7 +207,8 @@ class NTM(sequence_model.SequenceModel):
   def _noise(self, inputs, choice, step=None):
     """The random input of `choice` for every step: [B, T, H] U(0, 1) for
     'sample', [B, T, H, N] Gumbel(0, 1) for 'gumbel', else an empty tensor.
-    With a training `step` the draw depends on the step alone (see _uniform).
+    With a training `step` (the count of train steps drawn so far) the draw
+    depends on it alone (see _uniform).
     """
     batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
     heads, cells = self.cell.num_heads, self.cell.memory_size
@@ -301,7 +309,9 @@ class NTM(sequence_model.SequenceModel):
     """(logits, task loss, total loss with the estimator's terms, logs) of a
     hard model's training batch (module docstring)."""
     settings = self.hard_settings
-    step = self.optimizer.iterations
+    step = self.optimizer.iterations  # the schedules follow the updates
+    draw = tf.identity(self.draws)  # the noise follows the attempts
+    self.draws.assign_add(1)
     estimator = settings["estimator"]
     choice = "sample" if estimator == "reinforce" else "gumbel"
     temperature = estimators.geometric_schedule(
@@ -316,12 +326,12 @@ class NTM(sequence_model.SequenceModel):
       soft_probability = tf.where(
           step < hold, 1.0, estimators.linear_schedule(1.0, 0.0, step - hold,
                                                        decay))
-      soft_batch = self._uniform((), step, stream=1) < soft_probability
+      soft_batch = self._uniform((), draw, stream=1) < soft_probability
     samples = settings["reinforce_samples"]
     if samples > 1:  # every sequence runs `samples` times, in adjacent rows
       x, y, sample_weight = (None if t is None else tf.repeat(t, samples, 0)
                              for t in (x, y, sample_weight))
-    noise = self._noise(x, choice, step)
+    noise = self._noise(x, choice, draw)
     out = self._run(x, choice, noise, temperature, soft_batch)[0]
     # Under a strategy, Keras scales the compiled loss by 1 / replicas so
     # that summing the replicas' gradients averages them; the terms below

@@ -94,7 +94,8 @@ _TEMPERATURE_STEPS = flags.DEFINE_integer(
     "schedule.")
 _SOFT_CURRICULUM_HOLD = flags.DEFINE_integer(
     "soft_curriculum_hold", _D["soft_curriculum_hold"], "Soft-to-hard "
-    "curriculum: every batch runs soft for this many steps first.")
+    "curriculum: every batch runs soft for at most this many steps first "
+    "(fewer with --soft_curriculum_until).")
 _SOFT_CURRICULUM_UNTIL = flags.DEFINE_float(
     "soft_curriculum_until", _D["soft_curriculum_until"], "Soft-to-hard "
     "curriculum: the hold ends early, at the first evaluation (greedy hard "

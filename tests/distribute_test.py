@@ -35,7 +35,8 @@ task = copy.CopyTask(min_length=5, max_length=5)
 x, y, mask = task.sample(np.random.default_rng(0), 8)
 config = dict(common.DEFAULT_CONFIG, memory_size=16, word_size=6,
               controller_units=16, addressing=sys.argv[1],
-              estimator=sys.argv[2])
+              estimator=sys.argv[2], soft_curriculum_hold=0,
+              soft_curriculum_steps=0)  # hard from the first step
 
 def one_step(strategy):
   keras.utils.set_random_seed(0)
@@ -80,7 +81,8 @@ weights = {}
 for addressing in ("soft", "hard"):
   config = dict(common.DEFAULT_CONFIG, memory_size=16, word_size=6,
                 controller_units=16, addressing=addressing,
-                estimator="reinforce")
+                estimator="reinforce", soft_curriculum_hold=0,
+                soft_curriculum_steps=0)  # hard from the first step
   keras.utils.set_random_seed(0)
   model = common.make_model(config, task, strategy)
   with strategy.scope():  # SGD: equal gradients give equal steps

@@ -263,6 +263,24 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
     for a, b in zip(model.get_weights(), dense.get_weights()):
       self.assertAllClose(a, b, atol=1e-5)
 
+  def test_a_skipped_step_draws_new_choices(self):
+    # A non-finite loss skips the update (the optimizer step stays 0), but
+    # the count of draws moves on, so the retry samples other cells.
+    model = small_model()
+    model.build((None, None, 5))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+    bad = self.x.copy()
+    bad[0, 0, 0] = np.nan
+    model.fit(bad, self.y, sample_weight=self.mask, verbose=0)
+    self.assertEqual(int(model.optimizer.iterations), 0)
+    self.assertEqual(int(model.draws), 1)
+    x = tf.constant(self.x)
+    self.assertGreater(np.abs(model._noise(x, "sample", 0)
+                              - model._noise(x, "sample", 1)).max(), 0.0)
+    model.fit(self.x, self.y, sample_weight=self.mask, verbose=0)
+    self.assertEqual(int(model.optimizer.iterations), 1)
+    self.assertEqual(int(model.draws), 2)
+
   def test_end_soft_hold(self):
     # A hold of a million steps: every batch runs soft (no row loop) until
     # EndSoftHold sees the monitored error below its threshold; then, with

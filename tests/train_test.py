@@ -111,7 +111,8 @@ class TrainCliTest(tf.test.TestCase):
     logdir = os.path.join(self.get_temp_dir(), "hard")
     result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
                  "--addressing=hard", "--estimator=reinforce",
-                 "--soft_curriculum_steps=5", "--nocontent_addressing",
+                 "--soft_curriculum_hold=0", "--soft_curriculum_steps=5",
+                 "--nocontent_addressing",
                  "--controller=tasks.custom_controller:make", *_TINY)
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
     config = json.load(open(os.path.join(logdir, "config.json")))
@@ -189,7 +190,7 @@ class TrainCliTest(tf.test.TestCase):
     # has a checkpoint, then restarted with the same command.
     args = ["--max_steps=40", "--final_eval=false", "--tensorboard=false",
             "--deterministic", "--addressing=hard", "--estimator=reinforce",
-            "--soft_curriculum_steps=20", *_TINY]
+            "--soft_curriculum_hold=0", "--soft_curriculum_steps=20", *_TINY]
     whole = os.path.join(self.get_temp_dir(), "whole")
     killed = os.path.join(self.get_temp_dir(), "killed")
     result = run("tasks.train", f"--logdir={whole}", *args)
@@ -329,14 +330,15 @@ class DivergenceTest(tf.test.TestCase):
       callback.evaluator = mock.Mock(bits_per_sequence=lambda *a, b=bits: b)
       callback.on_epoch_end(0, {"loss": 0.1})
       self.assertEqual(saved[-1], (40, end))
-    # Without the flag the hold lasts its steps.
+    # With --soft_curriculum_until=0 the hold lasts its steps.
     model, callback = self._model_and_callback(40, config=dict(
-        addressing="hard", soft_curriculum_hold=10**6))
+        addressing="hard", soft_curriculum_hold=10**6,
+        soft_curriculum_steps=100, soft_curriculum_until=0.0))
     callback.manager = mock.Mock()
     callback.on_train_begin()
     callback.evaluator = mock.Mock(bits_per_sequence=lambda *a: 0.5)
     callback.on_epoch_end(0, {"loss": 0.1})
-    self.assertEqual(model.curriculum_end(), 10**6)
+    self.assertEqual(model.curriculum_end(), 10**6 + 100)
 
   def test_repeated_skipped_updates_stop_training(self):
     model, callback = self._model_and_callback(12, max_skipped=3)
