@@ -38,8 +38,10 @@ linearly to 0 over `soft_curriculum_steps`, so the model ends purely hard
 `memtk.sparse_unroll` (O(W) memory work per step); Gumbel and the
 curriculum's batches need the dense weights and run in `memtk.unroll`, at
 soft access's cost; once the curriculum is over `fit` runs a purely hard
-compiled step (make_train_function). Inference (`call`, `predict`, `evaluate`) uses greedy
-choices unless `call(..., choice="sample")`.
+compiled step (make_train_function). Inference (`call`, `predict`,
+`evaluate`) uses greedy choices unless `call(..., choice="sample")`. The
+choice noise of a train step is drawn by the count of steps attempted
+(`draws`), so a step skipped for a non-finite update retries with new choices.
 Besides the compiled metrics, a hard train step logs `soft_batch` (1 when the
 batch ran soft) and `advantage_std` (REINFORCE: the spread of its learning
 signal R^ - b over the batch) or `temperature` (Gumbel).

@@ -410,6 +410,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self.max_seconds = max_seconds
     self.log = log
     self.evaluator = None
+    self.end_hold = None  # memtk.training.EndSoftHold, for hard runs
     self.diagnose = True
     self.diverged_at = None  # the step whose loss was not finite, if any
     self.bad_tensors = []  # what was not finite then
@@ -417,7 +418,6 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 
   def on_train_begin(self, logs=None):
     self.evaluator = common.Evaluator(self.model)
-    self.end_hold = None
     if (self.config.get("soft_curriculum_until") and
         isinstance(self.model, memtk.NTM) and self.model.curriculum_end()):
       self.end_hold = memtk.training.EndSoftHold(
