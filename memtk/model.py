@@ -398,10 +398,11 @@ class NTM(sequence_model.SequenceModel):
     curriculum, purely_hard = self.train_function, []
 
     def function(iterator):
-      # The end is read at every call: end_soft_hold can move it.
-      if int(self.optimizer.iterations.numpy()) < self.curriculum_end():
-        return curriculum(iterator)
+      # Until the switch the end is read at every call (end_soft_hold can
+      # move it, only earlier); after it, no host read at all.
       if not purely_hard:
+        if int(self.optimizer.iterations.numpy()) < self.curriculum_end():
+          return curriculum(iterator)
         self._purely_hard = True  # read when the train step is traced
         super(NTM, self).make_train_function(force=True)
         purely_hard.append(self.train_function)
