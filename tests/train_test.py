@@ -1,11 +1,14 @@
 """The training and evaluation CLIs, end to end on a tiny model."""
 
+from concurrent import futures
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from unittest import mock
 
@@ -42,19 +45,183 @@ def run(module, *args):
                         timeout=600)
 
 
+# The commands of each test below: a function of a fresh directory that runs
+# them in order and returns what the test checks. A command's time is mostly
+# TensorFlow's start and XLA's compilation on one core, so setUpClass runs
+# the tests' commands two tests at a time and each test checks its own.
+def _resume_and_evaluate(tmp):
+  logdir = os.path.join(tmp, "run")
+  got = {"logdir": logdir}
+  got["first"] = run("tasks.train", f"--logdir={logdir}", "--max_steps=20",
+                     *_TINY)
+  if got["first"].returncode:
+    return got  # the test reports the failure
+  got["first_history"] = _load(logdir, "history.json")
+  got["first_evaluation"] = _load(logdir, "evaluation.json")
+  got["tags"] = summary_tags(logdir)
+  # The same command with a larger budget resumes at step 20.
+  got["second"] = run("tasks.train", f"--logdir={logdir}", "--max_steps=30",
+                      *_TINY)
+  if got["second"].returncode:
+    return got
+  got["evaluated"] = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
+                         "--num_sequences=10", "--test_sequences=40")
+  # Trained with N = 8, run with N = 48 on copies longer than 8 fit; written
+  # to --out, the run's own evaluation untouched.
+  got["before"] = open(os.path.join(logdir, "evaluation.json")).read()
+  got["out"] = os.path.join(tmp, "larger")
+  got["larger"] = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=40",
+                      "--num_sequences=10", "--test_sequences=10",
+                      "--memory_size=48", f"--out={got['out']}")
+  got["after"] = open(os.path.join(logdir, "evaluation.json")).read()
+  # The saved .keras model, moved away from its run directory.
+  got["saved"] = saved = os.path.join(tmp, "elsewhere", "copy.keras")
+  os.makedirs(os.path.dirname(saved))
+  os.replace(os.path.join(logdir, "model.keras"), saved)
+  got["no_task"] = run("tasks.evaluate", f"--logdir={saved}")
+  got["from_file"] = run("tasks.evaluate", f"--logdir={saved}", "--task=copy",
+                         "--sizes=21", "--num_sequences=10",
+                         "--test_sequences=40")
+  return got
+
+
+def _hard_custom_controller(tmp):
+  logdir = os.path.join(tmp, "hard")
+  trained = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+                "--addressing=hard", "--estimator=reinforce",
+                "--soft_curriculum_hold=0", "--soft_curriculum_steps=5",
+                "--nocontent_addressing",
+                "--controller=tasks.custom_controller:make", *_TINY)
+  evaluation = _load(logdir, "evaluation.json")  # before evaluate rewrites it
+  evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
+                  "--num_sequences=10", "--test_sequences=40")
+  return logdir, trained, evaluation, evaluated
+
+
+def _sparse_run(tmp):
+  logdir = os.path.join(tmp, "sparse")
+  trained = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+                "--addressing=sparse", "--sparse_k=3", *_TINY)
+  evaluation = _load(logdir, "evaluation.json")
+  evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
+                  "--num_sequences=10", "--test_sequences=30")
+  return logdir, trained, evaluation, evaluated
+
+
+def _own_task(tmp):
+  # A task with only the contract's required parts (no sizes, no fixed
+  # num_steps, no difficulty), trained and evaluated by the baseline.
+  logdir = os.path.join(tmp, "reverse")
+  trained = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+                "--task=tasks.reverse:make", "--model=lstm", *_TINY_ANY_TASK)
+  evaluation = _load(logdir, "evaluation.json")
+  evaluated = run("tasks.evaluate", f"--logdir={logdir}",
+                  "--test_sequences=30")
+  sized = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=30")
+  return logdir, trained, evaluation, evaluated, sized
+
+
+def _own_error_measure(tmp):
+  logdir = os.path.join(tmp, "ngrams")
+  return logdir, run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+                     "--task=ngrams", "--generalisation_sizes=30",
+                     *_TINY_ANY_TASK)
+
+
+def _killed_and_resumed(tmp):
+  # A hard run (sampled choices, curriculum) so the choice noise must resume
+  # too. One run goes uninterrupted; the other is SIGKILLed once it has a
+  # checkpoint, then restarted with the same command.
+  args = ["--max_steps=40", "--final_eval=false", "--tensorboard=false",
+          "--deterministic", "--addressing=hard", "--estimator=reinforce",
+          "--soft_curriculum_hold=0", "--soft_curriculum_steps=20", *_TINY]
+  whole = os.path.join(tmp, "whole")
+  killed = os.path.join(tmp, "killed")
+  got = {"whole": whole, "killed": killed}
+  got["result"] = run("tasks.train", f"--logdir={whole}", *args)
+  process = subprocess.Popen(
+      [sys.executable, "-m", "tasks.train", f"--logdir={killed}", *args],
+      cwd=_ROOT, env=_env(), stdout=subprocess.DEVNULL,
+      stderr=subprocess.DEVNULL)
+  state = os.path.join(killed, "checkpoints", "checkpoint")
+  deadline = time.time() + 300
+  while not os.path.exists(state) and time.time() < deadline:
+    time.sleep(0.05)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  got["killed_at"] = tf.train.latest_checkpoint(os.path.dirname(state))
+  got["resumed"] = run("tasks.train", f"--logdir={killed}", *args)
+  return got
+
+
+def _changed_settings(tmp):
+  logdir = os.path.join(tmp, "other")
+  run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+      "--final_eval=false", *_TINY)
+  return run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
+             "--final_eval=false", "--learning_rate=0.5", *_TINY)
+
+
+def _bad_flags(tmp):
+  # Through the command line: the one-line error and the exit code, for a
+  # check of ours and for a flag absl rejects.
+  flagged = [(flag, message, run("tasks.train", flag, "--max_steps=1",
+                                 f"--logdir={tmp}/bad"))
+             for flag, message in [
+                 ("--memory_size=0", "--memory_size must be >= 1, got 0"),
+                 ("--lr_schedule=cosine", "--lr_schedule")]]
+  return flagged, run("tasks.evaluate", f"--logdir={tmp}/missing")
+
+
+def _load(logdir, name):
+  """The JSON file, or None where a failed command wrote none."""
+  path = os.path.join(logdir, name)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
 class TrainCliTest(tf.test.TestCase):
 
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls._tmp = tempfile.mkdtemp()
+    pool = futures.ThreadPoolExecutor(max_workers=2)
+    cls._commands = {}
+    for name, commands in [  # the longest first
+        ("killed", _killed_and_resumed), ("resume", _resume_and_evaluate),
+        ("hard", _hard_custom_controller), ("sparse", _sparse_run),
+        ("bad_flags", _bad_flags), ("error_measure", _own_error_measure),
+        ("changed", _changed_settings), ("own_task", _own_task)]:
+      tmp = os.path.join(cls._tmp, name)
+      os.makedirs(tmp)
+      cls._commands[name] = pool.submit(commands, tmp)
+    pool.shutdown(wait=False)
+
+  @classmethod
+  def tearDownClass(cls):
+    for future in cls._commands.values():
+      future.cancel()
+    futures.wait(cls._commands.values())
+    shutil.rmtree(cls._tmp, ignore_errors=True)
+    super().tearDownClass()
+
+  def ran(self, name):
+    """What the named test's commands returned (waits for them)."""
+    return self._commands[name].result()
+
   def test_train_resume_and_evaluate(self):
-    logdir = os.path.join(self.get_temp_dir(), "run")
-    first = run("tasks.train", f"--logdir={logdir}", "--max_steps=20", *_TINY)
+    got = self.ran("resume")
+    first, logdir = got["first"], got["logdir"]
     self.assertEqual(first.returncode, 0, first.stderr + first.stdout)
     for notice in ("cuInit", "oneDNN", "absl::InitializeLog", "cuda drivers"):
       self.assertNotIn(notice, first.stderr + first.stdout)  # tasks.startup
     self.assertIn("eval      20", first.stdout)
     self.assertRegex(first.stdout, r"step +10/20 +loss")
-    history = json.load(open(os.path.join(logdir, "history.json")))
-    self.assertEqual([r["step"] for r in history], [10, 20])
-    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
+    self.assertEqual([r["step"] for r in got["first_history"]], [10, 20])
+    evaluation = got["first_evaluation"]
     self.assertEqual(set(evaluation["generalisation"]), {"20", "24"})
     self.assertEqual(evaluation["num_sequences"], 30)  # --test_sequences
     for name in ("heatmap.png", "heatmap_long.png"):
@@ -62,187 +229,121 @@ class TrainCliTest(tf.test.TestCase):
     self.assertContainsSubset(
         {"eval/bits_per_sequence", "train/loss", "train/bit_errors",
          "train/learning_rate", "train/sequences_per_second", "attention"},
-        summary_tags(logdir))
+        got["tags"])
 
-    # The same command with a larger budget resumes at step 20.
-    second = run("tasks.train", f"--logdir={logdir}", "--max_steps=30", *_TINY)
+    second = got["second"]
     self.assertEqual(second.returncode, 0, second.stderr + second.stdout)
     self.assertIn("resuming from", second.stdout)
     self.assertIn("at step 20", second.stdout)
-    history = json.load(open(os.path.join(logdir, "history.json")))
-    self.assertEqual([r["step"] for r in history], [10, 20, 30])
+    self.assertEqual([r["step"] for r in _load(logdir, "history.json")],
+                     [10, 20, 30])
 
-    evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
-                    "--num_sequences=10", "--test_sequences=40")
+    evaluated = got["evaluated"]
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21", evaluated.stdout)
     self.assertIn("on 40 fresh test sequences", evaluated.stdout)
-    # Trained with N = 8, run with N = 48 on copies longer than 8 fit;
-    # written to --out, the run's own evaluation untouched.
-    before = open(os.path.join(logdir, "evaluation.json")).read()
-    out = os.path.join(self.get_temp_dir(), "larger")
-    larger = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=40",
-                 "--num_sequences=10", "--test_sequences=10",
-                 "--memory_size=48", f"--out={out}")
+    larger = got["larger"]
     self.assertEqual(larger.returncode, 0, larger.stderr)
     self.assertIn("evaluating with a memory of 48 cells", larger.stdout)
-    evaluation = json.load(open(os.path.join(out, "evaluation.json")))
+    evaluation = _load(got["out"], "evaluation.json")
     self.assertEqual(evaluation["memory_size"], 48)
     self.assertEqual(set(evaluation["generalisation"]), {"40"})
-    self.assertTrue(os.path.exists(os.path.join(out, "heatmap_long.png")))
-    self.assertEqual(open(os.path.join(logdir, "evaluation.json")).read(),
-                     before)
+    self.assertTrue(os.path.exists(os.path.join(got["out"],
+                                                "heatmap_long.png")))
+    self.assertEqual(got["after"], got["before"])
 
-    # The saved .keras model, moved away from its run directory.
-    saved = os.path.join(self.get_temp_dir(), "elsewhere", "copy.keras")
-    os.makedirs(os.path.dirname(saved))
-    os.replace(os.path.join(logdir, "model.keras"), saved)
-    no_task = run("tasks.evaluate", f"--logdir={saved}")
+    no_task = got["no_task"]
     self.assertNotEqual(no_task.returncode, 0)
     self.assertIn("pass --task", no_task.stderr)
-    from_file = run("tasks.evaluate", f"--logdir={saved}", "--task=copy",
-                    "--sizes=21", "--num_sequences=10", "--test_sequences=40")
+    from_file = got["from_file"]
     self.assertEqual(from_file.returncode, 0, from_file.stderr)
     self.assertIn("length=21", from_file.stdout)
-    self.assertTrue(os.path.exists(os.path.join(os.path.dirname(saved),
+    self.assertTrue(os.path.exists(os.path.join(os.path.dirname(got["saved"]),
                                                 "evaluation.json")))
 
   def test_hard_run_with_a_custom_controller(self):
-    logdir = os.path.join(self.get_temp_dir(), "hard")
-    result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
-                 "--addressing=hard", "--estimator=reinforce",
-                 "--soft_curriculum_hold=0", "--soft_curriculum_steps=5",
-                 "--nocontent_addressing",
-                 "--controller=tasks.custom_controller:make", *_TINY)
+    logdir, result, evaluation, evaluated = self.ran("hard")
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
-    config = json.load(open(os.path.join(logdir, "config.json")))
+    config = _load(logdir, "config.json")
     self.assertFalse(config["content_addressing"])
     self.assertIn("hard (reinforce) addressing: "
                   "tasks.custom_controller:make controller", result.stdout)
     self.assertIn("(sampled choices)", result.stdout)
     self.assertContainsSubset({"train/advantage_std", "train/soft_batch"},
                               summary_tags(logdir))
-    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
     self.assertEqual(evaluation["addressing"], "hard")
     self.assertEqual(set(evaluation["sampled"]["generalisation"]),
                      {"20", "24"})
-    evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
-                    "--num_sequences=10", "--test_sequences=40")
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn("length=21 (sampled choices)", evaluated.stdout)
 
   def test_sparse_run_saves_and_reloads_its_k(self):
-    logdir = os.path.join(self.get_temp_dir(), "sparse")
-    result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
-                 "--addressing=sparse", "--sparse_k=3", *_TINY)
+    logdir, result, evaluation, evaluated = self.ran("sparse")
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
     self.assertIn("sparse (K=3) addressing", result.stdout)
-    config = json.load(open(os.path.join(logdir, "config.json")))
+    config = _load(logdir, "config.json")
     self.assertEqual((config["addressing"], config["sparse_k"]), ("sparse", 3))
-    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
     self.assertEqual(evaluation["addressing"], "sparse")
     self.assertNotIn("sampled", evaluation)
     # The saved model keeps K: evaluating it gives the run's own result.
-    evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
-                    "--num_sequences=10", "--test_sequences=30")
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn(f"{evaluation['bits_per_sequence']:.4f} bit errors per "
                   "sequence on 30", evaluated.stdout)
 
   def test_own_task_with_the_lstm_baseline(self):
-    # A task with only the contract's required parts (no sizes, no fixed
-    # num_steps, no difficulty), trained and evaluated by the baseline.
-    logdir = os.path.join(self.get_temp_dir(), "reverse")
-    result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
-                 "--task=tasks.reverse:make", "--model=lstm", *_TINY_ANY_TASK)
+    logdir, result, evaluation, evaluated, sized = self.ran("own_task")
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
     self.assertRegex(result.stdout, r"training tasks.reverse:make, LSTM "
                      r"baseline: \d+ units, no external memory, [\d,]+ "
                      r"parameters \(the NTM of these settings: [\d,]+\)")
-    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
     self.assertEqual((evaluation["model"], evaluation["generalisation"]),
                      ("lstm", {}))
     self.assertTrue(os.path.exists(os.path.join(logdir, "heatmap.png")))
     self.assertFalse(os.path.exists(os.path.join(logdir, "heatmap_long.png")))
-    evaluated = run("tasks.evaluate", f"--logdir={logdir}",
-                    "--test_sequences=30")
     self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
     self.assertIn(f"{evaluation['bits_per_sequence']:.4f} bit errors per "
                   "sequence on 30", evaluated.stdout)
-    sized = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=30")
     self.assertNotEqual(sized.returncode, 0)
     self.assertIn("has no variant(size)", sized.stderr)
 
   def test_a_task_with_its_own_error_measure(self):
-    logdir = os.path.join(self.get_temp_dir(), "ngrams")
-    result = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
-                 "--task=ngrams", "--generalisation_sizes=30", *_TINY_ANY_TASK)
+    logdir, result = self.ran("error_measure")
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
     self.assertRegex(result.stdout, r"eval +10 +[\d.]+ excess bits per "
                      "sequence over the Bayes-optimal predictor")
-    evaluation = json.load(open(os.path.join(logdir, "evaluation.json")))
+    evaluation = _load(logdir, "evaluation.json")
     self.assertEqual(set(evaluation["generalisation"]), {"30"})
     self.assertIn("excess bits", evaluation["error_name"])
 
   def test_killed_run_resumes_with_the_same_losses(self):
-    # A hard run (sampled choices, curriculum) so the choice noise must
-    # resume too. One run goes uninterrupted; the other is SIGKILLed once it
-    # has a checkpoint, then restarted with the same command.
-    args = ["--max_steps=40", "--final_eval=false", "--tensorboard=false",
-            "--deterministic", "--addressing=hard", "--estimator=reinforce",
-            "--soft_curriculum_hold=0", "--soft_curriculum_steps=20", *_TINY]
-    whole = os.path.join(self.get_temp_dir(), "whole")
-    killed = os.path.join(self.get_temp_dir(), "killed")
-    result = run("tasks.train", f"--logdir={whole}", *args)
-    self.assertEqual(result.returncode, 0, result.stderr)
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tasks.train", f"--logdir={killed}", *args],
-        cwd=_ROOT, env=_env(), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    state = os.path.join(killed, "checkpoints", "checkpoint")
-    deadline = time.time() + 300
-    while not os.path.exists(state) and time.time() < deadline:
-      time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    killed_at = tf.train.latest_checkpoint(os.path.dirname(state))
-    self.assertIsNotNone(killed_at)
-    self.assertNotIn("ckpt-40", killed_at)  # killed before the end
-
-    resumed = run("tasks.train", f"--logdir={killed}", *args)
+    got = self.ran("killed")
+    self.assertEqual(got["result"].returncode, 0, got["result"].stderr)
+    self.assertIsNotNone(got["killed_at"])
+    self.assertNotIn("ckpt-40", got["killed_at"])  # killed before the end
+    resumed = got["resumed"]
     self.assertEqual(resumed.returncode, 0, resumed.stderr)
     self.assertIn("resuming from", resumed.stdout)
-    want = json.load(open(os.path.join(whole, "history.json")))
-    got = json.load(open(os.path.join(killed, "history.json")))
-    self.assertEqual([r["step"] for r in got], [r["step"] for r in want])
+    want = _load(got["whole"], "history.json")
+    have = _load(got["killed"], "history.json")
+    self.assertEqual([r["step"] for r in have], [r["step"] for r in want])
     for key in ("loss", "bits_per_sequence", "learning_rate"):
-      self.assertEqual([r[key] for r in got], [r[key] for r in want], key)
+      self.assertEqual([r[key] for r in have], [r[key] for r in want], key)
 
   def test_changed_settings_in_same_logdir_are_refused(self):
-    logdir = os.path.join(self.get_temp_dir(), "other")
-    run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
-        "--final_eval=false", *_TINY)
-    changed = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
-                  "--final_eval=false", "--learning_rate=0.5", *_TINY)
+    changed = self.ran("changed")
     self.assertNotEqual(changed.returncode, 0)
     self.assertIn("learning_rate", changed.stderr)
 
   def test_bad_flags_give_one_line_errors(self):
-    # Through the command line: the one-line error and the exit code, for a
-    # check of ours and for a flag absl rejects.
-    for flag, message in [("--memory_size=0", "--memory_size must be >= 1, got 0"),
-                          ("--lr_schedule=cosine", "--lr_schedule")]:
-      result = run("tasks.train", flag, "--max_steps=1",
-                   f"--logdir={self.get_temp_dir()}/bad")
+    flagged, missing = self.ran("bad_flags")
+    for flag, message, result in flagged:
       self.assertNotEqual(result.returncode, 0, flag)
       self.assertIn(message, result.stderr, flag)
       self.assertNotIn("Traceback", result.stderr, flag)
       self.assertIn(message, result.stderr.splitlines()[0], flag)
-    result = run("tasks.evaluate", f"--logdir={self.get_temp_dir()}/missing")
-    self.assertNotEqual(result.returncode, 0)
-    self.assertIn("no config.json", result.stderr)
-    self.assertNotIn("Traceback", result.stderr)
+    self.assertNotEqual(missing.returncode, 0)
+    self.assertIn("no config.json", missing.stderr)
+    self.assertNotIn("Traceback", missing.stderr)
 
   def test_every_bad_flag_is_named(self):
     # What main() makes of each bad flag, in this process (a process each
