@@ -61,6 +61,7 @@ from memtk import modes
 
 ADDRESSING_MODES = ("soft", "hard", "sparse")
 CHOICES = ("soft", "greedy", "sample", "gumbel", "sparse")
+GUMBEL_WRITES = ("chosen", "relaxed")
 DEFAULT_SPARSE_K = 8  # Rae et al. 2016: K = 4 or 8 made no difference
 MEMORY_INITS = ("constant", "learned", "random", "zeros")
 _CONSTANT_MEMORY = 1e-6  # Collier & Beel 2018: trained ~2x faster than others
@@ -339,7 +340,7 @@ class NTMCell(keras.layers.Layer):
     return output.logits, state
 
   def choice_step(self, inputs, state, choice, noise=None, temperature=1.0,
-                  soft=None):
+                  soft=None, gumbel_writes="chosen"):
     """One NTM step with the cell choice made explicit.
 
     Args:
@@ -354,6 +355,9 @@ class NTMCell(keras.layers.Layer):
         the step runs softly instead (the soft-to-hard curriculum's soft
         batches; a tensor, so one compiled step serves both). Both cases then
         go through dense one-hot access, at soft access's cost.
+      gumbel_writes: 'gumbel' only: 'chosen' (a write head's gradient
+        reaches its relaxed sample only at the cell it wrote) or 'relaxed'
+        (at every cell; see memtk.estimators.gumbel_straight_through).
 
     Returns:
       (StepOutput, NTMState at t).
@@ -365,9 +369,12 @@ class NTMCell(keras.layers.Layer):
                        f"its choices are {self.mode.choices}")
     if choice in ("sample", "gumbel") and noise is None:
       raise ValueError(f"choice {choice!r} needs noise")
+    if gumbel_writes not in GUMBEL_WRITES:
+      raise ValueError(f"gumbel_writes must be one of {GUMBEL_WRITES}, got "
+                       f"{gumbel_writes!r}")
     controller_output, controller_state, p = self.control(inputs, state)
     weights, memory, read, log_prob, entropy = self.mode.dense_step(
-        self, state, p, choice, noise, temperature, soft)
+        self, state, p, choice, noise, temperature, soft, gumbel_writes)
     logits, baseline = self.emit(controller_output, read)
     output = StepOutput(logits, log_prob, entropy, baseline)
     return output, NTMState(controller_state, memory, read, weights)

@@ -90,13 +90,19 @@ def entropy(weights):
   return -tf.reduce_sum(weights * tf.math.log(tf.maximum(weights, _TINY)), -1)
 
 
-def gumbel_straight_through(weights, gumbel_noise, temperature):
+def gumbel_straight_through(weights, gumbel_noise, temperature,
+                            chosen_only=None):
   """Straight-through Gumbel-softmax choice.
 
   Args:
     weights: [B, H, N] addressing distributions.
     gumbel_noise: [B, H, N] Gumbel(0, 1) noise, -log(-log(U)).
     temperature: tau > 0 of the relaxation used by the backward pass.
+    chosen_only: optional [H] bool: heads whose gradient reaches the relaxed
+      sample only through its chosen cell's entry (what the one-hot forward
+      touched). A write head's gradient at every other cell comes from rows
+      it left as they were, where the content scores of nearly empty rows
+      (cosines against norms of ~sqrt(eps)) make it explode through time.
 
   Returns:
     (indices [B, H] int32, one-hot [B, H, N] whose value is exactly
@@ -108,7 +114,11 @@ def gumbel_straight_through(weights, gumbel_noise, temperature):
   hard = tf.one_hot(indices, tf.shape(weights)[-1], dtype=weights.dtype)
   # relaxed - stop_gradient(relaxed) is exactly 0 forward, so the value is
   # exactly one-hot; (hard + relaxed) - relaxed would round.
-  return indices, hard + (relaxed - tf.stop_gradient(relaxed))
+  gradient_path = relaxed - tf.stop_gradient(relaxed)
+  if chosen_only is not None:
+    gradient_path = tf.where(chosen_only[:, None], gradient_path * hard,
+                             gradient_path)
+  return indices, hard + gradient_path
 
 
 def gumbel_from_uniform(uniform):

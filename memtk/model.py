@@ -25,7 +25,12 @@ loss) and optimizer step n:
     or hard); a step then costs k times the runs.
   * estimator="gumbel": straight-through Gumbel-softmax, one-hot forward and
     the softmax((log w + g) / tau_n) gradient backward; the loss is
-    L - beta_n * entropy as above.
+    L - beta_n * entropy as above. With `gumbel_writes`='chosen' (the
+    default) a write head's gradient reaches its relaxed sample only at the
+    cell it wrote; 'relaxed' lets it reach every cell, which at a one-hot
+    forward means rows left nearly empty, whose cosine content scores make
+    the gradient grow by orders of magnitude per step
+    (benchmarks/gumbel_gradients.py measures both).
 
 beta_n falls linearly from `entropy_bonus` to 0 over `entropy_steps`; tau_n
 falls geometrically from `temperature` to `temperature_final` over
@@ -71,6 +76,7 @@ HARD_DEFAULTS = {
     "soft_curriculum_steps": 0,
     "stats_decay": 0.99,
     "reinforce_samples": 1,
+    "gumbel_writes": "chosen",
 }
 
 
@@ -111,6 +117,7 @@ class NTM(sequence_model.SequenceModel):
                soft_curriculum_steps=HARD_DEFAULTS["soft_curriculum_steps"],
                stats_decay=HARD_DEFAULTS["stats_decay"],
                reinforce_samples=HARD_DEFAULTS["reinforce_samples"],
+               gumbel_writes=HARD_DEFAULTS["gumbel_writes"],
                check_numerics=False,
                sparse_k=cell_lib.DEFAULT_SPARSE_K, initial_window=None,
                **kwargs):
@@ -136,6 +143,9 @@ class NTM(sequence_model.SequenceModel):
         or not isinstance(reinforce_samples, int) or reinforce_samples < 1):
       raise ValueError(f"reinforce_samples must be an int >= 1, got "
                        f"{reinforce_samples!r}")
+    if gumbel_writes not in cell_lib.GUMBEL_WRITES:
+      raise ValueError(f"gumbel_writes must be one of "
+                       f"{cell_lib.GUMBEL_WRITES}, got {gumbel_writes!r}")
     if reinforce_samples > 1 and estimator != "reinforce":
       raise ValueError(f"reinforce_samples={reinforce_samples} needs "
                        f"estimator='reinforce', got {estimator!r}")
@@ -147,7 +157,7 @@ class NTM(sequence_model.SequenceModel):
         soft_curriculum_hold=soft_curriculum_hold,
         soft_curriculum_steps=soft_curriculum_steps,
         stats_decay=float(stats_decay),
-        reinforce_samples=reinforce_samples)
+        reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes)
     self.cell = cell_lib.NTMCell(
         controller, output_size, memory_size=memory_size, word_size=word_size,
         num_read_heads=num_read_heads, num_write_heads=num_write_heads,
@@ -247,7 +257,7 @@ class NTM(sequence_model.SequenceModel):
                                        alg="philox")
 
   def _run(self, inputs, choice=None, noise=None, temperature=1.0, soft=None,
-           collect=None):
+           collect=None, gumbel_writes="chosen"):
     """Unrolls the cell; returns (StepOutput [B, T, ...], final state,
     collected); the state and collected are None from the sparse loop."""
     inputs = tf.convert_to_tensor(inputs, self.compute_dtype)
@@ -271,7 +281,8 @@ class NTM(sequence_model.SequenceModel):
 
       def step(x, state):
         return self.cell.choice_step(x[0], state, choice, noise=x[1],
-                                     temperature=temperature, soft=soft)
+                                     temperature=temperature, soft=soft,
+                                     gumbel_writes=gumbel_writes)
 
       outputs, state, collected = unroll(step, (inputs, noise), initial,
                                          collect=collect)
@@ -334,7 +345,8 @@ class NTM(sequence_model.SequenceModel):
       x, y, sample_weight = (None if t is None else tf.repeat(t, samples, 0)
                              for t in (x, y, sample_weight))
     noise = self._noise(x, choice, draw)
-    out = self._run(x, choice, noise, temperature, soft_batch)[0]
+    out = self._run(x, choice, noise, temperature, soft_batch,
+                    gumbel_writes=settings["gumbel_writes"])[0]
     # Under a strategy, Keras scales the compiled loss by 1 / replicas so
     # that summing the replicas' gradients averages them; the terms below
     # are scaled alike.

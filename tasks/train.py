@@ -92,6 +92,11 @@ _TEMPERATURE_FINAL = flags.DEFINE_float(
 _TEMPERATURE_STEPS = flags.DEFINE_integer(
     "temperature_steps", _D["temperature_steps"], "Steps of the temperature "
     "schedule.")
+_GUMBEL_WRITES = flags.DEFINE_enum(
+    "gumbel_writes", _D["gumbel_writes"], ["chosen", "relaxed"], "Gumbel: "
+    "a write head's relaxed gradient reaches only the cell it wrote "
+    "(chosen), or every cell (relaxed: explodes through the content scores "
+    "of nearly empty rows; benchmarks/gumbel_gradients.py).")
 _SOFT_CURRICULUM_HOLD = flags.DEFINE_integer(
     "soft_curriculum_hold", _D["soft_curriculum_hold"], "Soft-to-hard "
     "curriculum: every batch runs soft for at most this many steps first "
@@ -276,6 +281,7 @@ def _config():
       "temperature": _TEMPERATURE.value,
       "temperature_final": _TEMPERATURE_FINAL.value,
       "temperature_steps": _TEMPERATURE_STEPS.value,
+      "gumbel_writes": _GUMBEL_WRITES.value,
       "soft_curriculum_hold": _SOFT_CURRICULUM_HOLD.value,
       "soft_curriculum_steps": _SOFT_CURRICULUM_STEPS.value,
       "soft_curriculum_until": _SOFT_CURRICULUM_UNTIL.value,

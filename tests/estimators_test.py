@@ -181,6 +181,43 @@ class StraightThroughTest(tf.test.TestCase):
       grads.append(tape.gradient(loss, memory))
     self.assertAllClose(grads[0], grads[1])
 
+  def test_chosen_only_heads_reach_only_their_chosen_cell(self):
+    # d sum(c * w) / d weights against numpy: the relaxed sample's Jacobian
+    # through log w, taken at every cell, or at the chosen one only.
+    rng = np.random.default_rng(5)
+    weights = tf.constant(rng.dirichlet(np.ones(5), size=(2, 3)))
+    noise = tf.constant(rng.gumbel(size=(2, 3, 5)))
+    coefficients = rng.normal(size=(2, 3, 5))
+    tau = 0.7
+    chosen_only = tf.constant([False, True, True])
+    with tf.GradientTape() as tape:
+      tape.watch(weights)
+      indices, w = estimators.gumbel_straight_through(weights, noise, tau,
+                                                      chosen_only)
+      total = tf.reduce_sum(w * coefficients)
+    gradient = tape.gradient(total, weights).numpy()
+    self.assertAllEqual(w, tf.one_hot(indices, 5, dtype=w.dtype))
+
+    logits = (np.log(weights.numpy()) + noise.numpy()) / tau
+    relaxed = np.exp(logits - logits.max(-1, keepdims=True))
+    relaxed /= relaxed.sum(-1, keepdims=True)
+    chosen = np.eye(5)[indices.numpy()]
+    upstream = np.where(chosen_only.numpy()[None, :, None],
+                        coefficients * chosen, coefficients)
+    # softmax' Jacobian: d relaxed_j / d logit_k = relaxed_j (1[j=k] -
+    # relaxed_k); d logit_k / d weight_k = 1 / (tau weight_k).
+    d_logits = relaxed * (upstream - np.sum(upstream * relaxed, -1,
+                                            keepdims=True))
+    want = d_logits / (tau * weights.numpy())
+    self.assertAllClose(gradient, want)
+    with tf.GradientTape() as unmasked:
+      unmasked.watch(weights)
+      _, w = estimators.gumbel_straight_through(weights, noise, tau)
+      total = tf.reduce_sum(w * coefficients)
+    full = unmasked.gradient(total, weights).numpy()
+    self.assertAllClose(full[:, 0], gradient[:, 0])  # head 0 unmasked
+    self.assertGreater(np.abs(full[:, 1:] - gradient[:, 1:]).max(), 1e-3)
+
 
 if __name__ == "__main__":
   tf.test.main()

@@ -360,6 +360,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       ("temperature", dict(estimator="gumbel", temperature_steps=0,
                            temperature_final=0.05),
        dict(estimator="gumbel", temperature_steps=0, temperature_final=5.0)),
+      ("gumbel_writes", dict(estimator="gumbel", gumbel_writes="chosen"),
+       dict(estimator="gumbel", gumbel_writes="relaxed")),
       ("stats_decay", dict(stats_decay=0.0), dict(stats_decay=0.9)),
       ("reinforce_samples", dict(reinforce_samples=1),
        dict(reinforce_samples=3)))
@@ -424,6 +426,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       ("stats_decay", dict(stats_decay=1.0), "stats_decay"),
       ("samples", dict(reinforce_samples=0), "reinforce_samples"),
       ("samples_bool", dict(reinforce_samples=True), "reinforce_samples"),
+      ("gumbel_writes", dict(gumbel_writes="all"),
+       "gumbel_writes must be one of .*'all'"),
       ("samples_gumbel", dict(reinforce_samples=2, estimator="gumbel"),
        "reinforce_samples=2 needs estimator='reinforce'"))
   def test_bad_estimator_settings(self, kwargs, message):

@@ -1,0 +1,172 @@
+r"""Where straight-through Gumbel breaks: a write head's relaxed gradient.
+
+  python -m benchmarks.gumbel_gradients --seed=0 --soft_steps=1400 \
+      --out=benchmarks/results/gumbel_gradients
+
+Trains a Gumbel hard model through its soft phase with tasks.train (every
+one of `--soft_steps` batches soft), then continues from those weights with
+purely hard Gumbel batches, once per `gumbel_writes` option:
+
+  relaxed  a write head's gradient reaches its relaxed sample at every cell
+           (the plain straight-through estimator);
+  chosen   only at the cell it wrote (memtk's default).
+
+For each option it reports, on the next `--batches` batches of the run's own
+stream and at the soft phase's weights, the gradient of the training loss as
+a train step computes it (XLA): its global norm and largest entry, and how
+many of those batches a train step would skip (a global norm that is not
+finite); then it trains `--hard_steps` purely hard steps and reports the
+skipped updates and the greedy bit errors per sequence on `--test_sequences`
+fresh sequences. Writes <out>/result.json; the soft phase's run directory
+<out>/soft is reused when it is there.
+
+Why the relaxed write explodes: the forward pass writes one row, so every
+other row keeps its value, and rows never written stay at the constant
+initial memory (norm ~ sqrt(eps) in the cosine). The relaxed write still
+puts a gradient on every row, and the cosine content score of a nearly empty
+row has a gradient of ~1 / |M(i)| with respect to that row; going back
+through time, each step multiplies by it again.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+from memtk import cell as cell_lib
+from tasks import common
+from tasks import evaluation
+
+_TASK = flags.DEFINE_string("task", "copy", "Task of the runs.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the soft phase and streams.")
+_SOFT_STEPS = flags.DEFINE_integer(
+    "soft_steps", 1400, "Training steps of the soft phase.")
+_BATCHES = flags.DEFINE_integer(
+    "batches", 20, "Hard batches whose gradient is measured at the soft "
+    "phase's weights.")
+_HARD_STEPS = flags.DEFINE_integer(
+    "hard_steps", 500, "Purely hard training steps per option afterwards.")
+_TEST_SEQUENCES = flags.DEFINE_integer(
+    "test_sequences", 500, "Sequences of the final greedy evaluation.")
+_TRAIN_FLAGS = flags.DEFINE_list(
+    "train_flags", [], "Further tasks.train flags of the soft phase (its "
+    "config is the hard runs' too), e.g. --train_flags=--memory_size=64.")
+_OUT = flags.DEFINE_string(
+    "out", "benchmarks/results/gumbel_gradients", "Output directory.")
+
+_TEST_STREAM = 7  # fresh sequences, apart from the training stream
+
+
+def soft_phase(logdir):
+  """Runs (or reuses) tasks.train's soft phase of a Gumbel model."""
+  if not os.path.exists(os.path.join(logdir, "history.json")):
+    command = [sys.executable, "-m", "tasks.train", f"--logdir={logdir}",
+               f"--task={_TASK.value}", f"--seed={_SEED.value}",
+               "--addressing=hard", "--estimator=gumbel",
+               f"--max_steps={_SOFT_STEPS.value}", "--max_minutes=0",
+               f"--soft_curriculum_hold={_SOFT_STEPS.value}",
+               "--soft_curriculum_until=0", "--soft_curriculum_steps=0",
+               "--target_bits=1e-12",  # never stop early
+               "--final_eval=false", "--tensorboard=false",
+               *_TRAIN_FLAGS.value]
+    print("soft phase:", " ".join(command[1:]), flush=True)
+    subprocess.run(command, check=True)
+  return evaluation.load_run(logdir)
+
+
+def hard_model(soft, config, task, gumbel_writes):
+  """A purely hard Gumbel model holding the soft model's weights."""
+  model = common.make_model(dict(config, soft_curriculum_hold=0,
+                                 soft_curriculum_steps=0,
+                                 gumbel_writes=gumbel_writes), task)
+  if not model.built:
+    model.build((None, None, task.input_size))
+  model.set_weights(soft.get_weights())
+  model.optimizer.build(model.trainable_variables)
+  model.optimizer.iterations.assign(soft.optimizer.iterations)  # schedules
+  return model
+
+
+def gradient_sizes(model, batches):
+  """[(global norm, largest |entry|)] of each batch's training gradient."""
+  variables = model.trainable_variables
+
+  @tf.function(jit_compile=True)
+  def sizes(x, y, mask):
+    with tf.GradientTape() as tape:
+      _, _, total, _ = model._batch_losses(x, y, mask)  # pylint: disable=protected-access
+    grads = tape.gradient(total, variables)
+    largest = tf.reduce_max([tf.reduce_max(tf.abs(g)) for g in grads])
+    return tf.linalg.global_norm(grads), largest
+
+  return [tuple(float(v) for v in sizes(*batch)) for batch in batches]
+
+
+def train_hard(model, task, config, start):
+  """(skipped updates, greedy bit errors per sequence) after --hard_steps."""
+  data = common.train_dataset(task, _SEED.value, config["batch_size"], start)
+  history = model.fit(data, steps_per_epoch=_HARD_STEPS.value, epochs=1,
+                      verbose=0)
+  skipped = int(history.history["skipped_steps"][-1])
+  bits = common.Evaluator(model, "greedy").bits_per_sequence(
+      task, _SEED.value, _TEST_STREAM, 0, _TEST_SEQUENCES.value)
+  return skipped, bits
+
+
+def main(argv):
+  del argv
+  for name, value in [("soft_steps", _SOFT_STEPS.value),
+                      ("batches", _BATCHES.value),
+                      ("test_sequences", _TEST_SEQUENCES.value)]:
+    if value < 1:
+      sys.exit(f"error: --{name} must be >= 1, got {value}")
+  if _HARD_STEPS.value < 0:
+    sys.exit(f"error: --hard_steps must be >= 0, got {_HARD_STEPS.value}")
+  tf.keras.utils.set_random_seed(_SEED.value)
+  os.makedirs(_OUT.value, exist_ok=True)
+  soft, task, config, _ = soft_phase(os.path.join(_OUT.value, "soft"))
+  start = int(soft.optimizer.iterations.numpy())
+  stream = common.train_batches(task, _SEED.value, config["batch_size"],
+                                start)
+  batches = [next(stream) for _ in range(_BATCHES.value)]
+  result = {"command": "python -m benchmarks.gumbel_gradients "
+                       + " ".join(sys.argv[1:]),
+            "task": task.name, "seed": _SEED.value, "soft_steps": start,
+            "options": {}}
+  for gumbel_writes in cell_lib.GUMBEL_WRITES:
+    began = time.time()
+    model = hard_model(soft, config, task, gumbel_writes)
+    sizes = gradient_sizes(model, batches)
+    norms = np.array([n for n, _ in sizes])
+    row = {"global_norm_median": float(np.median(norms)),
+           "global_norm_max": float(np.max(norms)),
+           "largest_entry_max": max(e for _, e in sizes),
+           "batches_skipped": int(np.sum(~np.isfinite(norms))),
+           "batches": len(sizes)}
+    if _HARD_STEPS.value:
+      model = hard_model(soft, config, task, gumbel_writes)
+      row["hard_steps"] = _HARD_STEPS.value
+      row["hard_steps_skipped"], row["bits_after"] = train_hard(
+          model, task, config, start + _BATCHES.value)
+    row["seconds"] = time.time() - began
+    result["options"][gumbel_writes] = row
+    print(f"gumbel_writes={gumbel_writes:8s} " + " ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in row.items()), flush=True)
+  with open(os.path.join(_OUT.value, "result.json"), "w") as f:
+    json.dump(result, f, indent=2, allow_nan=True)
+  relaxed, chosen = (result["options"][k]["global_norm_max"]
+                     for k in ("relaxed", "chosen"))
+  if math.isfinite(relaxed) and chosen > 0:
+    print(f"largest global norm, relaxed / chosen: {relaxed / chosen:.3g}")
+
+
+if __name__ == "__main__":
+  app.run(main)
