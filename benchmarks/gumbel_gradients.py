@@ -37,12 +37,12 @@ import time
 
 from absl import app
 from absl import flags
+# tasks before TensorFlow: it keeps TensorFlow's start-up lines out.
+from tasks import common  # pylint: disable=g-bad-import-order
 import numpy as np
 import tensorflow as tf
 
 from memtk import cell as cell_lib
-from tasks import common
-from tasks import evaluation
 
 _TASK = flags.DEFINE_string("task", "copy", "Task of the runs.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the soft phase and streams.")
@@ -65,7 +65,8 @@ _TEST_STREAM = 7  # fresh sequences, apart from the training stream
 
 
 def soft_phase(logdir):
-  """Runs (or reuses) tasks.train's soft phase of a Gumbel model."""
+  """Runs tasks.train's soft phase of a Gumbel model (unless it is in
+  `logdir` already); returns its config."""
   if not os.path.exists(os.path.join(logdir, "history.json")):
     command = [sys.executable, "-m", "tasks.train", f"--logdir={logdir}",
                f"--task={_TASK.value}", f"--seed={_SEED.value}",
@@ -78,19 +79,18 @@ def soft_phase(logdir):
                *_TRAIN_FLAGS.value]
     print("soft phase:", " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True)
-  return evaluation.load_run(logdir)
+  return common.load_json(os.path.join(logdir, "config.json"))
 
 
-def hard_model(soft, config, task, gumbel_writes):
-  """A purely hard Gumbel model holding the soft model's weights."""
+def hard_model(logdir, config, task, gumbel_writes):
+  """A purely hard Gumbel model at the soft phase's last checkpoint, with
+  its optimizer state (moments, step, learning rate)."""
   model = common.make_model(dict(config, soft_curriculum_hold=0,
                                  soft_curriculum_steps=0,
                                  gumbel_writes=gumbel_writes), task)
-  if not model.built:
-    model.build((None, None, task.input_size))
-  model.set_weights(soft.get_weights())
-  model.optimizer.build(model.trainable_variables)
-  model.optimizer.iterations.assign(soft.optimizer.iterations)  # schedules
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+  latest = tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints"))
+  checkpoint.restore(latest).assert_existing_objects_matched()
   return model
 
 
@@ -131,8 +131,11 @@ def main(argv):
     sys.exit(f"error: --hard_steps must be >= 0, got {_HARD_STEPS.value}")
   tf.keras.utils.set_random_seed(_SEED.value)
   os.makedirs(_OUT.value, exist_ok=True)
-  soft, task, config, _ = soft_phase(os.path.join(_OUT.value, "soft"))
-  start = int(soft.optimizer.iterations.numpy())
+  soft = os.path.join(_OUT.value, "soft")
+  config = soft_phase(soft)
+  task = common.make_task(config["task"])
+  start = int(hard_model(soft, config, task, "chosen").optimizer
+              .iterations.numpy())
   stream = common.train_batches(task, _SEED.value, config["batch_size"],
                                 start)
   batches = [next(stream) for _ in range(_BATCHES.value)]
@@ -150,8 +153,7 @@ def main(argv):
            "largest_entry_max": max(e for _, e in sizes),
            "batches_skipped": int(np.sum(~np.isfinite(norms))),
            "batches": len(sizes)}
-    if _HARD_STEPS.value:
-      model = hard_model(soft, config, task, gumbel_writes)
+    if _HARD_STEPS.value:  # the measured batches moved no weight
       row["hard_steps"] = _HARD_STEPS.value
       row["hard_steps_skipped"], row["bits_after"] = train_hard(
           model, task, config, start + _BATCHES.value)
