@@ -4,21 +4,24 @@ r"""Where straight-through Gumbel breaks: a write head's relaxed gradient.
       --out=benchmarks/results/gumbel_gradients
 
 Trains a Gumbel hard model through its soft phase with tasks.train (every
-one of `--soft_steps` batches soft), then continues from those weights with
-purely hard Gumbel batches, once per `gumbel_writes` option:
+one of `--soft_steps` batches soft), then continues from its checkpoint
+(weights and optimizer state) purely hard, once per estimator variant:
 
-  relaxed  a write head's gradient reaches its relaxed sample at every cell
-           (the plain straight-through estimator);
-  chosen   only at the cell it wrote (memtk's default).
+  gumbel, relaxed writes  a write head's gradient reaches its relaxed sample
+                          at every cell (the plain straight-through estimator,
+                          gumbel_writes='relaxed');
+  gumbel, chosen writes   only at the cell it wrote (memtk's default);
+  reinforce               the score-function estimator, for comparison.
 
-For each option it reports, on the next `--batches` batches of the run's own
-stream and at the soft phase's weights, the gradient of the training loss as
-a train step computes it (XLA): its global norm and largest entry, and how
-many of those batches a train step would skip (a global norm that is not
-finite); then it trains `--hard_steps` purely hard steps and reports the
-skipped updates and the greedy bit errors per sequence on `--test_sequences`
-fresh sequences. Writes <out>/result.json; the soft phase's run directory
-<out>/soft is reused when it is there.
+For each it reports, on the next `--batches` batches of the run's own stream
+and at the soft phase's weights, the gradient of the training loss as a
+train step computes it (XLA): its global norm and largest entry, and how
+many of those batches overflow (a global norm that is not finite: a train
+step skips them); then it trains `--hard_steps` purely hard steps and
+reports the skipped updates and the greedy bit errors per sequence on
+`--test_sequences` fresh sequences every `--hard_eval_every` steps. Writes
+<out>/result.json; the soft phase's run directory <out>/soft is reused when
+it is there.
 
 Why the relaxed write explodes: the forward pass writes one row, so every
 other row keeps its value, and rows never written stay at the constant
@@ -29,7 +32,6 @@ through time, each step multiplies by it again.
 """
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -39,10 +41,9 @@ from absl import app
 from absl import flags
 # tasks before TensorFlow: it keeps TensorFlow's start-up lines out.
 from tasks import common  # pylint: disable=g-bad-import-order
+import keras
 import numpy as np
 import tensorflow as tf
-
-from memtk import cell as cell_lib
 
 _TASK = flags.DEFINE_string("task", "copy", "Task of the runs.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the soft phase and streams.")
@@ -52,7 +53,9 @@ _BATCHES = flags.DEFINE_integer(
     "batches", 20, "Hard batches whose gradient is measured at the soft "
     "phase's weights.")
 _HARD_STEPS = flags.DEFINE_integer(
-    "hard_steps", 500, "Purely hard training steps per option afterwards.")
+    "hard_steps", 500, "Purely hard training steps per variant afterwards.")
+_HARD_EVAL_EVERY = flags.DEFINE_integer(
+    "hard_eval_every", 125, "Greedy evaluation every this many hard steps.")
 _TEST_SEQUENCES = flags.DEFINE_integer(
     "test_sequences", 500, "Sequences of the final greedy evaluation.")
 _TRAIN_FLAGS = flags.DEFINE_list(
@@ -82,12 +85,11 @@ def soft_phase(logdir):
   return common.load_json(os.path.join(logdir, "config.json"))
 
 
-def hard_model(logdir, config, task, gumbel_writes):
-  """A purely hard Gumbel model at the soft phase's last checkpoint, with
-  its optimizer state (moments, step, learning rate)."""
+def hard_model(logdir, config, task):
+  """A purely hard model of `config` at the soft phase's last checkpoint,
+  with its optimizer state (moments, step, learning rate)."""
   model = common.make_model(dict(config, soft_curriculum_hold=0,
-                                 soft_curriculum_steps=0,
-                                 gumbel_writes=gumbel_writes), task)
+                                 soft_curriculum_steps=0), task)
   checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
   latest = tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints"))
   checkpoint.restore(latest).assert_existing_objects_matched()
@@ -110,64 +112,77 @@ def gradient_sizes(model, batches):
 
 
 def train_hard(model, task, config, start):
-  """(skipped updates, greedy bit errors per sequence) after --hard_steps."""
+  """(skipped updates, [greedy bit errors per sequence after every
+  --hard_eval_every steps]) of --hard_steps purely hard steps."""
   data = common.train_dataset(task, _SEED.value, config["batch_size"], start)
-  history = model.fit(data, steps_per_epoch=_HARD_STEPS.value, epochs=1,
-                      verbose=0)
-  skipped = int(history.history["skipped_steps"][-1])
-  bits = common.Evaluator(model, "greedy").bits_per_sequence(
-      task, _SEED.value, _TEST_STREAM, 0, _TEST_SEQUENCES.value)
-  return skipped, bits
+  evaluator = common.Evaluator(model, "greedy")
+  every, bits = _HARD_EVAL_EVERY.value, []
+  history = model.fit(data, steps_per_epoch=every,
+                      epochs=_HARD_STEPS.value // every, verbose=0,
+                      callbacks=[keras.callbacks.LambdaCallback(
+                          on_epoch_end=lambda epoch, logs: bits.append(
+                              evaluator.bits_per_sequence(
+                                  task, _SEED.value, _TEST_STREAM, 0,
+                                  _TEST_SEQUENCES.value)))])
+  return int(sum(history.history["skipped_steps"])), bits
+
+
+# (name, config changes) of each estimator compared.
+VARIANTS = [("gumbel, relaxed writes", dict(estimator="gumbel",
+                                            gumbel_writes="relaxed")),
+            ("gumbel, chosen writes", dict(estimator="gumbel",
+                                           gumbel_writes="chosen")),
+            ("reinforce", dict(estimator="reinforce"))]
 
 
 def main(argv):
   del argv
   for name, value in [("soft_steps", _SOFT_STEPS.value),
                       ("batches", _BATCHES.value),
+                      ("hard_eval_every", _HARD_EVAL_EVERY.value),
                       ("test_sequences", _TEST_SEQUENCES.value)]:
     if value < 1:
       sys.exit(f"error: --{name} must be >= 1, got {value}")
-  if _HARD_STEPS.value < 0:
-    sys.exit(f"error: --hard_steps must be >= 0, got {_HARD_STEPS.value}")
-  tf.keras.utils.set_random_seed(_SEED.value)
+  if _HARD_STEPS.value < 0 or _HARD_STEPS.value % _HARD_EVAL_EVERY.value:
+    sys.exit(f"error: --hard_steps must be a multiple of --hard_eval_every="
+             f"{_HARD_EVAL_EVERY.value}, got {_HARD_STEPS.value}")
+  keras.utils.set_random_seed(_SEED.value)
   os.makedirs(_OUT.value, exist_ok=True)
   soft = os.path.join(_OUT.value, "soft")
   config = soft_phase(soft)
   task = common.make_task(config["task"])
-  start = int(hard_model(soft, config, task, "chosen").optimizer
-              .iterations.numpy())
+  start = int(hard_model(soft, config, task).optimizer.iterations.numpy())
   stream = common.train_batches(task, _SEED.value, config["batch_size"],
                                 start)
   batches = [next(stream) for _ in range(_BATCHES.value)]
   result = {"command": "python -m benchmarks.gumbel_gradients "
                        + " ".join(sys.argv[1:]),
             "task": task.name, "seed": _SEED.value, "soft_steps": start,
-            "options": {}}
-  for gumbel_writes in cell_lib.GUMBEL_WRITES:
+            "soft_bits": common.load_json(os.path.join(
+                soft, "history.json"))[-1]["bits_per_sequence"],
+            "variants": {}}
+  for name, changes in VARIANTS:
     began = time.time()
-    model = hard_model(soft, config, task, gumbel_writes)
+    model = hard_model(soft, dict(config, **changes), task)
     sizes = gradient_sizes(model, batches)
     norms = np.array([n for n, _ in sizes])
     row = {"global_norm_median": float(np.median(norms)),
            "global_norm_max": float(np.max(norms)),
            "largest_entry_max": max(e for _, e in sizes),
-           "batches_skipped": int(np.sum(~np.isfinite(norms))),
+           "batches_overflowing": int(np.sum(~np.isfinite(norms))),
            "batches": len(sizes)}
     if _HARD_STEPS.value:  # the measured batches moved no weight
       row["hard_steps"] = _HARD_STEPS.value
-      row["hard_steps_skipped"], row["bits_after"] = train_hard(
+      row["hard_steps_skipped"], row["bits_during"] = train_hard(
           model, task, config, start + _BATCHES.value)
     row["seconds"] = time.time() - began
-    result["options"][gumbel_writes] = row
-    print(f"gumbel_writes={gumbel_writes:8s} " + " ".join(
-        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-        for k, v in row.items()), flush=True)
+    result["variants"][name] = row
+    print(f"{name:24s} " + " ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else
+        f"{k}={','.join(f'{b:.3g}' for b in v)}" if isinstance(v, list) else
+        f"{k}={v}" for k, v in row.items()), flush=True)
   with open(os.path.join(_OUT.value, "result.json"), "w") as f:
     json.dump(result, f, indent=2, allow_nan=True)
-  relaxed, chosen = (result["options"][k]["global_norm_max"]
-                     for k in ("relaxed", "chosen"))
-  if math.isfinite(relaxed) and chosen > 0:
-    print(f"largest global norm, relaxed / chosen: {relaxed / chosen:.3g}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 import os
 
+from tests import background
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -13,3 +15,14 @@ def pytest_collection_modifyitems(config, items):
     config.hook.pytest_deselected(
         items=[item for item in items if item.name == "test_session"])
     items[:] = kept
+
+
+def pytest_collection_finish(session):
+  # The commands of the tests that will run start now, each module's in the
+  # order of its COMMANDS, and run beside the rest of the suite
+  # (tests.background).
+  selected = {(id(item.module), item.name) for item in session.items}
+  for module in {id(i.module): i.module for i in session.items}.values():
+    for name, fn in getattr(module, "COMMANDS", {}).items():
+      if (id(module), name) in selected:
+        background.start(name, fn)

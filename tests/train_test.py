@@ -1,19 +1,18 @@
 """The training and evaluation CLIs, end to end on a tiny model."""
 
-from concurrent import futures
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from unittest import mock
 
 import numpy as np
 import tensorflow as tf
+
+from tests import background
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TINY = ["--memory_size=8", "--word_size=4", "--controller_units=8",
@@ -46,9 +45,8 @@ def run(module, *args):
 
 
 # The commands of each test below: a function of a fresh directory that runs
-# them in order and returns what the test checks. A command's time is mostly
-# TensorFlow's start and XLA's compilation on one core, so setUpClass runs
-# the tests' commands two tests at a time and each test checks its own.
+# them in order and returns what the test checks (tests.background runs them
+# beside the rest of the suite).
 def _resume_and_evaluate(tmp):
   logdir = os.path.join(tmp, "run")
   got = {"logdir": logdir}
@@ -173,6 +171,19 @@ def _bad_flags(tmp):
   return flagged, run("tasks.evaluate", f"--logdir={tmp}/missing")
 
 
+# Longest first: the pool takes them in this order.
+COMMANDS = {
+    "test_killed_run_resumes_with_the_same_losses": _killed_and_resumed,
+    "test_train_resume_and_evaluate": _resume_and_evaluate,
+    "test_hard_run_with_a_custom_controller": _hard_custom_controller,
+    "test_sparse_run_saves_and_reloads_its_k": _sparse_run,
+    "test_bad_flags_give_one_line_errors": _bad_flags,
+    "test_a_task_with_its_own_error_measure": _own_error_measure,
+    "test_changed_settings_in_same_logdir_are_refused": _changed_settings,
+    "test_own_task_with_the_lstm_baseline": _own_task,
+}
+
+
 def _load(logdir, name):
   """The JSON file, or None where a failed command wrote none."""
   path = os.path.join(logdir, name)
@@ -184,36 +195,13 @@ def _load(logdir, name):
 
 class TrainCliTest(tf.test.TestCase):
 
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls._tmp = tempfile.mkdtemp()
-    pool = futures.ThreadPoolExecutor(max_workers=2)
-    cls._commands = {}
-    for name, commands in [  # the longest first
-        ("killed", _killed_and_resumed), ("resume", _resume_and_evaluate),
-        ("hard", _hard_custom_controller), ("sparse", _sparse_run),
-        ("bad_flags", _bad_flags), ("error_measure", _own_error_measure),
-        ("changed", _changed_settings), ("own_task", _own_task)]:
-      tmp = os.path.join(cls._tmp, name)
-      os.makedirs(tmp)
-      cls._commands[name] = pool.submit(commands, tmp)
-    pool.shutdown(wait=False)
-
-  @classmethod
-  def tearDownClass(cls):
-    for future in cls._commands.values():
-      future.cancel()
-    futures.wait(cls._commands.values())
-    shutil.rmtree(cls._tmp, ignore_errors=True)
-    super().tearDownClass()
-
-  def ran(self, name):
-    """What the named test's commands returned (waits for them)."""
-    return self._commands[name].result()
+  def ran(self):
+    """What this test's commands returned (tests.background)."""
+    name = self._testMethodName
+    return background.result(name, COMMANDS[name])
 
   def test_train_resume_and_evaluate(self):
-    got = self.ran("resume")
+    got = self.ran()
     first, logdir = got["first"], got["logdir"]
     self.assertEqual(first.returncode, 0, first.stderr + first.stdout)
     for notice in ("cuInit", "oneDNN", "absl::InitializeLog", "cuda drivers"):
@@ -262,7 +250,7 @@ class TrainCliTest(tf.test.TestCase):
                                                 "evaluation.json")))
 
   def test_hard_run_with_a_custom_controller(self):
-    logdir, result, evaluation, evaluated = self.ran("hard")
+    logdir, result, evaluation, evaluated = self.ran()
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
     config = _load(logdir, "config.json")
     self.assertFalse(config["content_addressing"])
@@ -278,7 +266,7 @@ class TrainCliTest(tf.test.TestCase):
     self.assertIn("length=21 (sampled choices)", evaluated.stdout)
 
   def test_sparse_run_saves_and_reloads_its_k(self):
-    logdir, result, evaluation, evaluated = self.ran("sparse")
+    logdir, result, evaluation, evaluated = self.ran()
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
     self.assertIn("sparse (K=3) addressing", result.stdout)
     config = _load(logdir, "config.json")
@@ -291,7 +279,7 @@ class TrainCliTest(tf.test.TestCase):
                   "sequence on 30", evaluated.stdout)
 
   def test_own_task_with_the_lstm_baseline(self):
-    logdir, result, evaluation, evaluated, sized = self.ran("own_task")
+    logdir, result, evaluation, evaluated, sized = self.ran()
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
     self.assertRegex(result.stdout, r"training tasks.reverse:make, LSTM "
                      r"baseline: \d+ units, no external memory, [\d,]+ "
@@ -307,7 +295,7 @@ class TrainCliTest(tf.test.TestCase):
     self.assertIn("has no variant(size)", sized.stderr)
 
   def test_a_task_with_its_own_error_measure(self):
-    logdir, result = self.ran("error_measure")
+    logdir, result = self.ran()
     self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
     self.assertRegex(result.stdout, r"eval +10 +[\d.]+ excess bits per "
                      "sequence over the Bayes-optimal predictor")
@@ -316,7 +304,7 @@ class TrainCliTest(tf.test.TestCase):
     self.assertIn("excess bits", evaluation["error_name"])
 
   def test_killed_run_resumes_with_the_same_losses(self):
-    got = self.ran("killed")
+    got = self.ran()
     self.assertEqual(got["result"].returncode, 0, got["result"].stderr)
     self.assertIsNotNone(got["killed_at"])
     self.assertNotIn("ckpt-40", got["killed_at"])  # killed before the end
@@ -330,12 +318,12 @@ class TrainCliTest(tf.test.TestCase):
       self.assertEqual([r[key] for r in have], [r[key] for r in want], key)
 
   def test_changed_settings_in_same_logdir_are_refused(self):
-    changed = self.ran("changed")
+    changed = self.ran()
     self.assertNotEqual(changed.returncode, 0)
     self.assertIn("learning_rate", changed.stderr)
 
   def test_bad_flags_give_one_line_errors(self):
-    flagged, missing = self.ran("bad_flags")
+    flagged, missing = self.ran()
     for flag, message, result in flagged:
       self.assertNotEqual(result.returncode, 0, flag)
       self.assertIn(message, result.stderr, flag)
