@@ -83,40 +83,41 @@ def _resume_and_evaluate(tmp):
   return got
 
 
-def _hard_custom_controller(tmp):
-  logdir = os.path.join(tmp, "hard")
+def _trained_and_evaluated(logdir, train_args, *evaluations):
+  """(logdir, the 10-step run, its evaluation.json, each tasks.evaluate run
+  of `evaluations`, a list of flags each)."""
   trained = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
-                "--addressing=hard", "--estimator=reinforce",
-                "--soft_curriculum_hold=0", "--soft_curriculum_steps=5",
-                "--nocontent_addressing",
-                "--controller=tasks.custom_controller:make", *_TINY)
+                *train_args)
   evaluation = _load(logdir, "evaluation.json")  # before evaluate rewrites it
-  evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
-                  "--num_sequences=10", "--test_sequences=40")
-  return logdir, trained, evaluation, evaluated
+  return (logdir, trained, evaluation, *(
+      run("tasks.evaluate", f"--logdir={logdir}", *args)
+      for args in evaluations))
+
+
+def _hard_custom_controller(tmp):
+  return _trained_and_evaluated(
+      os.path.join(tmp, "hard"),
+      ["--addressing=hard", "--estimator=reinforce",
+       "--soft_curriculum_hold=0", "--soft_curriculum_steps=5",
+       "--nocontent_addressing", "--controller=tasks.custom_controller:make",
+       *_TINY],
+      ["--sizes=21", "--num_sequences=10", "--test_sequences=40"])
 
 
 def _sparse_run(tmp):
-  logdir = os.path.join(tmp, "sparse")
-  trained = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
-                "--addressing=sparse", "--sparse_k=3", *_TINY)
-  evaluation = _load(logdir, "evaluation.json")
-  evaluated = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=21",
-                  "--num_sequences=10", "--test_sequences=30")
-  return logdir, trained, evaluation, evaluated
+  return _trained_and_evaluated(
+      os.path.join(tmp, "sparse"),
+      ["--addressing=sparse", "--sparse_k=3", *_TINY],
+      ["--sizes=21", "--num_sequences=10", "--test_sequences=30"])
 
 
 def _own_task(tmp):
   # A task with only the contract's required parts (no sizes, no fixed
   # num_steps, no difficulty), trained and evaluated by the baseline.
-  logdir = os.path.join(tmp, "reverse")
-  trained = run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
-                "--task=tasks.reverse:make", "--model=lstm", *_TINY_ANY_TASK)
-  evaluation = _load(logdir, "evaluation.json")
-  evaluated = run("tasks.evaluate", f"--logdir={logdir}",
-                  "--test_sequences=30")
-  sized = run("tasks.evaluate", f"--logdir={logdir}", "--sizes=30")
-  return logdir, trained, evaluation, evaluated, sized
+  return _trained_and_evaluated(
+      os.path.join(tmp, "reverse"),
+      ["--task=tasks.reverse:make", "--model=lstm", *_TINY_ANY_TASK],
+      ["--test_sequences=30"], ["--sizes=30"])
 
 
 def _own_error_measure(tmp):
