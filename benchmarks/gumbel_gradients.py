@@ -57,7 +57,7 @@ _HARD_STEPS = flags.DEFINE_integer(
 _HARD_EVAL_EVERY = flags.DEFINE_integer(
     "hard_eval_every", 125, "Greedy evaluation every this many hard steps.")
 _TEST_SEQUENCES = flags.DEFINE_integer(
-    "test_sequences", 500, "Sequences of the final greedy evaluation.")
+    "test_sequences", 500, "Sequences of each greedy evaluation.")
 _TRAIN_FLAGS = flags.DEFINE_list(
     "train_flags", [], "Further tasks.train flags of the soft phase (its "
     "config is the hard runs' too), e.g. --train_flags=--memory_size=64.")
