@@ -151,15 +151,15 @@ def main(argv):
   soft = os.path.join(_OUT.value, "soft")
   config = soft_phase(soft)
   task = common.make_task(config["task"])
-  start = int(hard_model(soft, config, task).optimizer.iterations.numpy())
+  last = common.load_json(os.path.join(soft, "history.json"))[-1]
+  start = last["step"]  # the soft phase's last step and checkpoint
   stream = common.train_batches(task, _SEED.value, config["batch_size"],
                                 start)
   batches = [next(stream) for _ in range(_BATCHES.value)]
   result = {"command": "python -m benchmarks.gumbel_gradients "
                        + " ".join(sys.argv[1:]),
             "task": task.name, "seed": _SEED.value, "soft_steps": start,
-            "soft_bits": common.load_json(os.path.join(
-                soft, "history.json"))[-1]["bits_per_sequence"],
+            "soft_bits": last["bits_per_sequence"],
             "variants": {}}
   for name, changes in VARIANTS:
     began = time.time()
