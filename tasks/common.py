@@ -12,6 +12,7 @@ from memtk.model import HARD_DEFAULTS
 from tasks import associative_recall
 from tasks import contract
 from tasks import copy
+from tasks import curriculum as curriculum_lib
 from tasks import ngrams
 from tasks import priority_sort
 from tasks import repeat_copy
@@ -62,6 +63,7 @@ DEFAULT_CONFIG = {
     "lr_floor": 0.01,
     "lr_error_power": memtk.training.DEFAULT_ERROR_POWER,
     "curriculum_steps": 0,
+    "adaptive_curriculum": 0.0,
     "clip_norm": memtk.training.DEFAULT_CLIP_NORM,
     "amsgrad": False,
     "seed": 0,
@@ -69,7 +71,8 @@ DEFAULT_CONFIG = {
 
 # Streams of the seeded data: training batch k of seed s is drawn from
 # default_rng([s, TRAIN_STREAM, k]), so a resumed run sees the very same batches.
-TRAIN_STREAM, EVAL_STREAM, TEST_STREAM, DIAGNOSIS_STREAM = 0, 1, 2, 3
+TRAIN_STREAM, EVAL_STREAM, TEST_STREAM, DIAGNOSIS_STREAM, LEVEL_STREAM = (
+    0, 1, 2, 3, 4)
 
 
 def make_task(name):
@@ -232,37 +235,47 @@ def _make_model(config, task, jit_compile):
   return model
 
 
-def curriculum_difficulty(step, curriculum_steps):
-  """Linear length curriculum: the share of the task's size range at `step`."""
-  if not curriculum_steps:
-    return 1.0
-  return min(1.0, (step + 1) / curriculum_steps)
-
-
-def train_batches(task, seed, batch_size, start_step, curriculum_steps=0):
+def train_batches(task, seed, batch_size, start_step, curriculum=None):
   """Endless (inputs, targets, mask) batches from training step `start_step`.
 
-  Batch k depends only on (seed, k), so a resumed run sees the same stream.
-  A task's optional train_sample (its training distribution, where it differs
+  Batch k depends only on (seed, k) and, with an adaptive curriculum, on the
+  level decided for its period, so a resumed run sees the same stream. A
+  task's optional train_sample (its training distribution, where it differs
   from the test one) is used in place of sample. A length curriculum
-  (curriculum_steps > 0) needs a sampler that takes a difficulty.
+  (tasks.curriculum: Linear or Adaptive) needs a sampler that takes a
+  difficulty.
   """
   sample = getattr(task, "train_sample", task.sample)
-  if curriculum_steps and not contract.takes_difficulty(task):
-    raise ValueError(f"curriculum_steps={curriculum_steps} needs a task whose "
-                     f"sample takes a difficulty; {task.name!r} does not")
+  if curriculum is not None and not contract.takes_difficulty(task):
+    raise ValueError(f"a length curriculum needs a task whose sample takes a "
+                     f"difficulty; {task.name!r} does not")
   step = start_step
   while True:
     rng = np.random.default_rng([seed, TRAIN_STREAM, step])
-    if curriculum_steps:
-      yield sample(rng, batch_size,
-                   curriculum_difficulty(step, curriculum_steps))
-    else:
+    if curriculum is None:
       yield sample(rng, batch_size)
+    else:
+      yield curriculum.batch(sample, rng, batch_size, step)
     step += 1
 
 
-def train_dataset(task, seed, batch_size, start_step, curriculum_steps=0):
+def make_curriculum(config, task, start_step, history, period):
+  """The run's length curriculum (tasks.curriculum), or None: Adaptive with
+  config['adaptive_curriculum'] > 0 (resumed at the level of the last
+  evaluation in `history`), else Linear with config['curriculum_steps'] > 0.
+  `period` is the run's steps between evaluations."""
+  config = {**DEFAULT_CONFIG, **config}
+  if config["adaptive_curriculum"]:
+    level = history[-1]["curriculum_level"] if history else 1
+    return curriculum_lib.Adaptive(
+        config["adaptive_curriculum"], getattr(task, "max_size", 10), period,
+        start_step, level)
+  if config["curriculum_steps"]:
+    return curriculum_lib.Linear(config["curriculum_steps"])
+  return None
+
+
+def train_dataset(task, seed, batch_size, start_step, curriculum=None):
   """train_batches as a tf.data stream; a task without a fixed num_steps
   gives batches of any length (one compiled step per length)."""
   steps = getattr(task, "num_steps", None)
@@ -271,8 +284,7 @@ def train_dataset(task, seed, batch_size, start_step, curriculum_steps=0):
       tf.TensorSpec((batch_size, steps, task.output_size), tf.float32),
       tf.TensorSpec((batch_size, steps), tf.float32))
   return tf.data.Dataset.from_generator(
-      lambda: train_batches(task, seed, batch_size, start_step,
-                            curriculum_steps),
+      lambda: train_batches(task, seed, batch_size, start_step, curriculum),
       output_signature=signature).prefetch(4)
 
 
@@ -301,11 +313,14 @@ class Evaluator:
                                           targets[part], mask[part]))
     return np.concatenate(out)
 
-  def bits_per_sequence(self, task, seed, stream, index, num_sequences=1000):
+  def bits_per_sequence(self, task, seed, stream, index, num_sequences=1000,
+                        difficulty=None):
     """The task's mean error per sequence (bit errors for most tasks) over
-    `num_sequences` fresh sequences."""
+    `num_sequences` fresh sequences (at a curriculum `difficulty`, or the
+    test distribution)."""
     rng = np.random.default_rng([seed, stream, index])
-    return float(np.mean(self.errors(*task.sample(rng, num_sequences),
+    extra = () if difficulty is None else (difficulty,)
+    return float(np.mean(self.errors(*task.sample(rng, num_sequences, *extra),
                                      task=task)))
 
 

@@ -27,6 +27,7 @@ import memtk
 
 from tasks import common
 from tasks import contract
+from tasks import curriculum as curriculum_lib
 from tasks import evaluation
 from tasks import summaries as summaries_lib
 
@@ -124,6 +125,12 @@ _CURRICULUM_STEPS = flags.DEFINE_integer(
     "curriculum_steps", _D["curriculum_steps"], "Steps over which the longest "
     "training sequence (copy length, recall items) grows linearly from the "
     "shortest to the full size (0: full size from the start).")
+_ADAPTIVE_CURRICULUM = flags.DEFINE_float(
+    "adaptive_curriculum", _D["adaptive_curriculum"], "Adaptive length "
+    "curriculum (tasks/curriculum.py): training starts at the shortest "
+    "sizes and the size cap rises one level at each evaluation whose error "
+    "per sequence at the current cap is below this; batches mix sizes at, "
+    "below and above the cap (0: off).")
 _LR_SCHEDULE = flags.DEFINE_enum(
     "lr_schedule", _D["lr_schedule"], sorted(common.LR_SCHEDULES),
     "half_life: from the first evaluation below --lr_decay_below the learning "
@@ -223,6 +230,14 @@ def _check_numbers():
   if _CURRICULUM_STEPS.value < 0:
     raise ValueError(
         f"--curriculum_steps must be >= 0, got {_CURRICULUM_STEPS.value}")
+  if _ADAPTIVE_CURRICULUM.value < 0:
+    raise ValueError(f"--adaptive_curriculum must be >= 0, got "
+                     f"{_ADAPTIVE_CURRICULUM.value}")
+  if _ADAPTIVE_CURRICULUM.value and _CURRICULUM_STEPS.value:
+    raise ValueError(
+        f"--adaptive_curriculum={_ADAPTIVE_CURRICULUM.value} and "
+        f"--curriculum_steps={_CURRICULUM_STEPS.value} are two length "
+        "curricula; pass one")
   if not 0 < _LR_FLOOR.value <= 1:
     raise ValueError(f"--lr_floor must be in (0, 1], got {_LR_FLOOR.value}")
   if not _LR_ERROR_POWER.value > 0:
@@ -251,10 +266,11 @@ def _check_task_flags(task):
       raise ValueError(f"--generalisation_sizes must be positive ints, got "
                        f"{_GENERALISATION_SIZES.value}")
     task.variant(int(size))
-  if _CURRICULUM_STEPS.value and not contract.takes_difficulty(task):
-    raise ValueError(
-        f"--curriculum_steps={_CURRICULUM_STEPS.value} needs a task whose "
-        f"sample takes a difficulty; task {_TASK.value!r} does not")
+  for flag in (_CURRICULUM_STEPS, _ADAPTIVE_CURRICULUM):
+    if flag.value and not contract.takes_difficulty(task):
+      raise ValueError(
+          f"--{flag.name}={flag.value} needs a task whose sample takes a "
+          f"difficulty; task {_TASK.value!r} does not")
 
 
 def _config():
@@ -295,6 +311,7 @@ def _config():
       "lr_floor": _LR_FLOOR.value,
       "lr_error_power": _LR_ERROR_POWER.value,
       "curriculum_steps": _CURRICULUM_STEPS.value,
+      "adaptive_curriculum": _ADAPTIVE_CURRICULUM.value,
       "clip_norm": _CLIP_NORM.value,
       "amsgrad": _AMSGRAD.value,
       "seed": _SEED.value,
@@ -371,6 +388,7 @@ class Progress(keras.callbacks.Callback):
 
 MAX_SKIPPED = 10  # skipped updates in one epoch that stop a run
 DIAGNOSIS_SEQUENCES = 64  # the fixed batch of the per-evaluation diagnostics
+LEVEL_SEQUENCES = 200  # fresh sequences per adaptive curriculum decision
 
 
 def converged(history, target_bits, converge_evals, after_step=0):
@@ -404,8 +422,10 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 
   def __init__(self, task, config, logdir, manager, history, num_sequences,
                target_bits, converge_evals, elapsed, max_seconds=0.0,
-               summaries=None, log=print, max_skipped=MAX_SKIPPED):
+               summaries=None, log=print, max_skipped=MAX_SKIPPED,
+               curriculum=None):
     super().__init__()
+    self.curriculum = curriculum  # tasks.curriculum.Adaptive: decided here
     self.max_skipped = max_skipped
     self.summaries = summaries
     self.task, self.config, self.logdir = task, config, logdir
@@ -464,6 +484,24 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
                   memtk.diagnostics.gradient_norms(self.model, *batch).items()})
     return stats
 
+  def _decide_level(self, step):
+    """The adaptive curriculum's decision at `step` (before the checkpoint,
+    which a resumed run takes its level from): the error at the current
+    level, and the level from here on."""
+    before = self.curriculum.level
+    level_bits = self.evaluator.bits_per_sequence(
+        self.task, self.config["seed"], common.LEVEL_STREAM, step,
+        LEVEL_SEQUENCES, difficulty=self.curriculum.difficulty())
+    level = self.curriculum.decide(step, level_bits)
+    if level != before:
+      self.log(f"curriculum: {level_bits:.3f} at level {before} of "
+               f"{self.curriculum.levels}; level {level} from step {step}")
+    return {"curriculum_level": level, "level_bits_per_sequence": level_bits}
+
+  def on_train_end(self, logs=None):
+    if self.curriculum is not None and hasattr(self.curriculum, "close"):
+      self.curriculum.close()
+
   def on_epoch_end(self, epoch, logs=None):
     if self._diverged(logs):
       return  # and no checkpoint of this state
@@ -483,6 +521,8 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     if self.diagnose:
       record["heads"] = self._diagnose()
       self._start += time.time() - self._start - seconds
+    if isinstance(self.curriculum, curriculum_lib.Adaptive):
+      record.update(self._decide_level(step))
     self.history.append(record)
     logs[common.EVAL_MONITOR] = bits  # for the rate callback after this
     if self.end_hold is not None:  # before the checkpoint, which keeps it
@@ -544,6 +584,8 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
   log(f"training {config['task']}, {describe_model(config, task, model)}, "
       f"batch {config['batch_size']}, up to {max_steps} steps; logdir {logdir}")
 
+  curriculum = common.make_curriculum(config, task, start_step, history,
+                                      eval_every)
   evaluate_cb = EvaluateAndCheckpoint(
       task, config, logdir, manager, history, eval_sequences, target_bits,
       converge_evals, elapsed=history[-1]["seconds"] if history else 0.0,
@@ -551,13 +593,13 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
       summaries=(summaries_lib.Summaries(logdir, task, config["seed"],
                                          config["batch_size"], log)
                  if tensorboard else None),
-      log=log)
+      log=log, curriculum=curriculum)
   if converged(history, target_bits, converge_evals, curriculum_end(model)):
     log(f"already converged at step {start_step}; not training further")
   elif start_step < max_steps:
     model.fit(
         common.train_dataset(task, config["seed"], config["batch_size"],
-                             start_step, config["curriculum_steps"]),
+                             start_step, curriculum),
         steps_per_epoch=eval_every,
         epochs=math.ceil(max_steps / eval_every),
         initial_epoch=start_step // eval_every,

@@ -8,6 +8,7 @@ from tasks import associative_recall
 from tasks import common
 from tasks import contract
 from tasks import copy
+from tasks import curriculum
 from tasks import ngrams
 from tasks import priority_sort
 from tasks import repeat_copy
@@ -156,12 +157,13 @@ class CommonTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllEqual(u, v)
 
   def test_curriculum_grows_linearly_then_stays_full(self):
-    self.assertEqual(common.curriculum_difficulty(10, 0), 1.0)
-    self.assertAllClose(common.curriculum_difficulty(99, 200), 0.5)
-    self.assertEqual(common.curriculum_difficulty(5000, 200), 1.0)
+    self.assertEqual(curriculum.linear_difficulty(10, 0), 1.0)
+    self.assertAllClose(curriculum.linear_difficulty(99, 200), 0.5)
+    self.assertEqual(curriculum.linear_difficulty(5000, 200), 1.0)
     task = copy.CopyTask()
-    early = next(common.train_batches(task, 0, 200, 0, curriculum_steps=1000))
-    late = next(common.train_batches(task, 0, 200, 999, curriculum_steps=1000))
+    linear = curriculum.Linear(1000)
+    early = next(common.train_batches(task, 0, 200, 0, linear))
+    late = next(common.train_batches(task, 0, 200, 999, linear))
     self.assertEqual(early[2].sum(1).max(), 1)
     self.assertEqual(late[2].sum(1).max(), 20)
 
@@ -190,8 +192,8 @@ class CommonTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(contract.error_name(task), "bit errors per sequence")
     x, _, _ = next(common.train_batches(task, 0, 3, 0))
     self.assertEqual(x.shape, (3, 21, 7))
-    with self.assertRaisesRegex(ValueError, "curriculum_steps=10 needs a task"):
-      next(common.train_batches(task, 0, 3, 0, curriculum_steps=10))
+    with self.assertRaisesRegex(ValueError, "curriculum needs a task"):
+      next(common.train_batches(task, 0, 3, 0, curriculum.Linear(10)))
 
   def test_reverse_task_format(self):
     x, y, m = reverse.make().sample(np.random.default_rng(2), 20)

@@ -356,10 +356,17 @@ class TrainCliTest(tf.test.TestCase):
                            "--soft_curriculum_until must be >= 0, got -1"),
                           ("--reinforce_samples=0",
                            "reinforce_samples must be an int >= 1, got 0"),
+                          ("--adaptive_curriculum=-1",
+                           "--adaptive_curriculum must be >= 0, got -1"),
+                          ("--adaptive_curriculum=1 --curriculum_steps=10",
+                           "are two length curricula"),
+                          ("--adaptive_curriculum=1 --task=tasks.reverse:make",
+                           "--adaptive_curriculum=1.0 needs a task whose "
+                           "sample takes a difficulty"),
                           ("--lr_schedule=cosine", "--lr_schedule")]:
       error = None
       try:
-        flags.FLAGS(["tasks.train", flag, "--max_steps=1",
+        flags.FLAGS(["tasks.train", *flag.split(), "--max_steps=1",
                      f"--logdir={self.get_temp_dir()}/bad"])
         train.main([])
       except flags.Error as e:
@@ -429,6 +436,30 @@ class DivergenceTest(tf.test.TestCase):
     callback.evaluator = mock.Mock(bits_per_sequence=lambda *a: 0.5)
     callback.on_epoch_end(0, {"loss": 0.1})
     self.assertEqual(model.curriculum_end(), 10**6 + 100)
+
+  def test_adaptive_level_is_decided_before_the_checkpoint(self):
+    from tasks import curriculum  # pylint: disable=g-import-not-at-top
+    adaptive = curriculum.Adaptive(threshold=1.0, levels=20, period=40,
+                                   start_step=40, level=3)
+    model, callback = self._model_and_callback(80, curriculum=adaptive)
+    saved, asked = [], []
+    callback.manager = mock.Mock(save=lambda checkpoint_number: saved.append(
+        (checkpoint_number, adaptive.level_at(checkpoint_number))))
+    callback.on_train_begin()
+
+    def bits(*args, difficulty=None, **kwargs):
+      asked.append(difficulty)
+      return 0.5 if difficulty is not None else 7.0
+
+    callback.evaluator = mock.Mock(bits_per_sequence=bits)
+    callback.on_epoch_end(0, {"loss": 0.1})
+    self.assertEqual(asked, [None, 3 / 20])  # the test set, then the level
+    self.assertEqual(saved, [(80, 4)])
+    self.assertEqual(callback.history[-1]["curriculum_level"], 4)
+    self.assertEqual(callback.history[-1]["level_bits_per_sequence"], 0.5)
+    self.assertEqual(callback.history[-1]["bits_per_sequence"], 7.0)
+    callback.on_train_end()  # releases a stream waiting for step 120
+    self.assertEqual(adaptive.level_at(120), 4)
 
   def test_repeated_skipped_updates_stop_training(self):
     model, callback = self._model_and_callback(12, max_skipped=3)
