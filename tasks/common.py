@@ -32,6 +32,22 @@ TASKS = {"copy": copy.CopyTask,
 SOFT_TO_HARD = {"soft_curriculum_hold": 10000, "soft_curriculum_until": 1.0,
                 "soft_curriculum_steps": 2000}
 
+# What a hard run that trains hard from its first step (no soft batch) takes
+# in place of the defaults below: the adaptive length curriculum
+# (tasks/curriculum.py), which REINFORCE from scratch needs to find copy
+# (docs/soft_vs_hard.md, "Hard from scratch"). tasks.train applies it unless
+# the flag is given.
+FROM_SCRATCH = {"adaptive_curriculum": 2.0}
+
+
+def trains_hard_from_start(config):
+  """Whether a run config trains a hard model with no soft batch at all."""
+  config = {**DEFAULT_CONFIG, **config}
+  return (config["model"] == "ntm" and config["addressing"] == "hard"
+          and not config["soft_curriculum_hold"]
+          and not config["soft_curriculum_steps"])
+
+
 # The model and optimiser settings a run is made of: the recipe of Collier &
 # Beel 2018 (LSTM 100, N=128, W=20, Adam 1e-3, batch 32), but with gradients
 # clipped to global norm 10 rather than 50 and, once the task is nearly solved,
@@ -135,7 +151,7 @@ METHODS = {
     # Hard from the first step: no soft batch at all.
     "reinforce_scratch": {"addressing": "hard", "estimator": "reinforce",
                           "soft_curriculum_hold": 0,
-                          "soft_curriculum_steps": 0},
+                          "soft_curriculum_steps": 0, **FROM_SCRATCH},
     "gumbel": {"addressing": "hard", "estimator": "gumbel", **SOFT_TO_HARD},
     "sparse": {"addressing": "sparse", "sparse_k": 8},
     "sparse_k2": {"addressing": "sparse", "sparse_k": 2},

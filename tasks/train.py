@@ -207,8 +207,9 @@ _GENERALISATION_SIZES = flags.DEFINE_list(
 def config_from_flags():
   """The run config, with every flag checked before any work starts."""
   _check_numbers()
-  _check_task_flags(common.make_task(_TASK.value))
-  return _config()
+  task = common.make_task(_TASK.value)
+  _check_task_flags(task)
+  return _config(task)
 
 
 def _check_numbers():
@@ -273,8 +274,19 @@ def _check_task_flags(task):
           f"difficulty; task {_TASK.value!r} does not")
 
 
-def _config():
-  """The run config of the (checked) flags."""
+def _config(task):
+  """The run config of the (checked) flags; a hard run with no soft batch
+  takes common.FROM_SCRATCH for the flags not given, when `task` takes a
+  curriculum difficulty and no --curriculum_steps is given."""
+  config = _flag_config()
+  if (common.trains_hard_from_start(config) and not config["curriculum_steps"]
+      and contract.takes_difficulty(task)):
+    config.update({key: value for key, value in common.FROM_SCRATCH.items()
+                   if not flags.FLAGS[key].present})
+  return config
+
+
+def _flag_config():
   return {
       "task": _TASK.value,
       "model": _MODEL.value,

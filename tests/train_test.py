@@ -379,6 +379,33 @@ class TrainCliTest(tf.test.TestCase):
       self.assertIn(message, error, flag)
 
 
+class FromScratchConfigTest(tf.test.TestCase):
+
+  def test_hard_from_the_first_step_takes_the_from_scratch_recipe(self):
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    from tasks import common  # pylint: disable=g-import-not-at-top
+    from tasks import train  # pylint: disable=g-import-not-at-top
+    scratch = ["--addressing=hard", "--soft_curriculum_hold=0",
+               "--soft_curriculum_steps=0"]
+    recipe = common.FROM_SCRATCH["adaptive_curriculum"]
+    for args, want in [(scratch, recipe),
+                       (scratch + ["--estimator=gumbel"], recipe),
+                       (scratch + ["--adaptive_curriculum=0"], 0.0),
+                       (scratch + ["--adaptive_curriculum=0.5"], 0.5),
+                       (scratch + ["--curriculum_steps=100"], 0.0),
+                       (scratch + ["--task=tasks.reverse:make"], 0.0),
+                       (["--addressing=hard"], 0.0),  # a soft phase first
+                       (scratch[1:], 0.0)]:  # soft addressing
+      try:
+        flags.FLAGS(["tasks.train", *args])
+        config = train.config_from_flags()
+      finally:
+        flags.FLAGS.unparse_flags()
+      self.assertEqual(config["adaptive_curriculum"], want, args)
+    self.assertEqual(
+        common.METHODS["reinforce_scratch"]["adaptive_curriculum"], recipe)
+
+
 class DivergenceTest(tf.test.TestCase):
 
   def _model_and_callback(self, step, config=None, **kwargs):
