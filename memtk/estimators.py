@@ -146,6 +146,53 @@ def rewards_to_go(rewards, mask):
   return tf.cumsum(rewards * mask, axis=1, reverse=True)
 
 
+def discounted_returns(rewards, mask, discount):
+  """R_t = sum_{t' >= t} discount^(t' - t) r_t' mask_t': rewards-to-go that
+  credit a choice mostly with the steps right after it (discount 1:
+  rewards_to_go; 0: the step's own reward).
+
+  Args:
+    rewards: [B, T] per-step rewards; mask: [B, T] 1 where a reward counts.
+    discount: in [0, 1].
+
+  Returns:
+    [B, T].
+  """
+  steps = tf.shape(rewards)[1]
+  lag = tf.range(steps)[:, None] - tf.range(steps)[None, :]  # [t', t]
+  weights = tf.where(lag >= 0, tf.pow(tf.cast(discount, rewards.dtype),
+                                      tf.cast(tf.maximum(lag, 0), rewards.dtype)),
+                     tf.zeros([], rewards.dtype))
+  return tf.matmul(rewards * mask, weights)
+
+
+def batch_centred(returns, row_mean=None, rows=None):
+  """Each row's return minus the mean of the other rows at the same step
+  (a baseline that does not depend on the row's own choices), divided by
+  the root mean square of the result.
+
+  Args:
+    returns: [B, T].
+    row_mean: [B, T] -> [T], the mean over the rows of the whole batch (a
+      cross-replica mean when the batch is split between replicas; default:
+      over this tensor's rows).
+    rows: the whole batch's row count (default: this tensor's).
+
+  Returns:
+    [B, T] (R - leave-one-out mean) / (root mean square + 1e-6); zeros
+    for a batch of one row.
+  """
+  if row_mean is None:
+    row_mean = lambda x: tf.reduce_mean(x, 0)
+  rows = tf.cast(tf.shape(returns)[0] if rows is None else rows, returns.dtype)
+  others = (rows * row_mean(returns)[None] - returns) / tf.maximum(rows - 1.0,
+                                                                   1.0)
+  # One row has no others to compare with: no signal rather than its return.
+  centred = tf.where(rows > 1.0, returns - others, tf.zeros_like(returns))
+  spread = tf.sqrt(tf.reduce_mean(row_mean(tf.square(centred))))
+  return centred / (spread + 1e-6)
+
+
 def leave_one_out(returns, samples):
   """The mean return of the other runs of the same sequence.
 

@@ -22,7 +22,12 @@ loss) and optimizer step n:
     times with independent choices, and each run's return is first centred
     on the mean return of the other k - 1 runs of its sequence (VIMCO's
     leave-one-out baseline: it removes what the sequence itself makes easy
-    or hard); a step then costs k times the runs.
+    or hard); a step then costs k times the runs. With `read_discount`
+    gamma < 1 the read heads take their own signal instead: the discounted
+    return R^g_t = sum_{t' >= t} gamma^(t' - t) r_t' (a read's choice acts
+    on the output of its own step first), minus the mean of the other
+    sequences' R^g_t at the same step, divided by its root mean square;
+    the write heads, whose choices act many steps later, keep R^_t - b_t.
   * estimator="gumbel": straight-through Gumbel-softmax, one-hot forward and
     the softmax((log w + g) / tau_n) gradient backward; the loss is
     L - beta_n * entropy as above. With `gumbel_writes`='chosen' (the
@@ -77,6 +82,7 @@ HARD_DEFAULTS = {
     "stats_decay": 0.99,
     "reinforce_samples": 1,
     "gumbel_writes": "chosen",
+    "read_discount": 1.0,
 }
 
 
@@ -118,6 +124,7 @@ class NTM(sequence_model.SequenceModel):
                stats_decay=HARD_DEFAULTS["stats_decay"],
                reinforce_samples=HARD_DEFAULTS["reinforce_samples"],
                gumbel_writes=HARD_DEFAULTS["gumbel_writes"],
+               read_discount=HARD_DEFAULTS["read_discount"],
                check_numerics=False,
                sparse_k=cell_lib.DEFAULT_SPARSE_K, initial_window=None,
                **kwargs):
@@ -146,6 +153,9 @@ class NTM(sequence_model.SequenceModel):
     if gumbel_writes not in cell_lib.GUMBEL_WRITES:
       raise ValueError(f"gumbel_writes must be one of "
                        f"{cell_lib.GUMBEL_WRITES}, got {gumbel_writes!r}")
+    if not 0 <= read_discount <= 1:
+      raise ValueError(f"read_discount must be in [0, 1], got "
+                       f"{read_discount!r}")
     if reinforce_samples > 1 and estimator != "reinforce":
       raise ValueError(f"reinforce_samples={reinforce_samples} needs "
                        f"estimator='reinforce', got {estimator!r}")
@@ -157,7 +167,8 @@ class NTM(sequence_model.SequenceModel):
         soft_curriculum_hold=soft_curriculum_hold,
         soft_curriculum_steps=soft_curriculum_steps,
         stats_decay=float(stats_decay),
-        reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes)
+        reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
+        read_discount=float(read_discount))
     self.cell = cell_lib.NTMCell(
         controller, output_size, memory_size=memory_size, word_size=word_size,
         num_read_heads=num_read_heads, num_write_heads=num_write_heads,
@@ -432,8 +443,8 @@ class NTM(sequence_model.SequenceModel):
     if mask is None:
       mask = tf.ones(tf.shape(logits)[:2], logits.dtype)
     mask = tf.cast(mask, logits.dtype)
-    returns = estimators.rewards_to_go(
-        -estimators.step_losses(logits, targets), mask)
+    rewards = -estimators.step_losses(logits, targets)
+    returns = estimators.rewards_to_go(rewards, mask)
     samples = self.hard_settings["reinforce_samples"]
     if samples > 1:
       returns -= estimators.leave_one_out(returns, samples)
@@ -445,8 +456,22 @@ class NTM(sequence_model.SequenceModel):
     scaled = (returns - mean) / tf.sqrt(variance + 1e-6)
     advantage = scaled - out.baseline
     num_steps = tf.cast(tf.shape(logits)[1], logits.dtype)
-    terms = (estimators.surrogate(out.log_prob, advantage) / num_steps
-             + tf.reduce_mean(tf.square(advantage)))
+    log_prob = out.log_prob
+    discount = self.hard_settings["read_discount"]
+    if discount < 1:  # read heads: their own, discounted signal
+      num_read = self.cell.num_read_heads
+      _, replicas = sequence_model.replica()
+      read_advantage = estimators.batch_centred(
+          estimators.discounted_returns(rewards, mask, discount),
+          row_mean=lambda x: sequence_model.global_mean(x, axis=0),
+          rows=tf.shape(rewards)[0] * replicas)
+      read_term = estimators.surrogate(log_prob[..., :num_read],
+                                       read_advantage)
+      log_prob = log_prob[..., num_read:]
+    else:
+      read_term = 0.0
+    terms = ((estimators.surrogate(log_prob, advantage) + read_term)
+             / num_steps + tf.reduce_mean(tf.square(advantage)))
     return terms, tf.math.reduce_std(advantage)
 
   def trace(self, inputs):

@@ -53,9 +53,10 @@ def for_reduction(logs):
   return {name: tf.reshape(value, [1]) for name, value in logs.items()}
 
 
-def global_mean(values):
-  """The mean of `values` over the whole batch, across replicas."""
-  mean = tf.reduce_mean(values)
+def global_mean(values, axis=None):
+  """The mean of `values` over the whole batch, across replicas (over `axis`
+  only, e.g. 0 for the mean over the rows; equal-sized replica batches)."""
+  mean = tf.reduce_mean(values, axis)
   if replica()[1] > 1:
     mean = tf.distribute.get_replica_context().all_reduce("mean", mean)
   return mean

@@ -118,6 +118,12 @@ _REINFORCE_SAMPLES = flags.DEFINE_integer(
     "return centred on the others' mean (leave-one-out baseline); a step "
     "costs this many times the runs.")
 
+_READ_DISCOUNT = flags.DEFINE_float(
+    "read_discount", _D["read_discount"], "REINFORCE: a read head's choice "
+    "at step t is credited with the rewards from t on discounted by this "
+    "per step, centred on the other sequences of the batch at the same "
+    "step (1: the write heads' undiscounted, baseline-centred return).")
+
 # --- optimisation ---
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", _D["batch_size"], "Sequences per step.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", _D["learning_rate"], "Adam step size.")
@@ -315,6 +321,7 @@ def _flag_config():
       "soft_curriculum_until": _SOFT_CURRICULUM_UNTIL.value,
       "stats_decay": _D["stats_decay"],
       "reinforce_samples": _REINFORCE_SAMPLES.value,
+      "read_discount": _READ_DISCOUNT.value,
       "batch_size": _BATCH_SIZE.value,
       "learning_rate": _LEARNING_RATE.value,
       "lr_schedule": _LR_SCHEDULE.value,

@@ -74,6 +74,36 @@ class SamplingTest(tf.test.TestCase):
     self.assertAllClose(estimators.rewards_to_go(rewards, mask),
                         [[7.0, 6.0, 4.0, 4.0]])
 
+  def test_discounted_returns(self):
+    rng = np.random.default_rng(1)
+    rewards = rng.normal(size=(3, 7))
+    mask = (rng.random((3, 7)) > 0.3).astype(np.float64)
+    for discount in (0.0, 0.5, 0.9, 1.0):
+      want = np.zeros_like(rewards)
+      for t in range(7):
+        for later in range(t, 7):
+          want[:, t] += discount ** (later - t) * rewards[:, later] * mask[:, later]
+      got = estimators.discounted_returns(tf.constant(rewards),
+                                          tf.constant(mask), discount)
+      self.assertAllClose(got, want, msg=discount)
+    self.assertAllClose(
+        estimators.discounted_returns(tf.constant(rewards), tf.constant(mask), 1.0),
+        estimators.rewards_to_go(tf.constant(rewards), tf.constant(mask)))
+
+  def test_batch_centred(self):
+    rng = np.random.default_rng(2)
+    returns = rng.normal(loc=3.0, size=(5, 4))
+    centred = np.empty_like(returns)
+    for row in range(5):
+      others = [r for r in range(5) if r != row]
+      centred[row] = returns[row] - returns[others].mean(0)
+    want = centred / (np.sqrt(np.mean(centred ** 2)) + 1e-6)
+    self.assertAllClose(estimators.batch_centred(tf.constant(returns)), want)
+    # A one-row batch has no other rows: its own return is its baseline's
+    # stand-in, so the signal is 0, not NaN.
+    self.assertAllClose(estimators.batch_centred(tf.constant(returns[:1])),
+                        np.zeros((1, 4)))
+
   def test_leave_one_out(self):
     rng = np.random.default_rng(0)
     returns = rng.normal(size=(6, 4))  # 2 sequences x 3 runs, 4 steps

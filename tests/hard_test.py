@@ -364,7 +364,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
        dict(estimator="gumbel", gumbel_writes="relaxed")),
       ("stats_decay", dict(stats_decay=0.0), dict(stats_decay=0.9)),
       ("reinforce_samples", dict(reinforce_samples=1),
-       dict(reinforce_samples=3)))
+       dict(reinforce_samples=3)),
+      ("read_discount", dict(read_discount=1.0), dict(read_discount=0.5)))
   def test_option_changes_training(self, first, second):
     def trained(kwargs):
       keras.utils.set_random_seed(0)
@@ -428,6 +429,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       ("samples_bool", dict(reinforce_samples=True), "reinforce_samples"),
       ("gumbel_writes", dict(gumbel_writes="all"),
        "gumbel_writes must be one of .*'all'"),
+      ("read_discount", dict(read_discount=1.5),
+       r"read_discount must be in \[0, 1\], got 1.5"),
       ("samples_gumbel", dict(reinforce_samples=2, estimator="gumbel"),
        "reinforce_samples=2 needs estimator='reinforce'"))
   def test_bad_estimator_settings(self, kwargs, message):
