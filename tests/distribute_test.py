@@ -35,7 +35,8 @@ task = copy.CopyTask(min_length=5, max_length=5)
 x, y, mask = task.sample(np.random.default_rng(0), 8)
 config = dict(common.DEFAULT_CONFIG, memory_size=16, word_size=6,
               controller_units=16, addressing=sys.argv[1],
-              estimator=sys.argv[2], soft_curriculum_hold=0,
+              estimator=sys.argv[2], read_discount=float(sys.argv[3]),
+              soft_curriculum_hold=0,
               soft_curriculum_steps=0)  # hard from the first step
 
 def one_step(strategy):
@@ -162,13 +163,17 @@ class MirroredStrategyTest(tf.test.TestCase, parameterized.TestCase):
 
   # One process per case: collective ops of two mirrored models in one
   # process interfere.
-  @parameterized.parameters(("soft", "reinforce"), ("hard", "reinforce"),
-                            ("hard", "gumbel"))
+  # read_discount < 1: the read heads' signal is centred on the whole
+  # batch's rows, a cross-replica mean per step.
+  @parameterized.parameters(("soft", "reinforce", 1.0),
+                            ("hard", "reinforce", 1.0),
+                            ("hard", "reinforce", 0.5), ("hard", "gumbel", 1.0))
   def test_mirrored_step_equals_single_device_step(self, addressing,
-                                                   estimator):
+                                                   estimator, read_discount):
     env = dict(os.environ, PYTHONPATH=_ROOT)
     result = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, addressing, estimator], cwd=_ROOT,
+        [sys.executable, "-c", _SCRIPT, addressing, estimator,
+         str(read_discount)], cwd=_ROOT,
         capture_output=True, text=True, env=env, timeout=600)
     self.assertEqual(result.returncode, 0, result.stderr)
     out = json.loads(result.stdout.strip().splitlines()[-1])
