@@ -136,7 +136,8 @@ _ADAPTIVE_CURRICULUM = flags.DEFINE_float(
     "curriculum (tasks/curriculum.py): training starts at the shortest "
     "sizes and the size cap rises one level at each evaluation whose error "
     "per sequence at the current cap is below this; batches mix sizes at, "
-    "below and above the cap (0: off).")
+    "below and above the cap (0: off). A hard run with no soft batch takes "
+    "tasks.common.FROM_SCRATCH's value unless this flag is given.")
 _LR_SCHEDULE = flags.DEFINE_enum(
     "lr_schedule", _D["lr_schedule"], sorted(common.LR_SCHEDULES),
     "half_life: from the first evaluation below --lr_decay_below the learning "
