@@ -22,9 +22,10 @@ def _model(method, config, task):
   return model
 
 
-def measure(batch_size, steps, steps_per_execution, repeats, method="soft"):
-  """(median sequences/s of model.fit on copy batches, seconds of the first
-  call less its steps at that rate); runs in this process."""
+def compiled_model(method, batch_size, steps_per_execution, steps):
+  """(model, copy batches (x, y, mask) for `steps` steps, seconds of its first
+  call): the compiled model of `method` with the recipe's settings, its
+  train step compiled by fitting two calls' worth of the batches."""
   import keras  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from tasks import common  # pylint: disable=g-import-not-at-top
@@ -42,7 +43,15 @@ def measure(batch_size, steps, steps_per_execution, repeats, method="soft"):
   start = time.perf_counter()
   model.fit(x[:first], y[:first], sample_weight=m[:first],
             batch_size=batch_size, verbose=0)  # compiles
-  first_call = time.perf_counter() - start
+  return model, (x, y, m), time.perf_counter() - start
+
+
+def measure(batch_size, steps, steps_per_execution, repeats, method="soft"):
+  """(median sequences/s of model.fit on copy batches, seconds of the first
+  call less its steps at that rate); runs in this process."""
+  model, (x, y, m), first_call = compiled_model(
+      method, batch_size, steps_per_execution, steps)
+  first = batch_size * steps_per_execution * 2
   rates = []
   for _ in range(repeats):
     start = time.perf_counter()
