@@ -335,9 +335,11 @@ class Evaluator:
     `num_sequences` fresh sequences (at a curriculum `difficulty`, or the
     test distribution)."""
     rng = np.random.default_rng([seed, stream, index])
-    extra = () if difficulty is None else (difficulty,)
-    return float(np.mean(self.errors(*task.sample(rng, num_sequences, *extra),
-                                     task=task)))
+    if difficulty is None:
+      batch = task.sample(rng, num_sequences)
+    else:
+      batch = contract.level_sampler(task)(rng, num_sequences, difficulty)
+    return float(np.mean(self.errors(*batch, task=task)))
 
 
 def save_json(path, data):

@@ -76,6 +76,14 @@ def takes_difficulty(task):
   return "difficulty" in inspect.signature(sample).parameters
 
 
+def level_sampler(task):
+  """The sampler that measures a task at a curriculum difficulty: its test
+  sampler when that takes a difficulty, else its training sampler."""
+  if "difficulty" in inspect.signature(task.sample).parameters:
+    return task.sample
+  return task.train_sample
+
+
 def generalises(task):
   """Whether the task offers generalisation sizes (variant(size))."""
   return (hasattr(task, "variant")

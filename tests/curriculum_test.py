@@ -115,6 +115,37 @@ class AdaptiveTest(tf.test.TestCase):
         curriculum.Adaptive(**args)
 
 
+class LevelSamplerTest(tf.test.TestCase):
+
+  def test_the_test_sampler_unless_only_training_takes_a_difficulty(self):
+    from tasks import contract  # pylint: disable=g-import-not-at-top
+    task = copy.CopyTask()
+    self.assertEqual(contract.level_sampler(task), task.sample)
+
+    class TrainingOnly:
+      def sample(self, rng, batch_size):
+        del rng, batch_size
+
+      def train_sample(self, rng, batch_size, difficulty=1.0):
+        del rng, batch_size, difficulty
+
+    only = TrainingOnly()
+    self.assertEqual(contract.level_sampler(only), only.train_sample)
+
+  def test_the_evaluator_measures_at_a_difficulty(self):
+    task = copy.CopyTask()
+    config = dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
+                  controller_units=8)
+    evaluator = common.Evaluator(common.make_model(config, task))
+    at_level = evaluator.bits_per_sequence(task, 0, common.LEVEL_STREAM, 0,
+                                           50, difficulty=1 / 20)
+    full = evaluator.bits_per_sequence(task, 0, common.LEVEL_STREAM, 0, 50)
+    # An untrained model errs on about half the bits: lengths 1-2 against
+    # lengths 1-20.
+    self.assertGreater(at_level, 0.0)
+    self.assertLess(at_level, full / 3)
+
+
 class MakeCurriculumTest(tf.test.TestCase):
 
   def test_config_picks_the_curriculum_and_a_resumed_run_its_level(self):
