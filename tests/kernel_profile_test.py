@@ -1,10 +1,10 @@
-"""benchmarks/profile_step.py: the kernel summary of a profiler trace, and
-one real profile of a tiny run."""
+"""benchmarks/kernel_profile.py (what benchmarks.profile_step prints): the
+kernel summary of a profiler trace, and one real profile of a tiny run."""
 
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-from benchmarks import profile_step
+from benchmarks import kernel_profile
 
 _MS = 10**9  # picoseconds
 
@@ -36,7 +36,7 @@ class SummariseTest(tf.test.TestCase):
                   ("MatMul.1", 210, 30),
                   ("BlockUntilReady", 300, 40)],  # after the spans
         "python": [("MatMul.9", 0, 500)]})  # no executor on this thread
-    s = profile_step.summarise(space, steps=2, time_steps=2)
+    s = kernel_profile.summarise(space, steps=2, time_steps=2)
     self.assertEqual(s["kernel_runs"], 4)
     self.assertAllClose(s["executor_ms"], 150.0)
     self.assertAllClose(s["kernel_ms"], 70.0)
@@ -48,9 +48,9 @@ class SummariseTest(tf.test.TestCase):
     self.assertAllClose(s["kinds"][0]["runs_per_time_step"], 0.75)
 
   def test_kernel_kind_drops_the_instance_number(self):
-    self.assertEqual(profile_step.kernel_kind("MatMul_1.57"), "MatMul_1")
-    self.assertEqual(profile_step.kernel_kind("copy"), "copy")
-    self.assertEqual(profile_step.kernel_kind(
+    self.assertEqual(kernel_profile.kernel_kind("MatMul_1.57"), "MatMul_1")
+    self.assertEqual(kernel_profile.kernel_kind("copy"), "copy")
+    self.assertEqual(kernel_profile.kernel_kind(
         "bitcast_dynamic-update-slice_fusion.12"),
                      "bitcast_dynamic-update-slice_fusion")
 
@@ -58,7 +58,7 @@ class SummariseTest(tf.test.TestCase):
 class ProfileTest(tf.test.TestCase):
 
   def test_a_real_step_has_kernels_and_matmuls(self):
-    s = profile_step.profile("soft", batch_size=2, steps=2, top=50)
+    s = kernel_profile.profile("soft", batch_size=2, steps=2, top=50)
     self.assertEqual(s["time_steps"], 41)
     self.assertGreater(s["runs_per_time_step"], 10)
     self.assertGreater(s["kernel_ms"], 0.0)
