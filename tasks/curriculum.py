@@ -59,15 +59,18 @@ def mixed_caps(rng, batch_size, level, levels):
   return np.minimum(caps, levels)
 
 
-def mixed_batch(sample, rng, batch_size, caps, levels):
+def mixed_batch(sample, rng, caps, levels):
   """One batch whose sequence i is drawn at difficulty caps[i] / levels:
   one sample() per distinct cap, rows in the order of `caps`."""
-  parts = {}
-  for cap in np.unique(caps):
-    parts[cap] = sample(rng, int(np.sum(caps == cap)), cap / levels)
-  order = np.argsort(np.argsort(caps, kind="stable"), kind="stable")
-  return tuple(np.concatenate([parts[cap][i] for cap in np.unique(caps)])[order]
-               for i in range(len(parts[caps[0]])))
+  order = np.argsort(caps, kind="stable")  # the rows of each cap, in turn
+  parts = [sample(rng, int(np.sum(caps == cap)), cap / levels)
+           for cap in np.unique(caps)]
+  batch = []
+  for arrays in zip(*parts):
+    rows = np.empty_like(np.concatenate(arrays))
+    rows[order] = np.concatenate(arrays)
+    batch.append(rows)
+  return tuple(batch)
 
 
 class Adaptive:
@@ -106,9 +109,9 @@ class Adaptive:
     with self._condition:
       return self._decided[self._latest]
 
-  def difficulty(self, level=None):
-    """The difficulty of `level` (default: the current one)."""
-    return (self.level if level is None else level) / self.levels
+  def difficulty(self):
+    """The difficulty of the current level."""
+    return self.level / self.levels
 
   def decide(self, step, error):
     """Records the evaluation at `step` (a multiple of period): the level
@@ -143,6 +146,6 @@ class Adaptive:
 
   def batch(self, sample, rng, batch_size, step):
     level = self.level_at(step)
-    return mixed_batch(sample, rng, batch_size,
+    return mixed_batch(sample, rng,
                        mixed_caps(rng, batch_size, level, self.levels),
                        self.levels)

@@ -41,7 +41,7 @@ class MixedBatchTest(tf.test.TestCase):
     task = copy.CopyTask()
     caps = np.array([20, 1, 1, 10, 20, 1, 10] * 30)
     batch = curriculum.mixed_batch(task.sample, np.random.default_rng(2),
-                                   len(caps), caps, levels=20)
+                                   caps, levels=20)
     self.assertEqual(batch[0].shape, (len(caps), 41, 9))
     lengths = _lengths(batch)
     # cap c of 20 levels: lengths 1 .. 1 + round(19 c / 20)
