@@ -169,25 +169,41 @@ class ErrorScaledRate(_RateSchedule):
 
 
 class EndSoftHold(keras.callbacks.Callback):
-  """Ends a hard model's soft-to-hard curriculum hold once it works hard.
+  """Ends a hard model's soft-to-hard curriculum hold once it works.
 
   A hard NTM with soft_curriculum_hold = H trains every batch soft for up to
   H steps; this callback ends the hold at the end of the first epoch whose
   logged `monitor` (the model's bit errors with greedy hard choices, e.g.
-  the validation metric 'val_bit_errors') is below `below`, so soft batches
-  start fading out as soon as soft training has found an algorithm that
-  works one cell at a time, and no later than H. A fixed hold ends too early
-  for a seed whose soft phase is slow and wastes steps on a quick one.
+  the validation metric 'val_bit_errors') is below `below`, or whose
+  `soft_monitor` (its bit errors when run softly) is below `soft_below`; a
+  threshold of 0 is not checked. So soft batches start fading out as soon
+  as soft training has found the algorithm, and no later than H. A fixed
+  hold ends too early for a seed whose soft phase is slow and wastes steps
+  on a quick one; greedy hard choices alone can stay far above `below` long
+  after the soft model has converged (associative recall: throughout the
+  hold).
   """
 
-  def __init__(self, below=1.0, monitor="val_bit_errors"):
+  def __init__(self, below=1.0, monitor="val_bit_errors", soft_below=0.0,
+               soft_monitor="val_soft_bit_errors"):
     super().__init__()
-    if not below > 0:
-      raise ValueError(f"below must be > 0, got {below!r}")
+    for name, value in (("below", below), ("soft_below", soft_below)):
+      if not value >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if not (below > 0 or soft_below > 0):
+      raise ValueError(f"below or soft_below must be > 0, got below={below!r}"
+                       f", soft_below={soft_below!r}")
     self.below, self.monitor = below, monitor
+    self.soft_below, self.soft_monitor = soft_below, soft_monitor
+
+  def works(self, logs):
+    """Whether `logs` show the model working, hard or soft."""
+    logs = logs or {}
+    hard, soft = logs.get(self.monitor), logs.get(self.soft_monitor)
+    return ((self.below > 0 and hard is not None and hard < self.below) or
+            (self.soft_below > 0 and soft is not None and
+             soft < self.soft_below))
 
   def on_epoch_end(self, epoch, logs=None):
-    value = (logs or {}).get(self.monitor)
-    if value is not None and value < self.below:
+    if self.works(logs):
       self.model.end_soft_hold(int(self.model.optimizer.iterations.numpy()))
-

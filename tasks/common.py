@@ -25,11 +25,13 @@ TASKS = {"copy": copy.CopyTask,
          "priority_sort": priority_sort.PrioritySortTask}
 
 # The soft-to-hard curriculum of hard runs: every batch soft until the model
-# works with greedy hard choices (an evaluation below 1 bit error per
-# sequence), for at most 10,000 steps, then soft batches fade out over 2,000
-# (docs/soft_vs_hard.md). --soft_curriculum_hold=0 --soft_curriculum_steps=0
-# trains hard from the first step.
+# works, with greedy hard choices (an evaluation below 1 bit error per
+# sequence) or run softly (below 0.1), for at most 10,000 steps, then soft
+# batches fade out over 2,000 (docs/soft_vs_hard.md).
+# --soft_curriculum_hold=0 --soft_curriculum_steps=0 trains hard from the
+# first step.
 SOFT_TO_HARD = {"soft_curriculum_hold": 10000, "soft_curriculum_until": 1.0,
+                "soft_curriculum_until_soft": 0.1,
                 "soft_curriculum_steps": 2000}
 
 # What a hard run that trains hard from its first step (no soft batch) takes
@@ -141,6 +143,7 @@ def decay_callback(config, history):
 
 
 EVAL_MONITOR = "eval_bit_errors"
+SOFT_EVAL_MONITOR = "eval_soft_bit_errors"  # a hard model run softly
 
 
 # The config changes that make each method the benchmarks compare.

@@ -107,6 +107,11 @@ _SOFT_CURRICULUM_UNTIL = flags.DEFINE_float(
     "curriculum: the hold ends early, at the first evaluation (greedy hard "
     "choices) below this many bit errors per sequence (0: it lasts "
     "--soft_curriculum_hold steps).")
+_SOFT_CURRICULUM_UNTIL_SOFT = flags.DEFINE_float(
+    "soft_curriculum_until_soft", _D["soft_curriculum_until_soft"],
+    "Soft-to-hard curriculum: the hold also ends at the first evaluation whose "
+    "error with the model run softly is below this many bit errors per "
+    "sequence (0: only the greedy hard error counts).")
 _SOFT_CURRICULUM_STEPS = flags.DEFINE_integer(
     "soft_curriculum_steps", _D["soft_curriculum_steps"], "Soft-to-hard "
     "curriculum: after the hold, a batch runs soft with a probability falling "
@@ -232,9 +237,9 @@ def _check_numbers():
   for flag in (_LEARNING_RATE, _CLIP_NORM, _TARGET_BITS, _LR_DECAY_BELOW):
     if not flag.value > 0:
       raise ValueError(f"--{flag.name} must be > 0, got {flag.value}")
-  if _SOFT_CURRICULUM_UNTIL.value < 0:
-    raise ValueError(f"--soft_curriculum_until must be >= 0, got "
-                     f"{_SOFT_CURRICULUM_UNTIL.value}")
+  for flag in (_SOFT_CURRICULUM_UNTIL, _SOFT_CURRICULUM_UNTIL_SOFT):
+    if flag.value < 0:
+      raise ValueError(f"--{flag.name} must be >= 0, got {flag.value}")
   if _CURRICULUM_STEPS.value < 0:
     raise ValueError(
         f"--curriculum_steps must be >= 0, got {_CURRICULUM_STEPS.value}")
@@ -320,6 +325,7 @@ def _flag_config():
       "soft_curriculum_hold": _SOFT_CURRICULUM_HOLD.value,
       "soft_curriculum_steps": _SOFT_CURRICULUM_STEPS.value,
       "soft_curriculum_until": _SOFT_CURRICULUM_UNTIL.value,
+      "soft_curriculum_until_soft": _SOFT_CURRICULUM_UNTIL_SOFT.value,
       "stats_decay": _D["stats_decay"],
       "reinforce_samples": _REINFORCE_SAMPLES.value,
       "read_discount": _READ_DISCOUNT.value,
@@ -457,6 +463,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self.log = log
     self.evaluator = None
     self.end_hold = None  # memtk.training.EndSoftHold, for hard runs
+    self.soft_evaluator = None  # the same model run softly, during the hold
     self.diagnose = True
     self.diverged_at = None  # the step whose loss was not finite, if any
     self.bad_tensors = []  # what was not finite then
@@ -464,11 +471,16 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
 
   def on_train_begin(self, logs=None):
     self.evaluator = common.Evaluator(self.model)
-    if (self.config.get("soft_curriculum_until") and
-        isinstance(self.model, memtk.NTM) and self.model.curriculum_end()):
+    until = self.config.get("soft_curriculum_until", 0.0)
+    until_soft = self.config.get("soft_curriculum_until_soft", 0.0)
+    if ((until or until_soft) and isinstance(self.model, memtk.NTM)
+        and self.model.curriculum_end()):
       self.end_hold = memtk.training.EndSoftHold(
-          self.config["soft_curriculum_until"], monitor=common.EVAL_MONITOR)
+          until, monitor=common.EVAL_MONITOR, soft_below=until_soft,
+          soft_monitor=common.SOFT_EVAL_MONITOR)
       self.end_hold.set_model(self.model)
+      if until_soft:
+        self.soft_evaluator = common.Evaluator(self.model, choice="soft")
     # Head statistics need heads: the LSTM baseline has none.
     self.diagnose = self.diagnose and isinstance(self.model, memtk.NTM)
     self._start = time.time() - self.elapsed
@@ -543,6 +555,12 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
       self._start += time.time() - self._start - seconds
     if isinstance(self.curriculum, curriculum_lib.Adaptive):
       record.update(self._decide_level(step))
+    if self.soft_evaluator is not None and step < self.model.curriculum_end():
+      # While soft batches run: the same sequences with the model run softly.
+      record["soft_bits_per_sequence"] = logs[common.SOFT_EVAL_MONITOR] = (
+          self.soft_evaluator.bits_per_sequence(
+              self.task, self.config["seed"], common.EVAL_STREAM, step,
+              self.num_sequences))
     self.history.append(record)
     logs[common.EVAL_MONITOR] = bits  # for the rate callback after this
     if self.end_hold is not None:  # before the checkpoint, which keeps it
@@ -553,9 +571,12 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     self.manager.save(checkpoint_number=step)
     if self.summaries is not None:
       self.summaries.write(self.model, record, logs)
-    self.log(f"eval  {step:6d}  {bits:.4f} {contract.error_name(self.task)} on "
-             f"{self.num_sequences} fresh sequences  lr {record['learning_rate']:.2g}"
-             f"  ({_duration(record['seconds'])} elapsed)")
+    soft = (f" ({record['soft_bits_per_sequence']:.4f} run softly)"
+            if "soft_bits_per_sequence" in record else "")
+    self.log(f"eval  {step:6d}  {bits:.4f}{soft} {contract.error_name(self.task)}"
+             f" on {self.num_sequences} fresh sequences  lr "
+             f"{record['learning_rate']:.2g}  ({_duration(record['seconds'])}"
+             " elapsed)")
     if converged(self.history, self.target_bits, self.converge_evals,
                  curriculum_end(self.model)):
       self.log(f"converged: below {self.target_bits} {contract.error_name(self.task)} "

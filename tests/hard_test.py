@@ -307,8 +307,35 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(model.curriculum_end(), 3)
     with self.assertRaisesRegex(ValueError, "end_soft_hold needs"):
       small_model().end_soft_hold(3)
-    with self.assertRaisesRegex(ValueError, "below must be > 0"):
-      memtk.training.EndSoftHold(below=0.0)
+    for kwargs, message in (
+        ({"below": 0.0}, "below or soft_below must be > 0, got below=0.0, "
+         "soft_below=0.0"),
+        ({"below": -1.0}, "below must be >= 0, got -1.0"),
+        ({"soft_below": -0.5}, "soft_below must be >= 0, got -0.5")):
+      with self.assertRaisesRegex(ValueError, message):
+        memtk.training.EndSoftHold(**kwargs)
+
+  def test_end_soft_hold_on_the_soft_error(self):
+    # soft_below: the error of the model run softly ends the hold too; a
+    # threshold of 0 is not checked, whatever the logs say.
+    model = small_model(soft_curriculum_hold=10**6)
+    model.build((None, None, 5))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+    model.optimizer.iterations.assign(7)
+    greedy_only = memtk.training.EndSoftHold(below=1.0, monitor="hard",
+                                             soft_monitor="soft")
+    soft_only = memtk.training.EndSoftHold(below=0.0, monitor="hard",
+                                           soft_below=0.1, soft_monitor="soft")
+    for callback in (greedy_only, soft_only):
+      callback.set_model(model)
+    self.assertFalse(greedy_only.works({"hard": 30.0, "soft": 0.0}))
+    self.assertFalse(soft_only.works({"hard": 0.0, "soft": 0.5}))
+    self.assertTrue(soft_only.works({"hard": 30.0, "soft": 0.05}))
+    self.assertFalse(soft_only.works({"hard": 30.0}))
+    soft_only.on_epoch_end(0, {"hard": 30.0, "soft": 0.5})
+    self.assertEqual(model.curriculum_end(), 10**6)
+    soft_only.on_epoch_end(0, {"hard": 30.0, "soft": 0.05})
+    self.assertEqual(model.curriculum_end(), 7)
 
   def test_reinforce_moves_the_addressing_parameters(self):
     # With erase and add frozen out of the picture (no answer depends on the

@@ -354,6 +354,9 @@ class TrainCliTest(tf.test.TestCase):
                           ("--lr_error_power=-1", "--lr_error_power must be > 0, got -1"),
                           ("--soft_curriculum_until=-1",
                            "--soft_curriculum_until must be >= 0, got -1"),
+                          ("--soft_curriculum_until_soft=-0.5",
+                           "--soft_curriculum_until_soft must be >= 0, got "
+                           "-0.5"),
                           ("--reinforce_samples=0",
                            "reinforce_samples must be an int >= 1, got 0"),
                           ("--adaptive_curriculum=-1",
@@ -445,24 +448,73 @@ class DivergenceTest(tf.test.TestCase):
     # hold at its step, before the checkpoint that keeps it.
     model, callback = self._model_and_callback(40, config=dict(
         addressing="hard", soft_curriculum_hold=10**6,
-        soft_curriculum_steps=100, soft_curriculum_until=1.0))
+        soft_curriculum_steps=100, soft_curriculum_until=1.0,
+        soft_curriculum_until_soft=0.0))
     saved = []
     callback.manager = mock.Mock(save=lambda checkpoint_number: saved.append(
         (checkpoint_number, model.curriculum_end())))
     callback.on_train_begin()
+    self.assertIsNone(callback.soft_evaluator)
     for bits, end in ((2.0, 10**6 + 100), (0.5, 140)):
       callback.evaluator = mock.Mock(bits_per_sequence=lambda *a, b=bits: b)
       callback.on_epoch_end(0, {"loss": 0.1})
       self.assertEqual(saved[-1], (40, end))
-    # With --soft_curriculum_until=0 the hold lasts its steps.
+    # With --soft_curriculum_until=0 (and no soft threshold) the hold lasts
+    # its steps.
     model, callback = self._model_and_callback(40, config=dict(
         addressing="hard", soft_curriculum_hold=10**6,
-        soft_curriculum_steps=100, soft_curriculum_until=0.0))
+        soft_curriculum_steps=100, soft_curriculum_until=0.0,
+        soft_curriculum_until_soft=0.0))
     callback.manager = mock.Mock()
     callback.on_train_begin()
+    self.assertIsNone(callback.end_hold)
     callback.evaluator = mock.Mock(bits_per_sequence=lambda *a: 0.5)
     callback.on_epoch_end(0, {"loss": 0.1})
     self.assertEqual(model.curriculum_end(), 10**6 + 100)
+
+  def test_soft_hold_ends_below_soft_curriculum_until_soft(self):
+    # --soft_curriculum_until_soft=0.1: while soft batches run, each
+    # evaluation also runs the model softly (recorded); below 0.1 the hold
+    # ends even though greedy hard choices are far off. Once the fade is
+    # over nothing runs softly any more.
+    model, callback = self._model_and_callback(40, config=dict(
+        addressing="hard", soft_curriculum_hold=10**6,
+        soft_curriculum_steps=100, soft_curriculum_until=1.0,
+        soft_curriculum_until_soft=0.1))
+    callback.manager = mock.Mock()
+    callback.on_train_begin()
+    self.assertIsNotNone(callback.soft_evaluator)
+    callback.evaluator = mock.Mock(bits_per_sequence=lambda *a: 30.0)
+    logged = []
+    callback.log = logged.append
+    for soft_bits, end in ((0.5, 10**6 + 100), (0.05, 140)):
+      callback.soft_evaluator = mock.Mock(
+          bits_per_sequence=lambda *a, b=soft_bits: b)
+      callback.on_epoch_end(0, {"loss": 0.1})
+      self.assertEqual(model.curriculum_end(), end)
+      self.assertEqual(callback.history[-1]["soft_bits_per_sequence"],
+                       soft_bits)
+    self.assertIn("(0.0500 run softly)", logged[-1])
+    model.optimizer.iterations.assign(140)
+    callback.soft_evaluator = mock.Mock(side_effect=AssertionError)
+    callback.on_epoch_end(0, {"loss": 0.1})
+    self.assertNotIn("soft_bits_per_sequence", callback.history[-1])
+    # The soft evaluator runs the hard model softly: its error equals a
+    # soft forward pass's.
+    model, callback = self._model_and_callback(40, config=dict(
+        addressing="hard", soft_curriculum_hold=10**6,
+        soft_curriculum_steps=100, soft_curriculum_until_soft=0.1))
+    callback.on_train_begin()
+    from tasks import common  # pylint: disable=g-import-not-at-top
+    from tasks import contract  # pylint: disable=g-import-not-at-top
+    task = common.make_task("copy")
+    inputs, targets, mask = task.sample(np.random.default_rng(0), 4)
+    soft = callback.soft_evaluator.errors(inputs, targets, mask, task=task)
+    greedy = callback.evaluator.errors(inputs, targets, mask, task=task)
+    logits = model(inputs, choice="soft")
+    self.assertAllClose(soft, contract.sequence_errors(
+        task, logits, inputs, targets, mask))
+    self.assertNotAllClose(soft, greedy)
 
   def test_adaptive_level_is_decided_before_the_checkpoint(self):
     from tasks import curriculum  # pylint: disable=g-import-not-at-top
