@@ -37,9 +37,11 @@ loss) and optimizer step n:
     the gradient grow by orders of magnitude per step
     (benchmarks/gumbel_gradients.py measures both).
 
-beta_n falls linearly from `entropy_bonus` to 0 over `entropy_steps`; tau_n
-falls geometrically from `temperature` to `temperature_final` over
-`temperature_steps`. The soft-to-hard curriculum (the Dynamic NTM's) runs
+beta_n falls linearly from `entropy_bonus` to 0 over `entropy_steps` and is 0
+on the curriculum's soft batches (an exploration bonus for sampled choices:
+on soft weightings it blurs the very addressing the soft phase has to
+sharpen); tau_n falls geometrically from `temperature` to
+`temperature_final` over `temperature_steps`. The soft-to-hard curriculum (the Dynamic NTM's) runs
 each batch soft with probability 1 for the first `soft_curriculum_hold`
 steps (or fewer: `end_soft_hold(step)` ends the hold earlier, as
 memtk.training.EndSoftHold does once the model works hard), then falling
@@ -364,9 +366,11 @@ class NTM(sequence_model.SequenceModel):
     loss = self._compute_loss(x=x, y=y, y_pred=out.logits,
                               sample_weight=sample_weight, training=True)
     _, replicas = sequence_model.replica()
-    extra = -estimators.linear_schedule(
-        settings["entropy_bonus"], 0.0, step, settings["entropy_steps"]
-    ) * tf.reduce_mean(tf.reduce_sum(out.entropy, -1))
+    bonus = estimators.linear_schedule(settings["entropy_bonus"], 0.0, step,
+                                       settings["entropy_steps"])
+    if soft_batch is not None:  # exploration for sampled choices only
+      bonus = tf.where(soft_batch, tf.zeros_like(bonus), bonus)
+    extra = -bonus * tf.reduce_mean(tf.reduce_sum(out.entropy, -1))
     logs = {"soft_batch": (tf.cast(soft_batch, tf.float32)
                            if soft_batch is not None else tf.constant(0.0))}
     if estimator == "reinforce":
