@@ -2,6 +2,7 @@
 model built from a run's config, seeded data streams and evaluation."""
 
 import json
+import math
 import os
 
 import numpy as np
@@ -108,25 +109,36 @@ def make_task(name):
   return task
 
 
+def trained_bits(record):
+  """The error of the model its batches train, from a history record: with
+  greedy hard choices, or run softly while the soft-to-hard curriculum runs
+  soft batches (whichever is lower; a soft phase that has found the
+  algorithm is a solved model for the learning rate, whatever greedy hard
+  choices make of it yet)."""
+  return min(record["bits_per_sequence"],
+             record.get("soft_bits_per_sequence", math.inf))
+
+
 def decay_start(config, history):
   """The step of the first evaluation below config['lr_decay_below'] bit
-  errors per sequence (where memtk.training.DecayOnSolve starts), or None."""
+  errors per sequence (trained_bits; where memtk.training.DecayOnSolve
+  starts), or None."""
   return next((r["step"] for r in history
-               if r["bits_per_sequence"] < config["lr_decay_below"]), None)
+               if trained_bits(r) < config["lr_decay_below"]), None)
 
 
 def _half_life_callback(config, history):
   return memtk.training.DecayOnSolve(
       below=config["lr_decay_below"], half_life=config["lr_half_life"],
-      floor=config["lr_floor"], monitor=EVAL_MONITOR,
+      floor=config["lr_floor"], monitor=TRAINED_MONITOR,
       start_step=decay_start(config, history))
 
 
 def _error_scaled_callback(config, history):
   return memtk.training.ErrorScaledRate(
       below=config["lr_decay_below"], floor=config["lr_floor"],
-      power=config["lr_error_power"], monitor=EVAL_MONITOR,
-      best=min((r["bits_per_sequence"] for r in history), default=None))
+      power=config["lr_error_power"], monitor=TRAINED_MONITOR,
+      best=min((trained_bits(r) for r in history), default=None))
 
 
 # The learning-rate schedules by name (config["lr_schedule"]).
@@ -136,14 +148,15 @@ LR_SCHEDULES = {"half_life": _half_life_callback,
 
 def decay_callback(config, history):
   """The recipe's learning-rate callback for a run config, resumed from its
-  history; it watches 'eval_bit_errors', which EvaluateAndCheckpoint puts in
-  the epoch's logs."""
+  history; it watches TRAINED_MONITOR (trained_bits), which
+  EvaluateAndCheckpoint puts in the epoch's logs."""
   config = {**DEFAULT_CONFIG, **config}
   return LR_SCHEDULES[config["lr_schedule"]](config, history)
 
 
 EVAL_MONITOR = "eval_bit_errors"
 SOFT_EVAL_MONITOR = "eval_soft_bit_errors"  # a hard model run softly
+TRAINED_MONITOR = "eval_trained_bit_errors"  # trained_bits: the rate's
 
 
 # The config changes that make each method the benchmarks compare.

@@ -562,7 +562,9 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
               self.task, self.config["seed"], common.EVAL_STREAM, step,
               self.num_sequences))
     self.history.append(record)
-    logs[common.EVAL_MONITOR] = bits  # for the rate callback after this
+    logs[common.EVAL_MONITOR] = bits
+    # For the rate callback after this one.
+    logs[common.TRAINED_MONITOR] = common.trained_bits(record)
     if self.end_hold is not None:  # before the checkpoint, which keeps it
       self.end_hold.on_epoch_end(epoch, logs)
     # History first: a run killed between the two writes resumes from the

@@ -477,6 +477,7 @@ class DivergenceTest(tf.test.TestCase):
     # evaluation also runs the model softly (recorded); below 0.1 the hold
     # ends even though greedy hard choices are far off. Once the fade is
     # over nothing runs softly any more.
+    from tasks import common  # pylint: disable=g-import-not-at-top
     model, callback = self._model_and_callback(40, config=dict(
         addressing="hard", soft_curriculum_hold=10**6,
         soft_curriculum_steps=100, soft_curriculum_until=1.0,
@@ -490,10 +491,13 @@ class DivergenceTest(tf.test.TestCase):
     for soft_bits, end in ((0.5, 10**6 + 100), (0.05, 140)):
       callback.soft_evaluator = mock.Mock(
           bits_per_sequence=lambda *a, b=soft_bits: b)
-      callback.on_epoch_end(0, {"loss": 0.1})
+      logs = {"loss": 0.1}
+      callback.on_epoch_end(0, logs)
       self.assertEqual(model.curriculum_end(), end)
       self.assertEqual(callback.history[-1]["soft_bits_per_sequence"],
                        soft_bits)
+      # The learning rate follows the lower of the two errors.
+      self.assertEqual(logs[common.TRAINED_MONITOR], soft_bits)
     self.assertIn("(0.0500 run softly)", logged[-1])
     model.optimizer.iterations.assign(140)
     callback.soft_evaluator = mock.Mock(side_effect=AssertionError)
@@ -505,7 +509,6 @@ class DivergenceTest(tf.test.TestCase):
         addressing="hard", soft_curriculum_hold=10**6,
         soft_curriculum_steps=100, soft_curriculum_until_soft=0.1))
     callback.on_train_begin()
-    from tasks import common  # pylint: disable=g-import-not-at-top
     from tasks import contract  # pylint: disable=g-import-not-at-top
     task = common.make_task("copy")
     inputs, targets, mask = task.sample(np.random.default_rng(0), 4)

@@ -122,11 +122,14 @@ class DecayOnSolveTest(tf.test.TestCase):
                {"step": 400, "bits_per_sequence": 0.5}]
     callback = common.decay_callback(config, history)
     self.assertIsInstance(callback, training.DecayOnSolve)
-    self.assertEqual(callback.monitor, common.EVAL_MONITOR)
+    self.assertEqual(callback.monitor, common.TRAINED_MONITOR)
     self.assertEqual(callback.start_step, 400)
     self.assertEqual((callback.below, callback.half_life), (1.0, 500))
     self.assertEqual(callback.floor, common.DEFAULT_CONFIG["lr_floor"])
     self.assertIsNone(common.decay_callback(config, history[:1]).start_step)
+    # A soft phase's evaluation run softly counts as well.
+    history[0]["soft_bits_per_sequence"] = 0.2
+    self.assertEqual(common.decay_callback(config, history).start_step, 200)
 
   def test_bad_arguments(self):
     for kwargs, message in (({"below": 0}, "below must be > 0, got 0"),
@@ -191,10 +194,13 @@ class ErrorScaledRateTest(tf.test.TestCase):
                {"step": 400, "bits_per_sequence": 2.0}]
     callback = common.decay_callback(config, history)
     self.assertIsInstance(callback, training.ErrorScaledRate)
-    self.assertEqual(callback.monitor, common.EVAL_MONITOR)
+    self.assertEqual(callback.monitor, common.TRAINED_MONITOR)
     self.assertEqual((callback.best, callback.floor, callback.power),
                      (0.5, 0.05, 0.25))
     self.assertIsNone(common.decay_callback(config, []).best)
+    # A hard model's soft phase: the lower of its greedy and soft errors.
+    history[1]["soft_bits_per_sequence"] = 0.1
+    self.assertEqual(common.decay_callback(config, history).best, 0.1)
 
   def test_bad_arguments(self):
     for kwargs, message in (({"below": -1}, "below must be > 0, got -1"),
