@@ -5,8 +5,8 @@ model: the optimizer defaults to the recipe's (memtk.training), the loss to
 sigmoid cross-entropy on the logits averaged over the steps where
 `sample_weight` (the answer mask [B, T]) is 1, the weighted metric to bit
 errors per sequence (masked by the same sample weights), and the train step
-is XLA-compiled (`jit_compile=True`); across workers
-(MultiWorkerMirroredStrategy) it runs one step per compiled call. The train
+is XLA-compiled (`jit_compile=True`); under several replicas (mirrored, or
+across workers) it runs one step per compiled call. The train
 step skips an update whose loss or gradient norm is not finite and counts it
 in `skipped_steps`.
 
@@ -157,12 +157,15 @@ class SequenceModel(keras.Model):
       weighted_metrics = [metrics_lib.BitErrorsPerSequence()]
     if self.check_numerics:
       jit_compile = False  # XLA would drop the checks
-    if kwargs.get("steps_per_execution", 1) > 1 and across_workers(
-        getattr(self, "_distribute_strategy", None)):
+    strategy = (getattr(self, "_distribute_strategy", None)
+                or tf.distribute.get_strategy())
+    if (kwargs.get("steps_per_execution", 1) > 1
+        and strategy.num_replicas_in_sync > 1):
       # TensorFlow fails on several steps of collective ops in one call
-      # ("You must feed a value for placeholder ... while/cond").
+      # ("You must feed a value for placeholder ... while/cond"), across
+      # workers and across the replicas of one (mirrored) alike.
       warnings.warn(f"steps_per_execution={kwargs['steps_per_execution']} "
-                    "runs as 1 across workers")
+                    "runs as 1 under several replicas")
       kwargs["steps_per_execution"] = 1
     super().compile(optimizer=optimizer, loss=loss,
                     weighted_metrics=weighted_metrics, jit_compile=jit_compile,

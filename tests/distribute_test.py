@@ -44,7 +44,8 @@ def one_step(strategy):
   model = common.make_model(config, task, strategy)
   with strategy.scope():
     model.compile(optimizer=keras.optimizers.SGD(0.5),
-                  jit_compile=False)  # as under several replicas
+                  jit_compile=False,  # as under several replicas
+                  steps_per_execution=int(sys.argv[4]))
   history = model.fit(x, y, sample_weight=mask, batch_size=8, epochs=1,
                       shuffle=False, verbose=0)
   return history.history["loss"][0], [v.numpy() for v in model.weights]
@@ -165,15 +166,20 @@ class MirroredStrategyTest(tf.test.TestCase, parameterized.TestCase):
   # process interfere.
   # read_discount < 1: the read heads' signal is centred on the whole
   # batch's rows, a cross-replica mean per step.
-  @parameterized.parameters(("soft", "reinforce", 1.0),
-                            ("hard", "reinforce", 1.0),
-                            ("hard", "reinforce", 0.5), ("hard", "gumbel", 1.0))
-  def test_mirrored_step_equals_single_device_step(self, addressing,
-                                                   estimator, read_discount):
+  # steps_per_execution=10 (tasks.train's default) runs as 1 under several
+  # replicas: TensorFlow fails on several steps of collective ops in one
+  # call.
+  @parameterized.parameters(("soft", "reinforce", 1.0, 1),
+                            ("soft", "reinforce", 1.0, 10),
+                            ("hard", "reinforce", 1.0, 1),
+                            ("hard", "reinforce", 0.5, 1),
+                            ("hard", "gumbel", 1.0, 1))
+  def test_mirrored_step_equals_single_device_step(
+      self, addressing, estimator, read_discount, steps_per_execution):
     env = dict(os.environ, PYTHONPATH=_ROOT)
     result = subprocess.run(
         [sys.executable, "-c", _SCRIPT, addressing, estimator,
-         str(read_discount)], cwd=_ROOT,
+         str(read_discount), str(steps_per_execution)], cwd=_ROOT,
         capture_output=True, text=True, env=env, timeout=600)
     self.assertEqual(result.returncode, 0, result.stderr)
     out = json.loads(result.stdout.strip().splitlines()[-1])
