@@ -37,16 +37,19 @@ loss) and optimizer step n:
     the gradient grow by orders of magnitude per step
     (benchmarks/gumbel_gradients.py measures both).
 
-beta_n falls linearly from `entropy_bonus` to 0 over `entropy_steps` and is 0
-on the curriculum's soft batches (an exploration bonus for sampled choices:
-on soft weightings it blurs the very addressing the soft phase has to
-sharpen); tau_n falls geometrically from `temperature` to
-`temperature_final` over `temperature_steps`. The soft-to-hard curriculum (the Dynamic NTM's) runs
+beta_n falls linearly from `entropy_bonus` to 0 over `entropy_steps`; tau_n
+falls geometrically from `temperature` to `temperature_final` over
+`temperature_steps`. The soft-to-hard curriculum (the Dynamic NTM's) runs
 each batch soft with probability 1 for the first `soft_curriculum_hold`
 steps (or fewer: `end_soft_hold(step)` ends the hold earlier, as
-memtk.training.EndSoftHold does once the model works hard), then falling
+memtk.training.EndSoftHold does once the model works), then falling
 linearly to 0 over `soft_curriculum_steps`, so the model ends purely hard
-(both 0: hard from the start). Greedy and sampled choices run in
+(both 0: hard from the start). A soft batch trains exactly as a soft
+model's step from the same weights: no entropy bonus (it is exploration for
+sampled choices, and on soft weightings it blurs the addressing the soft
+phase has to sharpen), no REINFORCE term and no update of the return
+statistics (the baseline's gradient would share the global norm that the
+optimizer clips, and shrink the task's gradient with it). Greedy and sampled choices run in
 `memtk.sparse_unroll` (O(W) memory work per step); Gumbel and the
 curriculum's batches need the dense weights and run in `memtk.unroll`, at
 soft access's cost; once the curriculum is over `fit` runs a purely hard
@@ -374,8 +377,8 @@ class NTM(sequence_model.SequenceModel):
     logs = {"soft_batch": (tf.cast(soft_batch, tf.float32)
                            if soft_batch is not None else tf.constant(0.0))}
     if estimator == "reinforce":
-      terms, logs["advantage_std"] = self._reinforce_terms(out, y,
-                                                           sample_weight)
+      terms, logs["advantage_std"] = self._reinforce_terms(
+          out, y, sample_weight, soft_batch)
       extra += terms
     else:
       logs["temperature"] = temperature
@@ -439,10 +442,13 @@ class NTM(sequence_model.SequenceModel):
     self.train_function = function
     return function
 
-  def _reinforce_terms(self, out, targets, mask):
+  def _reinforce_terms(self, out, targets, mask, soft_batch=None):
     """(surrogate + baseline loss of REINFORCE (module docstring), the
     standard deviation of its learning signal R^ - b over the batch); updates
-    the running statistics of the return."""
+    the running statistics of the return. Where `soft_batch` is true both
+    terms are 0 and the statistics are kept: a soft batch trains as a soft
+    model's does (the baseline's gradient would share the global norm that
+    clipping scales, and a soft return is not a hard one)."""
     logits = tf.stop_gradient(out.logits)
     if mask is None:
       mask = tf.ones(tf.shape(logits)[:2], logits.dtype)
@@ -455,6 +461,9 @@ class NTM(sequence_model.SequenceModel):
     mean, variance = estimators.update_moments(
         self.return_mean, self.return_variance, returns,
         self.hard_settings["stats_decay"], average=sequence_model.global_mean)
+    if soft_batch is not None:
+      mean = tf.where(soft_batch, self.return_mean, mean)
+      variance = tf.where(soft_batch, self.return_variance, variance)
     self.return_mean.assign(mean)
     self.return_variance.assign(variance)
     scaled = (returns - mean) / tf.sqrt(variance + 1e-6)
@@ -476,6 +485,8 @@ class NTM(sequence_model.SequenceModel):
       read_term = 0.0
     terms = ((estimators.surrogate(log_prob, advantage) + read_term)
              / num_steps + tf.reduce_mean(tf.square(advantage)))
+    if soft_batch is not None:
+      terms = tf.where(soft_batch, tf.zeros_like(terms), terms)
     return terms, tf.math.reduce_std(advantage)
 
   def trace(self, inputs):

@@ -215,7 +215,9 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
                   jit_compile=jit_compile)
     model.build((None, None, 5))
     before = weights_by_name(model)
-    history = model.fit(self.x, self.y, sample_weight=self.mask, epochs=2,
+    # Steps 0-1 in the curriculum (soft batches train no estimator term),
+    # 2-3 purely hard.
+    history = model.fit(self.x, self.y, sample_weight=self.mask, epochs=4,
                         verbose=0)
     self.assertTrue(np.all(np.isfinite(history.history["loss"])))
     self.assertIn("bit_errors", history.history)
@@ -358,26 +360,34 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(np.abs(gradient).max(), 0.0)
 
   def test_soft_curriculum_starts_soft(self):
-    # At step 0 a curriculum over very many steps runs the batch softly, so
-    # (SGD) the shared weights move exactly as a soft model's do from the
-    # same start, whatever the entropy bonus (it is for sampled choices
-    # only); without the curriculum they do not.
-    def one_step(addressing, curriculum, hold=0):
+    # While a curriculum over very many steps runs every batch softly, the
+    # shared weights move exactly as a soft model's do from the same start,
+    # with the recipe's optimizer (Adam, gradients clipped to global norm
+    # 10, which the baseline's gradient would share) and whatever the
+    # entropy bonus (it is for sampled choices only); without the
+    # curriculum they do not. The return statistics stay where they
+    # started.
+    def trained(addressing, curriculum, hold=0):
       keras.utils.set_random_seed(0)
       model = small_model(addressing=addressing, entropy_bonus=1.0,
                           soft_curriculum_steps=curriculum,
                           soft_curriculum_hold=hold)
       model.build((None, None, 5))
-      model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False)
-      model.fit(self.x, self.y, sample_weight=self.mask, verbose=0)
+      model.compile(optimizer=memtk.training.default_optimizer(0.05),
+                    jit_compile=False)
+      model.fit(self.x, self.y, sample_weight=self.mask, epochs=3,
+                verbose=0)
+      if addressing == "hard" and (curriculum or hold):
+        self.assertEqual((float(model.return_mean),
+                          float(model.return_variance)), (0.0, 1.0))
       return {k: v for k, v in weights_by_name(model).items()
               if "baseline" not in k and "return" not in k
               and "seed" not in k}
 
-    soft = one_step("soft", 0)
-    curriculum = one_step("hard", 10**9)
-    held = one_step("hard", 0, hold=1)
-    hard = one_step("hard", 0)
+    soft = trained("soft", 0)
+    curriculum = trained("hard", 10**9)
+    held = trained("hard", 0, hold=10)
+    hard = trained("hard", 0)
     for key, value in soft.items():
       self.assertAllClose(curriculum[key], value, atol=1e-5, msg=key)
       self.assertAllClose(held[key], value, atol=1e-5, msg=key)
