@@ -6,6 +6,7 @@ import math
 import os
 import statistics
 
+import memtk
 from tasks import common
 from tasks import contract
 
@@ -38,6 +39,29 @@ def worst_relapse(history, threshold=0.1):
   return None
 
 
+def hold_end(config, history):
+  """The step at which a hard run's soft-to-hard hold ended (soft batches
+  fade out from there): its first evaluation that showed the model working
+  (memtk.training.EndSoftHold's test, with the run's thresholds), or the
+  hold's cap; None for a run without the curriculum."""
+  hold = config.get("soft_curriculum_hold", 0)
+  if config.get("addressing") != "hard" or not (
+      hold or config.get("soft_curriculum_steps", 0)):
+    return None
+  until = config.get("soft_curriculum_until", 0.0)
+  until_soft = config.get("soft_curriculum_until_soft", 0.0)  # later key
+  if until or until_soft:
+    works = memtk.training.EndSoftHold(until, "greedy", until_soft,
+                                       "soft").works
+    for record in history:
+      if record["step"] >= hold:
+        break
+      if works({"greedy": record["bits_per_sequence"],
+                "soft": record.get("soft_bits_per_sequence")}):
+        return record["step"]
+  return hold
+
+
 def summarise(task, seed, logdir, method="soft"):
   """One table row from a finished run directory."""
   history = common.load_json(os.path.join(logdir, "history.json"))
@@ -58,6 +82,9 @@ def summarise(task, seed, logdir, method="soft"):
   for threshold, key in ((1.0, "to_1"), (0.1, "to_0.1")):
     row[key + "_steps"], row[key + "_seconds"] = first_below(history, threshold)
   row["worst_after"] = worst_relapse(history)
+  config_path = os.path.join(logdir, "config.json")
+  if os.path.exists(config_path):
+    row["hold_end"] = hold_end(common.load_json(config_path), history)
   return row
 
 
@@ -108,30 +135,33 @@ def measure_line(task, method, runs):
   return line + "."
 
 
-def _header(measure, sampled, size_name, sizes):
+def _header(measure, sampled, held, size_name, sizes):
   """The table's columns: times to the success lines for bit errors; for a
-  task with its own measure, the best evaluation and the final error."""
+  task with its own measure, the best evaluation and the final error; the
+  soft hold's end when a run had one (`held`)."""
   if measure == contract.DEFAULT_ERROR_NAME:
     head = ["method", "seed", "steps to <1", "s to <1", "steps to <0.1",
             "s to <0.1", "worst after <0.1", "steps run", "final bits/seq"]
   else:
     head = ["method", "seed", "steps run", "s run", "best evaluation",
             "final error"]
-  return (head + (["final, sampled choices"] if sampled else [])
+  return (head[:2] + (["soft hold ended"] if held else []) + head[2:]
+          + (["final, sampled choices"] if sampled else [])
           + [f"{size_name} {s}" for s in sizes])
 
 
-def _cells(r, measure, sampled, sizes):
+def _cells(r, measure, sampled, held, sizes):
   """One run's row of the table (columns of _header)."""
   if measure == contract.DEFAULT_ERROR_NAME:
-    cells = [r.get("method", "soft"), r["seed"], r["to_1_steps"],
-             fmt(r["to_1_seconds"], 0), r["to_0.1_steps"],
+    cells = [r["to_1_steps"], fmt(r["to_1_seconds"], 0), r["to_0.1_steps"],
              fmt(r["to_0.1_seconds"], 0), fmt(r.get("worst_after")),
              r["steps"], fmt(r["final_bits"], 3)]
   else:
     best = min((c[1] for c in r["curve"]), default=None)
-    cells = [r.get("method", "soft"), r["seed"], r["steps"],
-             fmt(r["seconds"], 0), fmt(best), fmt(r["final_bits"], 2)]
+    cells = [r["steps"], fmt(r["seconds"], 0), fmt(best),
+             fmt(r["final_bits"], 2)]
+  cells = ([r.get("method", "soft"), r["seed"]]
+           + ([r.get("hold_end")] if held else []) + cells)
   if sampled:
     cells.append(fmt(r.get("final_bits_sampled"), 3))
   return cells + [fmt(r["generalisation"].get(s), 2) for s in sizes]
@@ -148,13 +178,15 @@ def markdown(rows, command):
     measure = task_rows[0].get("error_name", contract.DEFAULT_ERROR_NAME)
     methods = list(dict.fromkeys(r.get("method", "soft") for r in task_rows))
     sampled = any(r.get("final_bits_sampled") is not None for r in task_rows)
-    header = _header(measure, sampled, task_rows[0]["size_name"], sizes)
+    held = any(r.get("hold_end") is not None for r in task_rows)
+    header = _header(measure, sampled, held, task_rows[0]["size_name"],
+                     sizes)
     lines += [f"**{task}**" + ("" if measure == contract.DEFAULT_ERROR_NAME
                                 else f" (error: {measure})"),
               "", "| " + " | ".join(header) + " |",
               "|" + "---|" * len(header)]
     for r in task_rows:
-      cells = _cells(r, measure, sampled, sizes)
+      cells = _cells(r, measure, sampled, held, sizes)
       lines.append("| " + " | ".join(fmt(c) for c in cells) + " |")
     lines.append("")
     line = (success_line if measure == contract.DEFAULT_ERROR_NAME

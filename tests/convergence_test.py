@@ -60,6 +60,54 @@ class TableTest(tf.test.TestCase):
                   "0.50 |", table)
     self.assertIn("in 1 of 1 seeds (95% Wilson interval 21-100%)", table)
 
+  def test_hold_end_of_a_hard_run(self):
+    # The first evaluation below the greedy threshold (1) or, run softly,
+    # below the soft one (0.1) ends the hold; none before the cap: the cap.
+    config = {"addressing": "hard", "soft_curriculum_hold": 1000,
+              "soft_curriculum_steps": 200, "soft_curriculum_until": 1.0,
+              "soft_curriculum_until_soft": 0.1}
+    history = [{"step": 200, "bits_per_sequence": 30.0,
+                "soft_bits_per_sequence": 0.5},
+               {"step": 400, "bits_per_sequence": 30.0,
+                "soft_bits_per_sequence": 0.05},
+               {"step": 600, "bits_per_sequence": 0.5}]
+    self.assertEqual(convergence.hold_end(config, history), 400)
+    self.assertEqual(convergence.hold_end(
+        dict(config, soft_curriculum_until_soft=0.0), history), 600)
+    # A run saved before the soft threshold existed had none.
+    older = {k: v for k, v in config.items()
+             if k != "soft_curriculum_until_soft"}
+    self.assertEqual(convergence.hold_end(older, history), 600)
+    self.assertEqual(convergence.hold_end(
+        dict(config, soft_curriculum_hold=300), history), 300)
+    self.assertEqual(convergence.hold_end(
+        dict(config, soft_curriculum_until=0.0,
+             soft_curriculum_until_soft=0.0), history), 1000)
+    self.assertIsNone(convergence.hold_end(
+        dict(config, soft_curriculum_hold=0, soft_curriculum_steps=0),
+        history))
+    self.assertIsNone(convergence.hold_end(
+        dict(config, addressing="soft"), history))
+
+  def test_the_hold_column_shows_for_hard_runs(self):
+    rows = []
+    for method, addressing in (("soft", "soft"), ("reinforce", "hard")):
+      logdir = os.path.join(self.get_temp_dir(), f"copy-{method}-seed0")
+      os.makedirs(logdir)
+      common.save_json(os.path.join(logdir, "config.json"), dict(
+          common.DEFAULT_CONFIG, addressing=addressing))
+      common.save_json(os.path.join(logdir, "history.json"), [
+          {"step": 200, "seconds": 10.0, "sequences": 6400,
+           "bits_per_sequence": 0.5}])
+      common.save_json(os.path.join(logdir, "evaluation.json"), {
+          "bits_per_sequence": 0.03, "size_name": "length",
+          "generalisation": {}})
+      rows.append(convergence.summarise("copy", 0, logdir, method))
+    table = convergence.markdown(rows, "python -m benchmarks.convergence")
+    self.assertIn("| method | seed | soft hold ended | steps to <1 |", table)
+    self.assertIn("| soft | 0 | — | 200 | 10 |", table)
+    self.assertIn("| reinforce | 0 | 200 | 200 | 10 |", table)
+
   def test_a_task_with_its_own_measure_reports_its_errors(self):
     rows = []
     for seed, final in ((0, 2.5), (1, 4.0), (2, 3.0)):
