@@ -443,17 +443,24 @@ class DivergenceTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(os.path.join(self.get_temp_dir(),
                                                  "history.json")))
 
+  def _held(self, until, until_soft):
+    """A hard model 40 steps into a million-step soft hold (fade-out 100)
+    and the trainer's evaluation callback on it, begun."""
+    model, callback = self._model_and_callback(40, config=dict(
+        addressing="hard", soft_curriculum_hold=10**6,
+        soft_curriculum_steps=100, soft_curriculum_until=until,
+        soft_curriculum_until_soft=until_soft))
+    callback.manager = mock.Mock()
+    callback.on_train_begin()
+    return model, callback
+
   def test_soft_hold_ends_below_soft_curriculum_until(self):
     # --soft_curriculum_until=1: the first evaluation below 1 bit ends the
     # hold at its step, before the checkpoint that keeps it.
-    model, callback = self._model_and_callback(40, config=dict(
-        addressing="hard", soft_curriculum_hold=10**6,
-        soft_curriculum_steps=100, soft_curriculum_until=1.0,
-        soft_curriculum_until_soft=0.0))
+    model, callback = self._held(1.0, 0.0)
     saved = []
     callback.manager = mock.Mock(save=lambda checkpoint_number: saved.append(
         (checkpoint_number, model.curriculum_end())))
-    callback.on_train_begin()
     self.assertIsNone(callback.soft_evaluator)
     for bits, end in ((2.0, 10**6 + 100), (0.5, 140)):
       callback.evaluator = mock.Mock(bits_per_sequence=lambda *a, b=bits: b)
@@ -461,12 +468,7 @@ class DivergenceTest(tf.test.TestCase):
       self.assertEqual(saved[-1], (40, end))
     # With --soft_curriculum_until=0 (and no soft threshold) the hold lasts
     # its steps.
-    model, callback = self._model_and_callback(40, config=dict(
-        addressing="hard", soft_curriculum_hold=10**6,
-        soft_curriculum_steps=100, soft_curriculum_until=0.0,
-        soft_curriculum_until_soft=0.0))
-    callback.manager = mock.Mock()
-    callback.on_train_begin()
+    model, callback = self._held(0.0, 0.0)
     self.assertIsNone(callback.end_hold)
     callback.evaluator = mock.Mock(bits_per_sequence=lambda *a: 0.5)
     callback.on_epoch_end(0, {"loss": 0.1})
@@ -478,13 +480,19 @@ class DivergenceTest(tf.test.TestCase):
     # ends even though greedy hard choices are far off. Once the fade is
     # over nothing runs softly any more.
     from tasks import common  # pylint: disable=g-import-not-at-top
-    model, callback = self._model_and_callback(40, config=dict(
-        addressing="hard", soft_curriculum_hold=10**6,
-        soft_curriculum_steps=100, soft_curriculum_until=1.0,
-        soft_curriculum_until_soft=0.1))
-    callback.manager = mock.Mock()
-    callback.on_train_begin()
+    from tasks import contract  # pylint: disable=g-import-not-at-top
+    model, callback = self._held(1.0, 0.1)
     self.assertIsNotNone(callback.soft_evaluator)
+    # The soft evaluator runs the hard model softly: its errors are a soft
+    # forward pass's, not the greedy ones.
+    task = common.make_task("copy")
+    inputs, targets, mask = task.sample(np.random.default_rng(0), 4)
+    soft = callback.soft_evaluator.errors(inputs, targets, mask, task=task)
+    greedy = callback.evaluator.errors(inputs, targets, mask, task=task)
+    self.assertAllClose(soft, contract.sequence_errors(
+        task, model(inputs, choice="soft"), inputs, targets, mask))
+    self.assertNotAllClose(soft, greedy)
+
     callback.evaluator = mock.Mock(bits_per_sequence=lambda *a: 30.0)
     logged = []
     callback.log = logged.append
@@ -503,21 +511,6 @@ class DivergenceTest(tf.test.TestCase):
     callback.soft_evaluator = mock.Mock(side_effect=AssertionError)
     callback.on_epoch_end(0, {"loss": 0.1})
     self.assertNotIn("soft_bits_per_sequence", callback.history[-1])
-    # The soft evaluator runs the hard model softly: its error equals a
-    # soft forward pass's.
-    model, callback = self._model_and_callback(40, config=dict(
-        addressing="hard", soft_curriculum_hold=10**6,
-        soft_curriculum_steps=100, soft_curriculum_until_soft=0.1))
-    callback.on_train_begin()
-    from tasks import contract  # pylint: disable=g-import-not-at-top
-    task = common.make_task("copy")
-    inputs, targets, mask = task.sample(np.random.default_rng(0), 4)
-    soft = callback.soft_evaluator.errors(inputs, targets, mask, task=task)
-    greedy = callback.evaluator.errors(inputs, targets, mask, task=task)
-    logits = model(inputs, choice="soft")
-    self.assertAllClose(soft, contract.sequence_errors(
-        task, logits, inputs, targets, mask))
-    self.assertNotAllClose(soft, greedy)
 
   def test_adaptive_level_is_decided_before_the_checkpoint(self):
     from tasks import curriculum  # pylint: disable=g-import-not-at-top
