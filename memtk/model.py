@@ -49,8 +49,8 @@ model's step from the same weights: no entropy bonus (it is exploration for
 sampled choices, and on soft weightings it blurs the addressing the soft
 phase has to sharpen), no REINFORCE term and no update of the return
 statistics (the baseline's gradient would share the global norm that the
-optimizer clips, and shrink the task's gradient with it). Greedy and sampled choices run in
-`memtk.sparse_unroll` (O(W) memory work per step); Gumbel and the
+optimizer clips, and shrink the task's gradient with it). Greedy and
+sampled choices run in `memtk.sparse_unroll` (O(W) memory work per step); Gumbel and the
 curriculum's batches need the dense weights and run in `memtk.unroll`, at
 soft access's cost; once the curriculum is over `fit` runs a purely hard
 compiled step (make_train_function). Inference (`call`, `predict`,
