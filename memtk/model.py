@@ -91,6 +91,14 @@ HARD_DEFAULTS = {
 }
 
 
+def _unless_soft(soft_batch, value, soft_value):
+  """`value`, or `soft_value` where the curriculum's flag `soft_batch` (a
+  scalar bool tensor, or None: no curriculum) says the batch ran soft."""
+  if soft_batch is None:
+    return value
+  return tf.where(soft_batch, tf.cast(soft_value, value.dtype), value)
+
+
 @keras.saving.register_keras_serializable(package="memtk")
 class NTM(sequence_model.SequenceModel):
   """A Neural Turing Machine over sequences: inputs [B, T, I] -> logits [B, T, O].
@@ -371,8 +379,7 @@ class NTM(sequence_model.SequenceModel):
     _, replicas = sequence_model.replica()
     bonus = estimators.linear_schedule(settings["entropy_bonus"], 0.0, step,
                                        settings["entropy_steps"])
-    if soft_batch is not None:  # exploration for sampled choices only
-      bonus = tf.where(soft_batch, tf.zeros_like(bonus), bonus)
+    bonus = _unless_soft(soft_batch, bonus, 0.0)  # exploration for samples
     extra = -bonus * tf.reduce_mean(tf.reduce_sum(out.entropy, -1))
     logs = {"soft_batch": (tf.cast(soft_batch, tf.float32)
                            if soft_batch is not None else tf.constant(0.0))}
@@ -461,9 +468,8 @@ class NTM(sequence_model.SequenceModel):
     mean, variance = estimators.update_moments(
         self.return_mean, self.return_variance, returns,
         self.hard_settings["stats_decay"], average=sequence_model.global_mean)
-    if soft_batch is not None:
-      mean = tf.where(soft_batch, self.return_mean, mean)
-      variance = tf.where(soft_batch, self.return_variance, variance)
+    mean = _unless_soft(soft_batch, mean, self.return_mean)
+    variance = _unless_soft(soft_batch, variance, self.return_variance)
     self.return_mean.assign(mean)
     self.return_variance.assign(variance)
     scaled = (returns - mean) / tf.sqrt(variance + 1e-6)
@@ -485,8 +491,7 @@ class NTM(sequence_model.SequenceModel):
       read_term = 0.0
     terms = ((estimators.surrogate(log_prob, advantage) + read_term)
              / num_steps + tf.reduce_mean(tf.square(advantage)))
-    if soft_batch is not None:
-      terms = tf.where(soft_batch, tf.zeros_like(terms), terms)
+    terms = _unless_soft(soft_batch, terms, 0.0)
     return terms, tf.math.reduce_std(advantage)
 
   def trace(self, inputs):
