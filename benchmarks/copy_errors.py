@@ -3,16 +3,19 @@ all-zero input vector against the others, and where the read head starts.
 
   python -m benchmarks.copy_errors \
       --runs=benchmarks/results/convergence/copy-seed6,benchmarks/results/convergence/copy-seed3
+  python -m benchmarks.copy_errors --runs=runs/copy --length=120
 
 For every run directory (its model.keras, written by tasks.train) it tests
---sequences fresh copy sequences (the test distribution: uniform bits) and
-prints the share of sequences holding an all-zero vector, the share of all
-bit errors they make, how often a sequence of either kind is copied wrong,
-and, for the wrong ones of each kind, how often the read head does not start
-the output on the cell written first; then the same split for the sequences
-whose first vector is all zeros. It also writes heatmap_zero_start.png into
-the run directory: the model's attention on one fixed test sequence of
-length 10 that starts with an all-zero vector.
+--sequences fresh copy sequences (the test distribution: uniform bits; with
+--length=L all of length L, e.g. 120 to see where the generalisation errors
+come from) and prints the mean and the worst sequence's bit errors, the
+share of sequences holding an all-zero vector, the share of all bit errors
+they make, how often a sequence of either kind is copied wrong, and, for the
+wrong ones of each kind, how often the read head does not start the output
+on the cell written first; then the same split for the sequences whose
+first vector is all zeros. It also writes heatmap_zero_start.png into the
+run directory: the model's attention on one fixed test sequence of length
+10 that starts with an all-zero vector.
 """
 
 import os
@@ -30,11 +33,24 @@ _RUNS = flags.DEFINE_list("runs", [], "Run directories of copy runs.")
 _SEQUENCES = flags.DEFINE_integer("sequences", 10000, "Fresh sequences.")
 _TEST_SEED = flags.DEFINE_integer("test_seed", 12345, "Seeds the test "
                                   "sequences.")
+_LENGTH = flags.DEFINE_integer(
+    "length", None, "Test sequences of this one length (e.g. 120, the "
+    "longest generalisation size) instead of the training distribution.")
 
 
 def _zero_vectors(inputs, num_bits):
   """[B, T] bool: the data channels of that step are all zeros."""
   return inputs[:, :, :num_bits].sum(-1) == 0
+
+
+def sample_sequences(task, count, seed, length=None):
+  """(inputs, targets, mask) of `count` seeded copy sequences: the training
+  distribution, or all of `length` when it is given."""
+  if length is not None:
+    if length < 1:
+      raise ValueError(f"length must be >= 1, got {length!r}")
+    task = task.variant(length)
+  return task.sample(np.random.default_rng(seed), count)
 
 
 def has_zero_vector(inputs, lengths, num_bits):
@@ -91,8 +107,11 @@ def main(argv):
   if _SEQUENCES.value < 1:
     sys.exit(f"error: --sequences must be >= 1, got {_SEQUENCES.value}")
   task = common.make_task("copy")
-  inputs, targets, mask = task.sample(np.random.default_rng(_TEST_SEED.value),
-                                      _SEQUENCES.value)
+  try:
+    inputs, targets, mask = sample_sequences(task, _SEQUENCES.value,
+                                           _TEST_SEED.value, _LENGTH.value)
+  except ValueError as e:
+    sys.exit(f"error: --{e}")
   lengths = mask.sum(1).astype(int)
   flagged = has_zero_vector(inputs, lengths, task.output_size)
   zero_first = starts_with_zero(inputs, task.output_size)
@@ -107,7 +126,8 @@ def main(argv):
                                 np.nonzero((errors > 0) & kind)[0][:200])
               for kind in (flagged, ~flagged)]
     zero_start = error_split(errors, zero_first)
-    print(f"{logdir}: {split['mean']:.3f} bit errors per sequence; "
+    print(f"{logdir}: {split['mean']:.3f} bit errors per sequence "
+          f"(worst sequence {errors.max():.0f}); "
           f"{100 * split['share_of_sequences']:.1f}% of sequences hold an "
           f"all-zero vector and make {100 * split['share_of_errors']:.0f}% "
           f"of the errors; wrong: {100 * split['wrong_flagged']:.1f}% of "

@@ -36,6 +36,17 @@ class CopyErrorsTest(tf.test.TestCase):
     again = copy_errors.zero_start_sequence(task, 7, length=6)[0]
     self.assertAllEqual(again, inputs)  # seeded
 
+  def test_sequences_of_one_length(self):
+    task = copy.CopyTask()
+    inputs, _, mask = copy_errors.sample_sequences(task, 50, 3, length=30)
+    self.assertAllEqual(mask.sum(1), np.full(50, 30))  # every one of 30
+    self.assertEqual(inputs.shape[1], 2 * 30 + 1)
+    _, _, mask = copy_errors.sample_sequences(task, 50, 3)  # training sizes
+    self.assertLessEqual(mask.sum(1).max(), 20)
+    self.assertGreater(len(np.unique(mask.sum(1))), 1)
+    with self.assertRaisesRegex(ValueError, "length must be >= 1, got 0"):
+      copy_errors.sample_sequences(task, 5, 3, length=0)
+
   def test_error_split_against_hand_values(self):
     errors = np.array([80.0, 0.0, 0.0, 20.0, 0.0])
     flagged = np.array([True, True, False, False, False])
