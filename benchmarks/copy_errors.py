@@ -8,9 +8,10 @@ all-zero input vector against the others, and where the read head starts.
 For every run directory (its model.keras, written by tasks.train) it tests
 --sequences fresh copy sequences (the test distribution: uniform bits; with
 --length=L all of length L, e.g. 120 to see where the generalisation errors
-come from) and prints the mean and the worst sequence's bit errors, the
-share of sequences holding an all-zero vector, the share of all bit errors
-they make, how often a sequence of either kind is copied wrong, and, for the
+come from) and prints the mean bit errors, the share of sequences copied
+wrong, their mean bit errors and the worst sequence's, the share of
+sequences holding an all-zero vector, the share of all bit errors they
+make, how often a sequence of either kind is copied wrong, and, for the
 wrong ones of each kind, how often the read head does not start the output
 on the cell written first; then the same split for the sequences whose
 first vector is all zeros. It also writes heatmap_zero_start.png into the
@@ -85,7 +86,10 @@ def error_split(errors, flagged):
           "share_of_errors": float(errors[flagged].sum()) / total,
           "wrong_flagged": float(np.mean(errors[flagged] > 0)) if flagged.any() else 0.0,
           "wrong_others": float(np.mean(errors[~flagged] > 0)) if (~flagged).any() else 0.0,
-          "mean": float(errors.mean())}
+          "mean": float(errors.mean()),
+          "wrong": float(np.mean(errors > 0)),
+          "bits_per_wrong": (float(errors[errors > 0].mean())
+                             if (errors > 0).any() else 0.0)}
 
 
 def read_start_misses(model, inputs, lengths, picks):
@@ -127,7 +131,9 @@ def main(argv):
               for kind in (flagged, ~flagged)]
     zero_start = error_split(errors, zero_first)
     print(f"{logdir}: {split['mean']:.3f} bit errors per sequence "
-          f"(worst sequence {errors.max():.0f}); "
+          f"({100 * split['wrong']:.2f}% of sequences wrong, "
+          f"{split['bits_per_wrong']:.0f} bits in a wrong one, worst "
+          f"{errors.max():.0f}); "
           f"{100 * split['share_of_sequences']:.1f}% of sequences hold an "
           f"all-zero vector and make {100 * split['share_of_errors']:.0f}% "
           f"of the errors; wrong: {100 * split['wrong_flagged']:.1f}% of "

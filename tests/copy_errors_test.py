@@ -56,8 +56,11 @@ class CopyErrorsTest(tf.test.TestCase):
     self.assertAllClose(split["wrong_flagged"], 0.5)
     self.assertAllClose(split["wrong_others"], 1 / 3)
     self.assertAllClose(split["mean"], 20.0)
+    self.assertAllClose(split["wrong"], 0.4)  # 2 of the 5
+    self.assertAllClose(split["bits_per_wrong"], 50.0)  # (80 + 20) / 2
     none = copy_errors.error_split(np.zeros(2), np.array([False, False]))
-    self.assertEqual((none["share_of_errors"], none["wrong_flagged"]), (0.0, 0.0))
+    self.assertEqual((none["share_of_errors"], none["wrong_flagged"],
+                      none["bits_per_wrong"]), (0.0, 0.0, 0.0))
 
 
 if __name__ == "__main__":
