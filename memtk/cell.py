@@ -86,6 +86,7 @@ class StepOutput(NamedTuple):
   log_prob: tf.Tensor  # [B, H] log w_t(i_t) of the choices (0 when soft)
   entropy: tf.Tensor  # [B, H] entropy of each head's distribution w_t
   baseline: tf.Tensor  # [B] learned baseline b_t (0 for a soft cell)
+  choices: tf.Tensor  # [B, H] int32 the cell each hard head chose (else 0)
 
 
 def _check_positive_int(name, value):
@@ -376,8 +377,22 @@ class NTMCell(keras.layers.Layer):
     weights, memory, read, log_prob, entropy = self.mode.dense_step(
         self, state, p, choice, noise, temperature, soft, gumbel_writes)
     logits, baseline = self.emit(controller_output, read)
-    output = StepOutput(logits, log_prob, entropy, baseline)
+    output = StepOutput(logits, log_prob, entropy, baseline,
+                        self.choices(weights))
     return output, NTMState(controller_state, memory, read, weights)
+
+  def choices(self, weights):
+    """[B, H] int32: a hard head's chosen cell (the one-hot weights' 1; on
+    a soft batch the argmax), 0 for heads that choose no single cell."""
+    if self.mode.estimated:
+      return tf.argmax(weights, axis=-1, output_type=tf.int32)
+    return tf.zeros(tf.shape(weights)[:2], tf.int32)
+
+  def choices_of_rows(self, indices):
+    """choices() in the row loop, from the rows [B, H, K] each head touched."""
+    if self.mode.estimated:  # K = 1
+      return indices[:, :, 0]
+    return tf.zeros(tf.shape(indices)[:2], tf.int32)
 
   # The parts of a step, shared with memtk.sparse_unroll.
 

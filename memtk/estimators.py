@@ -216,13 +216,43 @@ def surrogate(log_probs, advantages):
 
   Args:
     log_probs: [B, T, H] log w(i) of the choices made.
-    advantages: [B, T] return minus baseline (held constant).
+    advantages: [B, T] return minus baseline (held constant), one for every
+      head, or [B, T, H], one per head.
 
   Returns:
     Scalar: -mean_B sum_{T, H} log w(i) * stop_gradient(A).
   """
-  weighted = tf.reduce_sum(log_probs, axis=-1) * tf.stop_gradient(advantages)
+  advantages = tf.stop_gradient(advantages)
+  if advantages.shape.rank == 2:
+    weighted = tf.reduce_sum(log_probs, axis=-1) * advantages
+  else:
+    weighted = tf.reduce_sum(log_probs * advantages, axis=-1)
   return -tf.reduce_mean(tf.reduce_sum(weighted, axis=1))
+
+
+def reads_of_written_cells(read_choices, write_choices, mask, memory_size):
+  """Which reads at answer steps chose a cell written at a step before any
+  answer was due: a reward for reading where the data went, whatever the
+  order (shaping for REINFORCE from scratch; a read of the cell being
+  written at that very step does not count).
+
+  Args:
+    read_choices: [B, T, H_r] int cells the read heads chose.
+    write_choices: [B, T, H_w] int cells the write heads chose.
+    mask: [B, T] 1 at the steps whose output is scored (answers), 0 at the
+      others (data).
+    memory_size: N.
+
+  Returns:
+    [B, T, H_r] float: 1 where mask_t = 1 and the read's cell was written by
+    some write head at a step s < t with mask_s = 0; else 0.
+  """
+  mask = tf.cast(mask, tf.float32)
+  written = tf.reduce_max(tf.one_hot(write_choices, memory_size), axis=2)
+  written *= (1.0 - mask)[..., None]  # [B, T, N]: data steps' writes
+  before = tf.cumsum(written, axis=1, exclusive=True) > 0
+  hit = tf.gather(before, read_choices, batch_dims=2)  # [B, T, H_r]
+  return tf.cast(hit, tf.float32) * mask[..., None]
 
 
 def step_losses(logits, targets):

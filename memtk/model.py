@@ -28,6 +28,12 @@ loss) and optimizer step n:
     on the output of its own step first), minus the mean of the other
     sequences' R^g_t at the same step, divided by its root mean square;
     the write heads, whose choices act many steps later, keep R^_t - b_t.
+    With `read_reward` c > 0 a read head's signal at an answer step gains
+    c (h_t - mean of the other sequences' h_t), where h_t is 1 when it read
+    a cell some write head wrote at a step before any answer was due
+    (estimators.reads_of_written_cells): a reward for reading where the
+    data went, before the order is right (shaping for hard training from
+    scratch).
   * estimator="gumbel": straight-through Gumbel-softmax, one-hot forward and
     the softmax((log w + g) / tau_n) gradient backward; the loss is
     L - beta_n * entropy as above. With `gumbel_writes`='chosen' (the
@@ -88,6 +94,7 @@ HARD_DEFAULTS = {
     "reinforce_samples": 1,
     "gumbel_writes": "chosen",
     "read_discount": 1.0,
+    "read_reward": 0.0,
 }
 
 
@@ -138,6 +145,7 @@ class NTM(sequence_model.SequenceModel):
                reinforce_samples=HARD_DEFAULTS["reinforce_samples"],
                gumbel_writes=HARD_DEFAULTS["gumbel_writes"],
                read_discount=HARD_DEFAULTS["read_discount"],
+               read_reward=HARD_DEFAULTS["read_reward"],
                check_numerics=False,
                sparse_k=cell_lib.DEFAULT_SPARSE_K, initial_window=None,
                **kwargs):
@@ -169,6 +177,11 @@ class NTM(sequence_model.SequenceModel):
     if not 0 <= read_discount <= 1:
       raise ValueError(f"read_discount must be in [0, 1], got "
                        f"{read_discount!r}")
+    if not read_reward >= 0:
+      raise ValueError(f"read_reward must be >= 0, got {read_reward!r}")
+    if read_reward > 0 and estimator != "reinforce":
+      raise ValueError(f"read_reward={read_reward} needs "
+                       f"estimator='reinforce', got {estimator!r}")
     if reinforce_samples > 1 and estimator != "reinforce":
       raise ValueError(f"reinforce_samples={reinforce_samples} needs "
                        f"estimator='reinforce', got {estimator!r}")
@@ -181,7 +194,7 @@ class NTM(sequence_model.SequenceModel):
         soft_curriculum_steps=soft_curriculum_steps,
         stats_decay=float(stats_decay),
         reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
-        read_discount=float(read_discount))
+        read_discount=float(read_discount), read_reward=float(read_reward))
     self.cell = cell_lib.NTMCell(
         controller, output_size, memory_size=memory_size, word_size=word_size,
         num_read_heads=num_read_heads, num_write_heads=num_write_heads,
@@ -476,14 +489,9 @@ class NTM(sequence_model.SequenceModel):
     advantage = scaled - out.baseline
     num_steps = tf.cast(tf.shape(logits)[1], logits.dtype)
     log_prob = out.log_prob
-    discount = self.hard_settings["read_discount"]
-    if discount < 1:  # read heads: their own, discounted signal
+    read_advantage = self._read_advantage(out, rewards, mask, advantage)
+    if read_advantage is not None:  # read heads: a signal of their own
       num_read = self.cell.num_read_heads
-      _, replicas = sequence_model.replica()
-      read_advantage = estimators.batch_centred(
-          estimators.discounted_returns(rewards, mask, discount),
-          row_mean=lambda x: sequence_model.global_mean(x, axis=0),
-          rows=tf.shape(rewards)[0] * replicas)
       read_term = estimators.surrogate(log_prob[..., :num_read],
                                        read_advantage)
       log_prob = log_prob[..., num_read:]
@@ -493,6 +501,35 @@ class NTM(sequence_model.SequenceModel):
              / num_steps + tf.reduce_mean(tf.square(advantage)))
     terms = _unless_soft(soft_batch, terms, 0.0)
     return terms, tf.math.reduce_std(advantage)
+
+  def _read_advantage(self, out, rewards, mask, advantage):
+    """The read heads' REINFORCE signal where it differs from the write
+    heads' `advantage` [B, T] (module docstring): [B, T] with read_discount
+    < 1, [B, T, H_r] with read_reward > 0; None where it does not."""
+    discount = self.hard_settings["read_discount"]
+    reward = self.hard_settings["read_reward"]
+    if discount == 1 and reward == 0:
+      return None
+    _, replicas = sequence_model.replica()
+    rows = tf.cast(tf.shape(rewards)[0] * replicas, rewards.dtype)
+    row_mean = lambda x: sequence_model.global_mean(x, axis=0)
+    if discount < 1:
+      read_advantage = estimators.batch_centred(
+          estimators.discounted_returns(rewards, mask, discount),
+          row_mean=row_mean, rows=rows)
+    else:
+      read_advantage = advantage
+    if reward > 0:
+      num_read = self.cell.num_read_heads
+      hits = estimators.reads_of_written_cells(
+          out.choices[..., :num_read], out.choices[..., num_read:], mask,
+          self.cell.memory_size)
+      hits = tf.cast(hits, read_advantage.dtype)
+      # Centred on the other sequences' hits at the same step and head.
+      others = (rows * row_mean(hits)[None] - hits) / tf.maximum(rows - 1.0,
+                                                                 1.0)
+      read_advantage = read_advantage[..., None] + reward * (hits - others)
+    return read_advantage
 
   def trace(self, inputs):
     """Runs the model and records its attention.

@@ -70,7 +70,7 @@ def access_rows(indices, weights, rows, erase, add, num_read_heads):
 
 class Step(NamedTuple):
   """One forward step of the loop."""
-  out: StepOutput  # logits, log_prob, entropy, baseline of step t
+  out: StepOutput  # logits, log_prob, entropy, baseline, choices of step t
   controller: list  # the controller state after step t (flat)
   read: tf.Tensor  # [B, H_r, W] r_t
   selection: Any  # memtk.modes.Selection
@@ -119,7 +119,8 @@ class _Loop:
                                 old_rows, p.erase, p.add,
                                 self.cell.num_read_heads)
     logits, baseline = self.cell.emit(output, read)
-    out = StepOutput(logits, selection.log_prob, selection.entropy, baseline)
+    out = StepOutput(logits, selection.log_prob, selection.entropy, baseline,
+                     self.cell.choices_of_rows(selection.indices))
     return Step(out, controller, read, selection, slots, old_rows, touched)
 
   def forward_step(self, x, u, controller, read, previous, state, t):
@@ -149,7 +150,8 @@ class _Loop:
       tape.watch(sources)
       s = self.step(x, None, list(kept.controller), kept.read, previous,
                     memory, kept.old_rows, kept.fixed)
-      pairs = (list(zip(d_out, s.out)) + list(zip(d_controller, s.controller))
+      pairs = ([(d, o) for d, o in zip(d_out, s.out) if o.dtype.is_floating]
+               + list(zip(d_controller, s.controller))
                + [(d_read, s.read), (d_touched, s.touched)]
                + list(zip(d_next, _float_leaves(s.selection.previous))))
       target = tf.add_n([tf.reduce_sum(a * v) for a, v in pairs])
@@ -303,8 +305,8 @@ def unroll(cell, inputs, noise, choice, store=None):
       None, the cheaper of the two (_make_store).
 
   Returns:
-    StepOutput with leaves [B, T, ...] (logits, log_prob, entropy, baseline),
-    equal in value and gradient to the dense unroll's.
+    StepOutput with leaves [B, T, ...] (logits, log_prob, entropy, baseline,
+    choices), equal in value and gradient to the dense unroll's.
   """
   if cell.addressing == "soft":
     raise ValueError("sparse_unroll needs a hard or sparse cell, got "

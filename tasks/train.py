@@ -128,6 +128,10 @@ _READ_DISCOUNT = flags.DEFINE_float(
     "at step t is credited with the rewards from t on discounted by this "
     "per step, centred on the other sequences of the batch at the same "
     "step (1: the write heads' undiscounted, baseline-centred return).")
+_READ_REWARD = flags.DEFINE_float(
+    "read_reward", _D["read_reward"], "REINFORCE: a read head's signal at "
+    "an answer step gains this much when it reads a cell written before any "
+    "answer was due (centred on the other sequences; 0: off).")
 
 # --- optimisation ---
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", _D["batch_size"], "Sequences per step.")
@@ -329,6 +333,7 @@ def _flag_config():
       "stats_decay": _D["stats_decay"],
       "reinforce_samples": _REINFORCE_SAMPLES.value,
       "read_discount": _READ_DISCOUNT.value,
+      "read_reward": _READ_REWARD.value,
       "batch_size": _BATCH_SIZE.value,
       "learning_rate": _LEARNING_RATE.value,
       "lr_schedule": _LR_SCHEDULE.value,

@@ -104,6 +104,34 @@ class SamplingTest(tf.test.TestCase):
     self.assertAllClose(estimators.batch_centred(tf.constant(returns[:1])),
                         np.zeros((1, 4)))
 
+  def test_reads_of_written_cells(self):
+    rng = np.random.default_rng(3)
+    batch, steps, cells = 4, 9, 6
+    reads = rng.integers(0, cells, size=(batch, steps, 2))
+    writes = rng.integers(0, cells, size=(batch, steps, 2))
+    mask = (rng.random((batch, steps)) > 0.5).astype(np.float32)
+    want = np.zeros((batch, steps, 2), np.float32)
+    for b in range(batch):
+      for t in range(steps):
+        data = {int(c) for s in range(t) if mask[b, s] == 0
+                for c in writes[b, s]}
+        for h in range(2):
+          want[b, t, h] = float(mask[b, t] == 1 and reads[b, t, h] in data)
+    got = estimators.reads_of_written_cells(
+        tf.constant(reads, tf.int32), tf.constant(writes, tf.int32),
+        tf.constant(mask), cells)
+    self.assertAllEqual(got, want)
+    self.assertGreater(want.sum(), 0)
+    # By hand: cell 2 is written at data step 0, cell 4 only at answer
+    # steps (not data), so of the reads at answer steps 1-3 only step 2's
+    # (cell 2) counts; step 4 is a data step.
+    mask = tf.constant([[0.0, 1.0, 1.0, 1.0, 0.0]])
+    writes = tf.constant([[[2], [4], [4], [4], [3]]])
+    reads = tf.constant([[[2], [4], [2], [0], [2]]])
+    self.assertAllEqual(
+        estimators.reads_of_written_cells(reads, writes, mask, 5),
+        [[[0.0], [0.0], [1.0], [0.0], [0.0]]])
+
   def test_leave_one_out(self):
     rng = np.random.default_rng(0)
     returns = rng.normal(size=(6, 4))  # 2 sequences x 3 runs, 4 steps
@@ -175,6 +203,19 @@ class ReinforceTest(tf.test.TestCase):
     with tf.GradientTape() as tape:
       loss = estimators.surrogate(log_probs, advantages)
     self.assertAllClose(tape.gradient(loss, log_probs), [[[-2.0], [1.0]]])
+
+  def test_surrogate_with_an_advantage_per_head(self):
+    rng = np.random.default_rng(4)
+    log_probs = rng.normal(size=(3, 5, 2))
+    advantages = rng.normal(size=(3, 5, 2))
+    want = -np.mean(np.sum(log_probs * advantages, axis=(1, 2)))
+    self.assertAllClose(estimators.surrogate(tf.constant(log_probs),
+                                             tf.constant(advantages)), want)
+    shared = advantages[..., 0]  # [B, T]: the same for both heads
+    self.assertAllClose(
+        estimators.surrogate(tf.constant(log_probs), tf.constant(shared)),
+        estimators.surrogate(tf.constant(log_probs),
+                             tf.constant(np.repeat(shared[..., None], 2, -1))))
 
 
 class StraightThroughTest(tf.test.TestCase):

@@ -405,7 +405,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       ("stats_decay", dict(stats_decay=0.0), dict(stats_decay=0.9)),
       ("reinforce_samples", dict(reinforce_samples=1),
        dict(reinforce_samples=3)),
-      ("read_discount", dict(read_discount=1.0), dict(read_discount=0.5)))
+      ("read_discount", dict(read_discount=1.0), dict(read_discount=0.5)),
+      ("read_reward", dict(read_reward=0.0), dict(read_reward=1.0)))
   def test_option_changes_training(self, first, second):
     def trained(kwargs):
       keras.utils.set_random_seed(0)
@@ -472,7 +473,10 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       ("read_discount", dict(read_discount=1.5),
        r"read_discount must be in \[0, 1\], got 1.5"),
       ("samples_gumbel", dict(reinforce_samples=2, estimator="gumbel"),
-       "reinforce_samples=2 needs estimator='reinforce'"))
+       "reinforce_samples=2 needs estimator='reinforce'"),
+      ("read_reward", dict(read_reward=-0.5), "read_reward must be >= 0, got -0.5"),
+      ("read_reward_gumbel", dict(read_reward=1.0, estimator="gumbel"),
+       "read_reward=1.0 needs estimator='reinforce'"))
   def test_bad_estimator_settings(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)
