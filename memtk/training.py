@@ -147,22 +147,36 @@ class ErrorScaledRate(_RateSchedule):
     monitor: the logged value to watch at the end of each epoch (see
       DecayOnSolve).
     best: the lowest monitored value of a run being resumed (None: none).
+    phase_monitor: optional logged value naming the phase of training; when
+      it changes, the lowest error starts again from that epoch's value. A
+      hard model whose soft phase has solved the task (a soft error near 0)
+      has not solved it with hard choices: once its batches are all hard,
+      the rate must follow the hard error, not stay where the soft one put
+      it.
+    phase: the phase of a resumed run's `best` (None: not known yet).
   """
 
   def __init__(self, below=1.0, floor=0.01, monitor="bit_errors", best=None,
-               power=DEFAULT_ERROR_POWER):
+               power=DEFAULT_ERROR_POWER, phase_monitor=None, phase=None):
     super().__init__(below, floor, monitor)
     if not power > 0:
       raise ValueError(f"power must be > 0, got {power!r}")
     self.best = best
     self.power = power
+    self.phase_monitor, self.phase = phase_monitor, phase
 
   def _rate(self):
     return error_scaled_rate(self.base_rate, self.best, self.below, self.floor,
                              self.power)
 
   def on_epoch_end(self, epoch, logs=None):
-    value = (logs or {}).get(self.monitor)
+    logs = logs or {}
+    phase = logs.get(self.phase_monitor) if self.phase_monitor else None
+    if phase is not None:
+      if self.phase is not None and phase != self.phase:
+        self.best = None  # a new phase: its own lowest error
+      self.phase = phase
+    value = logs.get(self.monitor)
     if value is not None and (self.best is None or value < self.best):
       self.best = float(value)
     self._apply()

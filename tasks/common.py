@@ -112,9 +112,10 @@ def make_task(name):
 def trained_bits(record):
   """The error of the model its batches train, from a history record: with
   greedy hard choices, or run softly while the soft-to-hard curriculum runs
-  soft batches (whichever is lower; a soft phase that has found the
+  soft batches (whichever is lower: a soft phase that has found the
   algorithm is a solved model for the learning rate, whatever greedy hard
-  choices make of it yet)."""
+  choices make of it yet). Once the batches are all hard the error-scaled
+  rate starts its lowest error again from the hard one (soft_phase)."""
   return min(record["bits_per_sequence"],
              record.get("soft_bits_per_sequence", math.inf))
 
@@ -134,11 +135,21 @@ def _half_life_callback(config, history):
       start_step=decay_start(config, history))
 
 
+def soft_phase(record):
+  """1.0 for a history record made while a hard model's curriculum still
+  ran soft batches (it holds the error run softly), else 0.0."""
+  return float("soft_bits_per_sequence" in record)
+
+
 def _error_scaled_callback(config, history):
+  # The lowest error of the phase the run is in (PHASE_MONITOR).
+  phase = soft_phase(history[-1]) if history else None
   return memtk.training.ErrorScaledRate(
       below=config["lr_decay_below"], floor=config["lr_floor"],
       power=config["lr_error_power"], monitor=TRAINED_MONITOR,
-      best=min((trained_bits(r) for r in history), default=None))
+      best=min((trained_bits(r) for r in history if soft_phase(r) == phase),
+               default=None),
+      phase_monitor=PHASE_MONITOR, phase=phase)
 
 
 # The learning-rate schedules by name (config["lr_schedule"]).
@@ -156,6 +167,7 @@ def decay_callback(config, history):
 
 EVAL_MONITOR = "eval_bit_errors"
 SOFT_EVAL_MONITOR = "eval_soft_bit_errors"  # a hard model run softly
+PHASE_MONITOR = "eval_soft_phase"  # soft_phase: 1 while soft batches run
 TRAINED_MONITOR = "eval_trained_bit_errors"  # trained_bits: the rate's
 
 

@@ -570,6 +570,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
     logs[common.EVAL_MONITOR] = bits
     # For the rate callback after this one.
     logs[common.TRAINED_MONITOR] = common.trained_bits(record)
+    logs[common.PHASE_MONITOR] = common.soft_phase(record)
     if self.end_hold is not None:  # before the checkpoint, which keeps it
       self.end_hold.on_epoch_end(epoch, logs)
     # History first: a run killed between the two writes resumes from the

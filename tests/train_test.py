@@ -506,11 +506,16 @@ class DivergenceTest(tf.test.TestCase):
                        soft_bits)
       # The learning rate follows the lower of the two errors.
       self.assertEqual(logs[common.TRAINED_MONITOR], soft_bits)
+      self.assertEqual(logs[common.PHASE_MONITOR], 1.0)
     self.assertIn("(0.0500 run softly)", logged[-1])
     model.optimizer.iterations.assign(140)
     callback.soft_evaluator = mock.Mock(side_effect=AssertionError)
-    callback.on_epoch_end(0, {"loss": 0.1})
+    logs = {"loss": 0.1}
+    callback.on_epoch_end(0, logs)
     self.assertNotIn("soft_bits_per_sequence", callback.history[-1])
+    # All hard now: a new phase for the rate (it restarts its lowest error).
+    self.assertEqual(logs[common.PHASE_MONITOR], 0.0)
+    self.assertEqual(logs[common.TRAINED_MONITOR], 30.0)
 
   def test_adaptive_level_is_decided_before_the_checkpoint(self):
     from tasks import curriculum  # pylint: disable=g-import-not-at-top

@@ -201,6 +201,44 @@ class ErrorScaledRateTest(tf.test.TestCase):
     # A hard model's soft phase: the lower of its greedy and soft errors.
     history[1]["soft_bits_per_sequence"] = 0.1
     self.assertEqual(common.decay_callback(config, history).best, 0.1)
+    self.assertEqual(callback.phase_monitor, common.PHASE_MONITOR)
+    # Resumed after the soft phase: the lowest error of the hard records.
+    soft = [{"step": 200, "bits_per_sequence": 8.0,
+             "soft_bits_per_sequence": 0.01}]
+    hard = [{"step": 400, "bits_per_sequence": 7.0},
+            {"step": 600, "bits_per_sequence": 6.5}]
+    resumed = common.decay_callback(config, soft + hard)
+    self.assertEqual((resumed.best, resumed.phase), (6.5, 0.0))
+    resumed = common.decay_callback(config, soft)
+    self.assertEqual((resumed.best, resumed.phase), (0.01, 1.0))
+
+  def test_a_new_phase_restarts_the_lowest_error(self):
+    # Two epochs of a soft phase solved (0.01, 0.02 bits), then one hard
+    # epoch at 5 bits: the rate follows the 5, not the soft phase's 0.01.
+    def rate(errors, phases, **kwargs):
+      class Logged(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+          logs["err"], logs["phase"] = errors[epoch], phases[epoch]
+
+      scaled = training.ErrorScaledRate(below=100.0, floor=0.001, power=1.0,
+                                        monitor="err", **kwargs)
+      model, _ = self._fit([Logged(), scaled])
+      return scaled.best, model.optimizer.learning_rate.numpy()
+
+    soft_then_hard = ([0.01, 0.02, 5.0], [1.0, 1.0, 0.0])
+    best, lr = rate(*soft_then_hard, phase_monitor="phase")
+    self.assertEqual(best, 5.0)
+    self.assertAllClose(lr, 1e-3 * 5.0 / 100.0)
+    best, lr = rate(*soft_then_hard)  # without it: the whole run's lowest
+    self.assertEqual(best, 0.01)
+    self.assertAllClose(lr, 1e-3 * 0.01 / 100.0)
+    # Resumed: the phase of the resumed `best` counts as the one before.
+    best, _ = rate(*soft_then_hard, phase_monitor="phase", phase=1.0,
+                   best=0.005)
+    self.assertEqual(best, 5.0)
+    best, _ = rate([7.0, 6.0, 5.0], [0.0, 0.0, 0.0], phase_monitor="phase",
+                   phase=0.0, best=4.0)
+    self.assertEqual(best, 4.0)  # the same phase: no restart
 
   def test_bad_arguments(self):
     for kwargs, message in (({"below": -1}, "below must be > 0, got -1"),
