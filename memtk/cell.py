@@ -86,7 +86,11 @@ class StepOutput(NamedTuple):
   log_prob: tf.Tensor  # [B, H] log w_t(i_t) of the choices (0 when soft)
   entropy: tf.Tensor  # [B, H] entropy of each head's distribution w_t
   baseline: tf.Tensor  # [B] learned baseline b_t (0 for a soft cell)
-  choices: tf.Tensor  # [B, H] int32 the cell each hard head chose (else 0)
+  # [B, H] the index of the cell each hard head chose (else 0), in the
+  # step's float dtype: every output of a step is a float tensor (an int32
+  # output would make TensorFlow's oneDNN graph pass complain on CPUs
+  # without AVX-512 outside XLA).
+  choices: tf.Tensor
 
 
 def _check_positive_int(name, value):
@@ -382,17 +386,18 @@ class NTMCell(keras.layers.Layer):
     return output, NTMState(controller_state, memory, read, weights)
 
   def choices(self, weights):
-    """[B, H] int32: a hard head's chosen cell (the one-hot weights' 1; on
-    a soft batch the argmax), 0 for heads that choose no single cell."""
+    """[B, H] (weights' dtype): a hard head's chosen cell (the one-hot
+    weights' 1; on a soft batch the argmax), 0 for heads that choose no
+    single cell."""
     if self.mode.estimated:
-      return tf.argmax(weights, axis=-1, output_type=tf.int32)
-    return tf.zeros(tf.shape(weights)[:2], tf.int32)
+      return tf.cast(tf.argmax(weights, axis=-1), weights.dtype)
+    return tf.zeros(tf.shape(weights)[:2], weights.dtype)
 
-  def choices_of_rows(self, indices):
+  def choices_of_rows(self, indices, dtype):
     """choices() in the row loop, from the rows [B, H, K] each head touched."""
     if self.mode.estimated:  # K = 1
-      return indices[:, :, 0]
-    return tf.zeros(tf.shape(indices)[:2], tf.int32)
+      return tf.cast(indices[:, :, 0], dtype)
+    return tf.zeros(tf.shape(indices)[:2], dtype)
 
   # The parts of a step, shared with memtk.sparse_unroll.
 

@@ -521,8 +521,9 @@ class NTM(sequence_model.SequenceModel):
       read_advantage = advantage
     if reward > 0:
       num_read = self.cell.num_read_heads
+      choices = tf.cast(out.choices, tf.int32)
       hits = estimators.reads_of_written_cells(
-          out.choices[..., :num_read], out.choices[..., num_read:], mask,
+          choices[..., :num_read], choices[..., num_read:], mask,
           self.cell.memory_size)
       hits = tf.cast(hits, read_advantage.dtype)
       # Centred on the other sequences' hits at the same step and head.

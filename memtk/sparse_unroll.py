@@ -120,7 +120,8 @@ class _Loop:
                                 self.cell.num_read_heads)
     logits, baseline = self.cell.emit(output, read)
     out = StepOutput(logits, selection.log_prob, selection.entropy, baseline,
-                     self.cell.choices_of_rows(selection.indices))
+                     self.cell.choices_of_rows(selection.indices,
+                                               logits.dtype))
     return Step(out, controller, read, selection, slots, old_rows, touched)
 
   def forward_step(self, x, u, controller, read, previous, state, t):
