@@ -106,6 +106,60 @@ def _unless_soft(soft_batch, value, soft_value):
   return tf.where(soft_batch, tf.cast(soft_value, value.dtype), value)
 
 
+def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
+                          temperature, temperature_final, temperature_steps,
+                          soft_curriculum_hold, soft_curriculum_steps,
+                          stats_decay, reinforce_samples, gumbel_writes,
+                          read_discount, read_reward):
+  """A hard model's estimator settings (HARD_DEFAULTS' keys), checked; a
+  ValueError names the first bad one."""
+  if estimator not in estimators.ESTIMATORS:
+    raise ValueError(f"estimator must be one of {estimators.ESTIMATORS}, "
+                     f"got {estimator!r}")
+  if not entropy_bonus >= 0:
+    raise ValueError(f"entropy_bonus must be >= 0, got {entropy_bonus!r}")
+  for name, value in [("temperature", temperature),
+                      ("temperature_final", temperature_final)]:
+    if not value > 0:
+      raise ValueError(f"{name} must be > 0, got {value!r}")
+  for name, value in [("entropy_steps", entropy_steps),
+                      ("temperature_steps", temperature_steps),
+                      ("soft_curriculum_hold", soft_curriculum_hold),
+                      ("soft_curriculum_steps", soft_curriculum_steps)]:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+      raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+  if not 0 <= stats_decay < 1:
+    raise ValueError(f"stats_decay must be in [0, 1), got {stats_decay!r}")
+  if (isinstance(reinforce_samples, bool)
+      or not isinstance(reinforce_samples, int) or reinforce_samples < 1):
+    raise ValueError(f"reinforce_samples must be an int >= 1, got "
+                     f"{reinforce_samples!r}")
+  if gumbel_writes not in cell_lib.GUMBEL_WRITES:
+    raise ValueError(f"gumbel_writes must be one of "
+                     f"{cell_lib.GUMBEL_WRITES}, got {gumbel_writes!r}")
+  if not 0 <= read_discount <= 1:
+    raise ValueError(f"read_discount must be in [0, 1], got "
+                     f"{read_discount!r}")
+  if not read_reward >= 0:
+    raise ValueError(f"read_reward must be >= 0, got {read_reward!r}")
+  if read_reward > 0 and estimator != "reinforce":
+    raise ValueError(f"read_reward={read_reward} needs "
+                     f"estimator='reinforce', got {estimator!r}")
+  if reinforce_samples > 1 and estimator != "reinforce":
+    raise ValueError(f"reinforce_samples={reinforce_samples} needs "
+                     f"estimator='reinforce', got {estimator!r}")
+  return dict(
+      estimator=estimator, entropy_bonus=float(entropy_bonus),
+      entropy_steps=entropy_steps, temperature=float(temperature),
+      temperature_final=float(temperature_final),
+      temperature_steps=temperature_steps,
+      soft_curriculum_hold=soft_curriculum_hold,
+      soft_curriculum_steps=soft_curriculum_steps,
+      stats_decay=float(stats_decay),
+      reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
+      read_discount=float(read_discount), read_reward=float(read_reward))
+
+
 @keras.saving.register_keras_serializable(package="memtk")
 class NTM(sequence_model.SequenceModel):
   """A Neural Turing Machine over sequences: inputs [B, T, I] -> logits [B, T, O].
@@ -150,51 +204,15 @@ class NTM(sequence_model.SequenceModel):
                sparse_k=cell_lib.DEFAULT_SPARSE_K, initial_window=None,
                **kwargs):
     super().__init__(check_numerics=check_numerics, **kwargs)
-    if estimator not in estimators.ESTIMATORS:
-      raise ValueError(f"estimator must be one of {estimators.ESTIMATORS}, "
-                       f"got {estimator!r}")
-    if not entropy_bonus >= 0:
-      raise ValueError(f"entropy_bonus must be >= 0, got {entropy_bonus!r}")
-    for name, value in [("temperature", temperature),
-                        ("temperature_final", temperature_final)]:
-      if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    for name, value in [("entropy_steps", entropy_steps),
-                        ("temperature_steps", temperature_steps),
-                        ("soft_curriculum_hold", soft_curriculum_hold),
-                        ("soft_curriculum_steps", soft_curriculum_steps)]:
-      if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    if not 0 <= stats_decay < 1:
-      raise ValueError(f"stats_decay must be in [0, 1), got {stats_decay!r}")
-    if (isinstance(reinforce_samples, bool)
-        or not isinstance(reinforce_samples, int) or reinforce_samples < 1):
-      raise ValueError(f"reinforce_samples must be an int >= 1, got "
-                       f"{reinforce_samples!r}")
-    if gumbel_writes not in cell_lib.GUMBEL_WRITES:
-      raise ValueError(f"gumbel_writes must be one of "
-                       f"{cell_lib.GUMBEL_WRITES}, got {gumbel_writes!r}")
-    if not 0 <= read_discount <= 1:
-      raise ValueError(f"read_discount must be in [0, 1], got "
-                       f"{read_discount!r}")
-    if not read_reward >= 0:
-      raise ValueError(f"read_reward must be >= 0, got {read_reward!r}")
-    if read_reward > 0 and estimator != "reinforce":
-      raise ValueError(f"read_reward={read_reward} needs "
-                       f"estimator='reinforce', got {estimator!r}")
-    if reinforce_samples > 1 and estimator != "reinforce":
-      raise ValueError(f"reinforce_samples={reinforce_samples} needs "
-                       f"estimator='reinforce', got {estimator!r}")
-    self.hard_settings = dict(
-        estimator=estimator, entropy_bonus=float(entropy_bonus),
-        entropy_steps=entropy_steps, temperature=float(temperature),
-        temperature_final=float(temperature_final),
+    self.hard_settings = checked_hard_settings(
+        estimator=estimator, entropy_bonus=entropy_bonus,
+        entropy_steps=entropy_steps, temperature=temperature,
+        temperature_final=temperature_final,
         temperature_steps=temperature_steps,
         soft_curriculum_hold=soft_curriculum_hold,
-        soft_curriculum_steps=soft_curriculum_steps,
-        stats_decay=float(stats_decay),
+        soft_curriculum_steps=soft_curriculum_steps, stats_decay=stats_decay,
         reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
-        read_discount=float(read_discount), read_reward=float(read_reward))
+        read_discount=read_discount, read_reward=read_reward)
     self.cell = cell_lib.NTMCell(
         controller, output_size, memory_size=memory_size, word_size=word_size,
         num_read_heads=num_read_heads, num_write_heads=num_write_heads,
