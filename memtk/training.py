@@ -53,17 +53,33 @@ def decayed_rate(base, step, start, half_life, floor):
 
 class _RateSchedule(keras.callbacks.Callback):
   """What both schedules share: the checks of `below` and `floor`, the
-  initial rate taken at the start of training, and setting the optimizer's
-  rate to `self._rate()` (which each schedule defines)."""
+  initial rate taken at the start of training, the phase of training
+  (`phase_monitor`: a schedule starts again when it changes) and setting the
+  optimizer's rate to `self._rate()` (which each schedule defines).
 
-  def __init__(self, below, floor, monitor):
+  A hard model whose soft phase has solved the task (a soft error near 0)
+  has not solved it with hard choices: once its batches are all hard, the
+  rate must follow the hard error, not stay where the soft one put it."""
+
+  def __init__(self, below, floor, monitor, phase_monitor, phase):
     super().__init__()
     if not below > 0:
       raise ValueError(f"below must be > 0, got {below!r}")
     if not 0 < floor <= 1:
       raise ValueError(f"floor must be in (0, 1], got {floor!r}")
     self.below, self.floor, self.monitor = below, floor, monitor
+    self.phase_monitor, self.phase = phase_monitor, phase
     self.base_rate = None
+
+  def _new_phase(self, logs):
+    """Whether the phase logged under `phase_monitor` differs from the one
+    seen before (a resumed run's `phase` counts as seen); remembers it."""
+    phase = logs.get(self.phase_monitor) if self.phase_monitor else None
+    if phase is None:
+      return False
+    new = self.phase is not None and phase != self.phase
+    self.phase = phase
+    return new
 
   def _rate(self):
     raise NotImplementedError
@@ -90,11 +106,16 @@ class DecayOnSolve(_RateSchedule):
       validation data, or anything a callback before this one puts in logs.
     start_step: the optimizer step the decay started at, when resuming a run
       that had started it (None: not started).
+    phase_monitor: optional logged value naming the phase of training; when
+      it changes, the decay stops and waits for the new phase's first epoch
+      below `below`.
+    phase: the phase of a resumed run's `start_step` (None: not known yet).
   """
 
   def __init__(self, below=1.0, half_life=1000, floor=0.1,
-               monitor="bit_errors", start_step=None):
-    super().__init__(below, floor, monitor)
+               monitor="bit_errors", start_step=None, phase_monitor=None,
+               phase=None):
+    super().__init__(below, floor, monitor, phase_monitor, phase)
     if isinstance(half_life, bool) or not isinstance(half_life, int) or (
         half_life < 0):
       raise ValueError(f"half_life must be an int >= 0, got {half_life!r}")
@@ -113,7 +134,10 @@ class DecayOnSolve(_RateSchedule):
       self._apply()
 
   def on_epoch_end(self, epoch, logs=None):
-    value = (logs or {}).get(self.monitor)
+    logs = logs or {}
+    if self._new_phase(logs):
+      self.start_step = None
+    value = logs.get(self.monitor)
     if self.start_step is None and value is not None and value < self.below:
       self.start_step = self._step()
     self._apply()
@@ -148,22 +172,17 @@ class ErrorScaledRate(_RateSchedule):
       DecayOnSolve).
     best: the lowest monitored value of a run being resumed (None: none).
     phase_monitor: optional logged value naming the phase of training; when
-      it changes, the lowest error starts again from that epoch's value. A
-      hard model whose soft phase has solved the task (a soft error near 0)
-      has not solved it with hard choices: once its batches are all hard,
-      the rate must follow the hard error, not stay where the soft one put
-      it.
+      it changes, the lowest error starts again from that epoch's value.
     phase: the phase of a resumed run's `best` (None: not known yet).
   """
 
   def __init__(self, below=1.0, floor=0.01, monitor="bit_errors", best=None,
                power=DEFAULT_ERROR_POWER, phase_monitor=None, phase=None):
-    super().__init__(below, floor, monitor)
+    super().__init__(below, floor, monitor, phase_monitor, phase)
     if not power > 0:
       raise ValueError(f"power must be > 0, got {power!r}")
     self.best = best
     self.power = power
-    self.phase_monitor, self.phase = phase_monitor, phase
 
   def _rate(self):
     return error_scaled_rate(self.base_rate, self.best, self.below, self.floor,
@@ -171,11 +190,8 @@ class ErrorScaledRate(_RateSchedule):
 
   def on_epoch_end(self, epoch, logs=None):
     logs = logs or {}
-    phase = logs.get(self.phase_monitor) if self.phase_monitor else None
-    if phase is not None:
-      if self.phase is not None and phase != self.phase:
-        self.best = None  # a new phase: its own lowest error
-      self.phase = phase
+    if self._new_phase(logs):
+      self.best = None  # a new phase: its own lowest error
     value = logs.get(self.monitor)
     if value is not None and (self.best is None or value < self.best):
       self.best = float(value)

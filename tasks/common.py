@@ -120,11 +120,19 @@ def trained_bits(record):
              record.get("soft_bits_per_sequence", math.inf))
 
 
+def current_phase(history):
+  """The records of the phase of training a run's history ended in
+  (soft_phase of its last record), and that phase (None: no records)."""
+  phase = soft_phase(history[-1]) if history else None
+  return [r for r in history if soft_phase(r) == phase], phase
+
+
 def decay_start(config, history):
-  """The step of the first evaluation below config['lr_decay_below'] bit
-  errors per sequence (trained_bits; where memtk.training.DecayOnSolve
-  starts), or None."""
-  return next((r["step"] for r in history
+  """The step of the first evaluation of the current phase below
+  config['lr_decay_below'] bit errors per sequence (trained_bits; where
+  memtk.training.DecayOnSolve starts), or None."""
+  records, _ = current_phase(history)
+  return next((r["step"] for r in records
                if trained_bits(r) < config["lr_decay_below"]), None)
 
 
@@ -132,7 +140,8 @@ def _half_life_callback(config, history):
   return memtk.training.DecayOnSolve(
       below=config["lr_decay_below"], half_life=config["lr_half_life"],
       floor=config["lr_floor"], monitor=TRAINED_MONITOR,
-      start_step=decay_start(config, history))
+      start_step=decay_start(config, history),
+      phase_monitor=PHASE_MONITOR, phase=current_phase(history)[1])
 
 
 def soft_phase(record):
@@ -142,13 +151,11 @@ def soft_phase(record):
 
 
 def _error_scaled_callback(config, history):
-  # The lowest error of the phase the run is in (PHASE_MONITOR).
-  phase = soft_phase(history[-1]) if history else None
+  records, phase = current_phase(history)
   return memtk.training.ErrorScaledRate(
       below=config["lr_decay_below"], floor=config["lr_floor"],
       power=config["lr_error_power"], monitor=TRAINED_MONITOR,
-      best=min((trained_bits(r) for r in history if soft_phase(r) == phase),
-               default=None),
+      best=min((trained_bits(r) for r in records), default=None),
       phase_monitor=PHASE_MONITOR, phase=phase)
 
 

@@ -1,6 +1,8 @@
 """The recipe's Keras parts (memtk.training) and the train step's guard
 against non-finite updates."""
 
+import types
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -19,6 +21,27 @@ def tiny_model(**kwargs):
 
 def copy_batch(seed=0, size=64):
   return CopyTask(max_length=4).sample(np.random.default_rng(seed), size)
+
+
+def drive(schedule, epochs, steps_per_epoch=4):
+  """Runs a learning-rate schedule through epochs of logged values (dicts)
+  the way fit calls it, with no model to train: the optimizer's rate after
+  each epoch."""
+  optimizer = keras.optimizers.Adam(1e-3)
+  schedule.set_model(types.SimpleNamespace(optimizer=optimizer))
+  schedule.on_train_begin()
+  rates = []
+  for epoch, logs in enumerate(epochs):
+    for batch in range(steps_per_epoch):
+      schedule.on_train_batch_begin(batch)
+      optimizer.iterations.assign_add(1)
+    schedule.on_epoch_end(epoch, dict(logs))
+    rates.append(float(optimizer.learning_rate.numpy()))
+  return rates
+
+
+def logged(errors, phases):
+  return [{"err": e, "phase": p} for e, p in zip(errors, phases)]
 
 
 def small_steps(optimizer, variable):
@@ -111,9 +134,30 @@ class DecayOnSolveTest(tf.test.TestCase):
 
   def test_never_below_never_decays(self):
     decay = training.DecayOnSolve(below=1e-9, half_life=1)
-    model = self._fit([decay])
+    rates = drive(decay, [{"bit_errors": 0.01}] * 3)
     self.assertIsNone(decay.start_step)
-    self.assertAllClose(model.optimizer.learning_rate.numpy(), 1e-3)
+    self.assertAllClose(rates, [1e-3] * 3)
+
+  def test_a_new_phase_stops_the_decay_until_solved_again(self):
+    # A soft phase solved at the end of epoch 1 (step 4) decays the rate;
+    # hard epochs at 5 bits stop the decay until one is below 1 (step 16).
+    errors, phases = [0.5, 0.4, 5.0, 0.8, 0.7], [1.0, 1.0, 0.0, 0.0, 0.0]
+    decay = training.DecayOnSolve(below=1.0, half_life=4, floor=0.01,
+                                  monitor="err", phase_monitor="phase")
+    rates = drive(decay, logged(errors, phases))
+    self.assertAllClose(rates, [1e-3, 5e-4, 1e-3, 1e-3, 5e-4])
+    self.assertEqual((decay.start_step, decay.phase), (16, 0.0))
+    # Without it the decay started in the soft phase runs on.
+    decay = training.DecayOnSolve(below=1.0, half_life=4, floor=0.01,
+                                  monitor="err")
+    rates = drive(decay, logged(errors, phases))
+    self.assertAllClose(rates, [1e-3, 5e-4, 2.5e-4, 1.25e-4, 6.25e-5])
+    # Resumed in the soft phase with its decay started: a hard epoch stops it.
+    decay = training.DecayOnSolve(below=1.0, half_life=4, floor=0.01,
+                                  monitor="err", phase_monitor="phase",
+                                  phase=1.0, start_step=0)
+    self.assertAllClose(drive(decay, logged([5.0], [0.0])), [1e-3])
+    self.assertIsNone(decay.start_step)
 
   def test_tasks_train_uses_it_watching_the_evaluations(self):
     config = dict(common.DEFAULT_CONFIG, lr_schedule="half_life",
@@ -127,9 +171,17 @@ class DecayOnSolveTest(tf.test.TestCase):
     self.assertEqual((callback.below, callback.half_life), (1.0, 500))
     self.assertEqual(callback.floor, common.DEFAULT_CONFIG["lr_floor"])
     self.assertIsNone(common.decay_callback(config, history[:1]).start_step)
-    # A soft phase's evaluation run softly counts as well.
-    history[0]["soft_bits_per_sequence"] = 0.2
-    self.assertEqual(common.decay_callback(config, history).start_step, 200)
+    self.assertEqual(callback.phase_monitor, common.PHASE_MONITOR)
+    # A soft phase's evaluation run softly counts as well...
+    soft = [{"step": 200, "bits_per_sequence": 30.0,
+             "soft_bits_per_sequence": 0.2}]
+    resumed = common.decay_callback(config, soft)
+    self.assertEqual((resumed.start_step, resumed.phase), (200, 1.0))
+    # ...until the batches are all hard: then only the hard records count.
+    resumed = common.decay_callback(config, soft + history)
+    self.assertEqual((resumed.start_step, resumed.phase), (400, 0.0))
+    resumed = common.decay_callback(config, soft + history[:1])
+    self.assertEqual((resumed.start_step, resumed.phase), (None, 0.0))
 
   def test_bad_arguments(self):
     for kwargs, message in (({"below": 0}, "below must be > 0, got 0"),
@@ -154,12 +206,12 @@ class ErrorScaledRateTest(tf.test.TestCase):
     self.assertAllClose(
         training.error_scaled_rate(1e-3, 1e-6, 1.0, 0.01, power=0.5), 1e-5)
 
-  def _fit(self, callbacks, epochs=3):
+  def _fit(self, callbacks):
     keras.utils.set_random_seed(1)
     model = tiny_model()
     model.compile()
     x, y, m = copy_batch()
-    history = model.fit(x, y, sample_weight=m, batch_size=16, epochs=epochs,
+    history = model.fit(x, y, sample_weight=m, batch_size=16, epochs=3,
                         verbose=0, callbacks=callbacks)
     return model, history.history["bit_errors"]
 
@@ -177,15 +229,16 @@ class ErrorScaledRateTest(tf.test.TestCase):
 
   def test_power_sets_how_steeply_the_rate_follows(self):
     scaled = training.ErrorScaledRate(below=100.0, floor=0.001)  # power 0.5
-    model, errors = self._fit([scaled], epochs=1)
-    self.assertAllClose(model.optimizer.learning_rate.numpy(),
-                        1e-3 * (min(errors) / 100.0) ** 0.5)
+    rates = drive(scaled, [{"bit_errors": 25.0}])
+    self.assertAllClose(rates, [1e-3 * 0.5])
+    scaled = training.ErrorScaledRate(below=100.0, floor=0.001, power=2.0)
+    self.assertAllClose(drive(scaled, [{"bit_errors": 25.0}]), [1e-3 / 16])
 
   def test_never_rises_and_keeps_its_floor(self):
     scaled = training.ErrorScaledRate(below=100.0, floor=0.5, best=1.0)
-    model, _ = self._fit([scaled], epochs=1)
+    rates = drive(scaled, [{"bit_errors": 3.0}, {"bit_errors": 2.0}])
     self.assertEqual(scaled.best, 1.0)  # no epoch did better than 1 bit
-    self.assertAllClose(model.optimizer.learning_rate.numpy(), 5e-4)
+    self.assertAllClose(rates, [5e-4, 5e-4])
 
   def test_tasks_train_uses_it_watching_the_evaluations(self):
     config = dict(common.DEFAULT_CONFIG, lr_schedule="error", lr_floor=0.05,
@@ -216,14 +269,10 @@ class ErrorScaledRateTest(tf.test.TestCase):
     # Two epochs of a soft phase solved (0.01, 0.02 bits), then one hard
     # epoch at 5 bits: the rate follows the 5, not the soft phase's 0.01.
     def rate(errors, phases, **kwargs):
-      class Logged(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-          logs["err"], logs["phase"] = errors[epoch], phases[epoch]
-
       scaled = training.ErrorScaledRate(below=100.0, floor=0.001, power=1.0,
                                         monitor="err", **kwargs)
-      model, _ = self._fit([Logged(), scaled])
-      return scaled.best, model.optimizer.learning_rate.numpy()
+      rates = drive(scaled, logged(errors, phases))
+      return scaled.best, rates[-1]
 
     soft_then_hard = ([0.01, 0.02, 5.0], [1.0, 1.0, 0.0])
     best, lr = rate(*soft_then_hard, phase_monitor="phase")
