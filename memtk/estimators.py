@@ -22,6 +22,9 @@ import tensorflow as tf
 from memtk.addressing import TINY as _TINY  # a weight of 0 has log-prob -69
 
 ESTIMATORS = ("reinforce", "gumbel")
+# What a read reward pays for (read_credit): reads of the cell that holds the
+# answer, or of any cell written before the answers.
+READ_REWARD_CELLS = ("answer", "written")
 _CDF_MARGIN = 1e-6
 _BLOCK = 128  # cells per block of the two-level CDF inversion
 _UNIFORM_FLOOR = 1e-20  # keeps -log(-log(u)) finite at u = 0
@@ -253,6 +256,63 @@ def reads_of_written_cells(read_choices, write_choices, mask, memory_size):
   before = tf.cumsum(written, axis=1, exclusive=True) > 0
   hit = tf.gather(before, read_choices, batch_dims=2)  # [B, T, H_r]
   return tf.cast(hit, tf.float32) * mask[..., None]
+
+
+def reads_of_answer_cells(read_choices, write_choices, inputs, targets,
+                          mask):
+  """Which reads at answer steps chose the cell that holds the answer: a
+  cell some write head chose at an earlier data step whose input vector
+  (its first O channels) equals the answer step's target. For tasks whose
+  answers repeat input vectors (copy, associative recall: the data channels
+  come first in their inputs); where no input matches, nothing is a hit.
+
+  Args:
+    read_choices: [B, T, H_r] int cells the read heads chose.
+    write_choices: [B, T, H_w] int cells the write heads chose.
+    inputs: [B, T, I] with I >= O; targets: [B, T, O].
+    mask: [B, T] 1 at the steps whose output is scored (answers), 0 at the
+      others (data).
+
+  Returns:
+    [B, T, H_r] float: 1 where mask_t = 1 and the read's cell was written by
+    some write head at a step s < t with mask_s = 0 and inputs_s[:O] =
+    targets_t; else 0.
+  """
+  mask = tf.cast(mask, tf.float32)
+  num_outputs = tf.shape(targets)[-1]
+  data = tf.cast(inputs[..., :num_outputs], tf.float32)
+  targets = tf.cast(targets, tf.float32)
+  same = tf.reduce_all(tf.equal(targets[:, :, None], data[:, None]), -1)
+  steps = tf.shape(mask)[1]
+  earlier = tf.linalg.band_part(tf.ones([steps, steps]), -1, 0) - tf.eye(steps)
+  # [B, T (answer), S (data step)]: where step t's answer was written.
+  source = tf.cast(same, tf.float32) * earlier * (1.0 - mask)[:, None, :]
+  read_choices = tf.cast(read_choices, tf.int32)
+  write_choices = tf.cast(write_choices, tf.int32)
+  same_cell = tf.equal(read_choices[:, :, None, :, None],
+                       write_choices[:, None, :, None, :])  # [B, T, S, Hr, Hw]
+  same_cell = tf.reduce_max(tf.cast(same_cell, tf.float32), axis=-1)
+  hit = tf.reduce_max(same_cell * source[..., None], axis=2)
+  return hit * mask[..., None]
+
+
+def read_credit(cells, read_choices, write_choices, inputs, targets, mask,
+                memory_size):
+  """[B, T, H_r] what a read reward pays each read choice (`cells` in
+  READ_REWARD_CELLS). 'answer': every read choice is credited with the
+  reads of answer cells from its step on (reads_of_answer_cells, summed to
+  go): a head reaches the right cell through the moves before it, so the
+  moves that wait during the input earn the later hits. 'written': the
+  step's own read of a cell written before the answers
+  (reads_of_written_cells), whatever the order."""
+  if cells == "answer":
+    hits = reads_of_answer_cells(read_choices, write_choices, inputs, targets,
+                                 mask)
+    return tf.cumsum(hits, axis=1, reverse=True)
+  if cells == "written":
+    return reads_of_written_cells(read_choices, write_choices, mask,
+                                  memory_size)
+  raise ValueError(f"cells must be one of {READ_REWARD_CELLS}, got {cells!r}")
 
 
 def step_losses(logits, targets):

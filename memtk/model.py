@@ -28,12 +28,15 @@ loss) and optimizer step n:
     on the output of its own step first), minus the mean of the other
     sequences' R^g_t at the same step, divided by its root mean square;
     the write heads, whose choices act many steps later, keep R^_t - b_t.
-    With `read_reward` c > 0 a read head's signal at an answer step gains
-    c (h_t - mean of the other sequences' h_t), where h_t is 1 when it read
-    a cell some write head wrote at a step before any answer was due
-    (estimators.reads_of_written_cells): a reward for reading where the
-    data went, before the order is right (shaping for hard training from
-    scratch).
+    With `read_reward` c > 0 a read head's signal at step t gains
+    c (h_t - mean of the other sequences' h_t) (shaping for hard training
+    from scratch, estimators.read_credit). With `read_reward_cells`='answer'
+    (the default) h_t counts the answer steps from t on whose read chose
+    the cell holding the answer: the cell written when the target vector
+    was the input (estimators.reads_of_answer_cells; the moves that bring a
+    head there share the credit). With 'written', h_t is 1 at an answer
+    step that read any cell written before the answers, whatever the order
+    (estimators.reads_of_written_cells).
   * estimator="gumbel": straight-through Gumbel-softmax, one-hot forward and
     the softmax((log w + g) / tau_n) gradient backward; the loss is
     L - beta_n * entropy as above. With `gumbel_writes`='chosen' (the
@@ -95,6 +98,7 @@ HARD_DEFAULTS = {
     "gumbel_writes": "chosen",
     "read_discount": 1.0,
     "read_reward": 0.0,
+    "read_reward_cells": "answer",
 }
 
 
@@ -110,7 +114,7 @@ def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
                           temperature, temperature_final, temperature_steps,
                           soft_curriculum_hold, soft_curriculum_steps,
                           stats_decay, reinforce_samples, gumbel_writes,
-                          read_discount, read_reward):
+                          read_discount, read_reward, read_reward_cells):
   """A hard model's estimator settings (HARD_DEFAULTS' keys), checked; a
   ValueError names the first bad one."""
   if estimator not in estimators.ESTIMATORS:
@@ -145,6 +149,10 @@ def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
   if read_reward > 0 and estimator != "reinforce":
     raise ValueError(f"read_reward={read_reward} needs "
                      f"estimator='reinforce', got {estimator!r}")
+  if read_reward_cells not in estimators.READ_REWARD_CELLS:
+    raise ValueError(f"read_reward_cells must be one of "
+                     f"{estimators.READ_REWARD_CELLS}, got "
+                     f"{read_reward_cells!r}")
   if reinforce_samples > 1 and estimator != "reinforce":
     raise ValueError(f"reinforce_samples={reinforce_samples} needs "
                      f"estimator='reinforce', got {estimator!r}")
@@ -157,7 +165,8 @@ def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
       soft_curriculum_steps=soft_curriculum_steps,
       stats_decay=float(stats_decay),
       reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
-      read_discount=float(read_discount), read_reward=float(read_reward))
+      read_discount=float(read_discount), read_reward=float(read_reward),
+      read_reward_cells=read_reward_cells)
 
 
 @keras.saving.register_keras_serializable(package="memtk")
@@ -200,6 +209,7 @@ class NTM(sequence_model.SequenceModel):
                gumbel_writes=HARD_DEFAULTS["gumbel_writes"],
                read_discount=HARD_DEFAULTS["read_discount"],
                read_reward=HARD_DEFAULTS["read_reward"],
+               read_reward_cells=HARD_DEFAULTS["read_reward_cells"],
                check_numerics=False,
                sparse_k=cell_lib.DEFAULT_SPARSE_K, initial_window=None,
                **kwargs):
@@ -212,7 +222,8 @@ class NTM(sequence_model.SequenceModel):
         soft_curriculum_hold=soft_curriculum_hold,
         soft_curriculum_steps=soft_curriculum_steps, stats_decay=stats_decay,
         reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
-        read_discount=read_discount, read_reward=read_reward)
+        read_discount=read_discount, read_reward=read_reward,
+        read_reward_cells=read_reward_cells)
     self.cell = cell_lib.NTMCell(
         controller, output_size, memory_size=memory_size, word_size=word_size,
         num_read_heads=num_read_heads, num_write_heads=num_write_heads,
@@ -416,7 +427,7 @@ class NTM(sequence_model.SequenceModel):
                            if soft_batch is not None else tf.constant(0.0))}
     if estimator == "reinforce":
       terms, logs["advantage_std"] = self._reinforce_terms(
-          out, y, sample_weight, soft_batch)
+          out, x, y, sample_weight, soft_batch)
       extra += terms
     else:
       logs["temperature"] = temperature
@@ -480,7 +491,7 @@ class NTM(sequence_model.SequenceModel):
     self.train_function = function
     return function
 
-  def _reinforce_terms(self, out, targets, mask, soft_batch=None):
+  def _reinforce_terms(self, out, inputs, targets, mask, soft_batch=None):
     """(surrogate + baseline loss of REINFORCE (module docstring), the
     standard deviation of its learning signal R^ - b over the batch); updates
     the running statistics of the return. Where `soft_batch` is true both
@@ -507,7 +518,8 @@ class NTM(sequence_model.SequenceModel):
     advantage = scaled - out.baseline
     num_steps = tf.cast(tf.shape(logits)[1], logits.dtype)
     log_prob = out.log_prob
-    read_advantage = self._read_advantage(out, rewards, mask, advantage)
+    read_advantage = self._read_advantage(out, inputs, targets, rewards, mask,
+                                          advantage)
     if read_advantage is not None:  # read heads: a signal of their own
       num_read = self.cell.num_read_heads
       read_term = estimators.surrogate(log_prob[..., :num_read],
@@ -520,7 +532,7 @@ class NTM(sequence_model.SequenceModel):
     terms = _unless_soft(soft_batch, terms, 0.0)
     return terms, tf.math.reduce_std(advantage)
 
-  def _read_advantage(self, out, rewards, mask, advantage):
+  def _read_advantage(self, out, inputs, targets, rewards, mask, advantage):
     """The read heads' REINFORCE signal where it differs from the write
     heads' `advantage` [B, T] (module docstring): [B, T] with read_discount
     < 1, [B, T, H_r] with read_reward > 0; None where it does not."""
@@ -540,14 +552,15 @@ class NTM(sequence_model.SequenceModel):
     if reward > 0:
       num_read = self.cell.num_read_heads
       choices = tf.cast(out.choices, tf.int32)
-      hits = estimators.reads_of_written_cells(
-          choices[..., :num_read], choices[..., num_read:], mask,
+      credit = estimators.read_credit(
+          self.hard_settings["read_reward_cells"], choices[..., :num_read],
+          choices[..., num_read:], inputs, targets, mask,
           self.cell.memory_size)
-      hits = tf.cast(hits, read_advantage.dtype)
-      # Centred on the other sequences' hits at the same step and head.
-      others = (rows * row_mean(hits)[None] - hits) / tf.maximum(rows - 1.0,
-                                                                 1.0)
-      read_advantage = read_advantage[..., None] + reward * (hits - others)
+      credit = tf.cast(credit, read_advantage.dtype)
+      # Centred on the other sequences' credit at the same step and head.
+      others = (rows * row_mean(credit)[None] - credit) / tf.maximum(
+          rows - 1.0, 1.0)
+      read_advantage = read_advantage[..., None] + reward * (credit - others)
     return read_advantage
 
   def trace(self, inputs):

@@ -37,10 +37,11 @@ SOFT_TO_HARD = {"soft_curriculum_hold": 10000, "soft_curriculum_until": 1.0,
 
 # What a hard run that trains hard from its first step (no soft batch) takes
 # in place of the defaults below: the adaptive length curriculum
-# (tasks/curriculum.py), which REINFORCE from scratch needs to find copy
-# (docs/soft_vs_hard.md, "Hard from scratch"). tasks.train applies it unless
-# the flag is given.
-FROM_SCRATCH = {"adaptive_curriculum": 2.0}
+# (tasks/curriculum.py) and, for REINFORCE, a reward for reading the cell
+# that holds the answer (memtk.estimators.read_credit), which REINFORCE from
+# scratch needs to find copy (docs/soft_vs_hard.md, "Hard from scratch").
+# tasks.train applies them (from_scratch_settings) unless the flag is given.
+FROM_SCRATCH = {"adaptive_curriculum": 2.0, "read_reward": 0.5}
 
 
 def trains_hard_from_start(config):
@@ -49,6 +50,22 @@ def trains_hard_from_start(config):
   return (config["model"] == "ntm" and config["addressing"] == "hard"
           and not config["soft_curriculum_hold"]
           and not config["soft_curriculum_steps"])
+
+
+def from_scratch_settings(config, takes_difficulty):
+  """The FROM_SCRATCH settings that apply to a run config: none unless it
+  trains hard from its first step; the adaptive curriculum only for a task
+  that takes a difficulty (`takes_difficulty`) in a run with no
+  curriculum_steps; the read reward only for REINFORCE."""
+  config = {**DEFAULT_CONFIG, **config}
+  if not trains_hard_from_start(config):
+    return {}
+  settings = dict(FROM_SCRATCH)
+  if config["curriculum_steps"] or not takes_difficulty:
+    del settings["adaptive_curriculum"]
+  if config["estimator"] != "reinforce":
+    del settings["read_reward"]
+  return settings
 
 
 # The model and optimiser settings a run is made of: the recipe of Collier &

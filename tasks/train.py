@@ -129,9 +129,16 @@ _READ_DISCOUNT = flags.DEFINE_float(
     "per step, centred on the other sequences of the batch at the same "
     "step (1: the write heads' undiscounted, baseline-centred return).")
 _READ_REWARD = flags.DEFINE_float(
-    "read_reward", _D["read_reward"], "REINFORCE: a read head's signal at "
-    "an answer step gains this much when it reads a cell written before any "
-    "answer was due (centred on the other sequences; 0: off).")
+    "read_reward", _D["read_reward"], "REINFORCE: a read head's signal "
+    "gains this much per read of a --read_reward_cells cell (centred on the "
+    "other sequences; 0: off). A hard run with no soft batch takes "
+    "tasks.common.FROM_SCRATCH's value unless this flag is given.")
+_READ_REWARD_CELLS = flags.DEFINE_enum(
+    "read_reward_cells", _D["read_reward_cells"],
+    list(memtk.estimators.READ_REWARD_CELLS), "answer: a read of the cell "
+    "written when the answer's vector was the input, credited to the read "
+    "choices up to it; written: a read of any cell written before the "
+    "answers, credited to its own step.")
 
 # --- optimisation ---
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", _D["batch_size"], "Sequences per step.")
@@ -292,13 +299,13 @@ def _check_task_flags(task):
 
 def _config(task):
   """The run config of the (checked) flags; a hard run with no soft batch
-  takes common.FROM_SCRATCH for the flags not given, when `task` takes a
-  curriculum difficulty and no --curriculum_steps is given."""
+  takes common.FROM_SCRATCH for the flags not given (where they apply:
+  common.from_scratch_settings)."""
   config = _flag_config()
-  if (common.trains_hard_from_start(config) and not config["curriculum_steps"]
-      and contract.takes_difficulty(task)):
-    config.update({key: value for key, value in common.FROM_SCRATCH.items()
-                   if not flags.FLAGS[key].present})
+  settings = common.from_scratch_settings(config,
+                                          contract.takes_difficulty(task))
+  config.update({key: value for key, value in settings.items()
+                 if not flags.FLAGS[key].present})
   return config
 
 
@@ -334,6 +341,7 @@ def _flag_config():
       "reinforce_samples": _REINFORCE_SAMPLES.value,
       "read_discount": _READ_DISCOUNT.value,
       "read_reward": _READ_REWARD.value,
+      "read_reward_cells": _READ_REWARD_CELLS.value,
       "batch_size": _BATCH_SIZE.value,
       "learning_rate": _LEARNING_RATE.value,
       "lr_schedule": _LR_SCHEDULE.value,

@@ -132,6 +132,56 @@ class SamplingTest(tf.test.TestCase):
         estimators.reads_of_written_cells(reads, writes, mask, 5),
         [[[0.0], [0.0], [1.0], [0.0], [0.0]]])
 
+  def test_reads_of_answer_cells(self):
+    rng = np.random.default_rng(4)
+    batch, steps, cells, bits = 5, 10, 5, 2
+    reads = rng.integers(0, cells, size=(batch, steps, 2))
+    writes = rng.integers(0, cells, size=(batch, steps, 2))
+    # Two-bit vectors and a third input channel: answers repeat inputs often.
+    inputs = rng.integers(0, 2, size=(batch, steps, bits + 1)).astype(
+        np.float32)
+    targets = rng.integers(0, 2, size=(batch, steps, bits)).astype(np.float32)
+    mask = (rng.random((batch, steps)) > 0.5).astype(np.float32)
+    want = np.zeros((batch, steps, 2), np.float32)
+    for b in range(batch):
+      for t in range(steps):
+        answer = {int(c) for s in range(t) if mask[b, s] == 0
+                  and np.array_equal(inputs[b, s, :bits], targets[b, t])
+                  for c in writes[b, s]}
+        for h in range(2):
+          want[b, t, h] = float(mask[b, t] == 1 and reads[b, t, h] in answer)
+    got = estimators.reads_of_answer_cells(
+        tf.constant(reads, tf.int32), tf.constant(writes, tf.int32),
+        tf.constant(inputs), tf.constant(targets), tf.constant(mask))
+    self.assertAllEqual(got, want)
+    self.assertGreater(want.sum(), 0)
+    self.assertLess(
+        want.sum(), estimators.reads_of_written_cells(
+            tf.constant(reads, tf.int32), tf.constant(writes, tf.int32),
+            tf.constant(mask), cells).numpy().sum())
+    # By hand, a copy of length 2 (data steps 0-1, delimiter 2, answers
+    # 3-4) written to cells 5 and 6: reading 5 then 6 hits twice, 6 then 5
+    # never (written cells, wrong order), 5 then 5 once.
+    x = np.zeros((1, 5, 3), np.float32)
+    x[0, 0, :2], x[0, 1, :2], x[0, 2, 2] = [1, 0], [0, 1], 1
+    y = np.zeros((1, 5, 2), np.float32)
+    y[0, 3], y[0, 4] = [1, 0], [0, 1]
+    m = tf.constant([[0.0, 0.0, 0.0, 1.0, 1.0]])
+    w = tf.constant([[[5], [6], [7], [9], [9]]])
+    for read, want in (([5, 6], [1, 1]), ([6, 5], [0, 0]), ([5, 5], [1, 0])):
+      r = tf.constant([[[0], [0], [0], [read[0]], [read[1]]]])
+      got = estimators.reads_of_answer_cells(r, w, x, y, m)
+      self.assertAllEqual(got[0, :, 0], [0, 0, 0] + want)
+      # read_credit: every choice is credited with the hits from it on.
+      credit = estimators.read_credit("answer", r, w, x, y, m, 10)
+      self.assertAllEqual(credit[0, :, 0],
+                          np.cumsum(([0, 0, 0] + want)[::-1])[::-1])
+    self.assertAllEqual(
+        estimators.read_credit("written", r, w, x, y, m, 10),
+        estimators.reads_of_written_cells(r, w, m, 10))
+    with self.assertRaisesRegex(ValueError, "cells must be one of"):
+      estimators.read_credit("every", r, w, x, y, m, 10)
+
   def test_leave_one_out(self):
     rng = np.random.default_rng(0)
     returns = rng.normal(size=(6, 4))  # 2 sequences x 3 runs, 4 steps

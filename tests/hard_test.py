@@ -353,7 +353,7 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       with tf.GradientTape() as tape:
         noise = model._noise(tf.constant(x), "sample")
         out = model._run(x, "sample", noise)[0]
-        terms, _ = model._reinforce_terms(out, y, mask)
+        terms, _ = model._reinforce_terms(out, x, y, mask)
       kernel = model.cell.interface.projection.kernel
       return tape.gradient(terms, kernel)
 
@@ -406,7 +406,9 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       ("reinforce_samples", dict(reinforce_samples=1),
        dict(reinforce_samples=3)),
       ("read_discount", dict(read_discount=1.0), dict(read_discount=0.5)),
-      ("read_reward", dict(read_reward=0.0), dict(read_reward=1.0)))
+      ("read_reward", dict(read_reward=0.0), dict(read_reward=1.0)),
+      ("read_reward_cells", dict(read_reward=1.0, read_reward_cells="answer"),
+       dict(read_reward=1.0, read_reward_cells="written")))
   def test_option_changes_training(self, first, second):
     def trained(kwargs):
       keras.utils.set_random_seed(0)
@@ -476,7 +478,9 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
        "reinforce_samples=2 needs estimator='reinforce'"),
       ("read_reward", dict(read_reward=-0.5), "read_reward must be >= 0, got -0.5"),
       ("read_reward_gumbel", dict(read_reward=1.0, estimator="gumbel"),
-       "read_reward=1.0 needs estimator='reinforce'"))
+       "read_reward=1.0 needs estimator='reinforce'"),
+      ("read_reward_cells", dict(read_reward_cells="all"),
+       "read_reward_cells must be one of .*'all'"))
   def test_bad_estimator_settings(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)

@@ -390,23 +390,32 @@ class FromScratchConfigTest(tf.test.TestCase):
     from tasks import train  # pylint: disable=g-import-not-at-top
     scratch = ["--addressing=hard", "--soft_curriculum_hold=0",
                "--soft_curriculum_steps=0"]
-    recipe = common.FROM_SCRATCH["adaptive_curriculum"]
-    for args, want in [(scratch, recipe),
-                       (scratch + ["--estimator=gumbel"], recipe),
-                       (scratch + ["--adaptive_curriculum=0"], 0.0),
-                       (scratch + ["--adaptive_curriculum=0.5"], 0.5),
-                       (scratch + ["--curriculum_steps=100"], 0.0),
-                       (scratch + ["--task=tasks.reverse:make"], 0.0),
-                       (["--addressing=hard"], 0.0),  # a soft phase first
-                       (scratch[1:], 0.0)]:  # soft addressing
+    curriculum = common.FROM_SCRATCH["adaptive_curriculum"]
+    reward = common.FROM_SCRATCH["read_reward"]
+    self.assertGreater(curriculum, 0)
+    self.assertGreater(reward, 0)
+    # (flags, adaptive_curriculum, read_reward)
+    for args, want_curriculum, want_reward in [
+        (scratch, curriculum, reward),
+        (scratch + ["--estimator=gumbel"], curriculum, 0.0),
+        (scratch + ["--adaptive_curriculum=0"], 0.0, reward),
+        (scratch + ["--adaptive_curriculum=0.5"], 0.5, reward),
+        (scratch + ["--read_reward=0"], curriculum, 0.0),
+        (scratch + ["--read_reward=2"], curriculum, 2.0),
+        (scratch + ["--curriculum_steps=100"], 0.0, reward),
+        (scratch + ["--task=tasks.reverse:make"], 0.0, reward),
+        (["--addressing=hard"], 0.0, 0.0),  # a soft phase first
+        (scratch[1:], 0.0, 0.0)]:  # soft addressing
       try:
         flags.FLAGS(["tasks.train", *args])
         config = train.config_from_flags()
       finally:
         flags.FLAGS.unparse_flags()
-      self.assertEqual(config["adaptive_curriculum"], want, args)
-    self.assertEqual(
-        common.METHODS["reinforce_scratch"]["adaptive_curriculum"], recipe)
+      self.assertEqual(config["adaptive_curriculum"], want_curriculum, args)
+      self.assertEqual(config["read_reward"], want_reward, args)
+      self.assertEqual(config["read_reward_cells"], "answer", args)
+    for key, value in common.FROM_SCRATCH.items():
+      self.assertEqual(common.METHODS["reinforce_scratch"][key], value)
 
 
 class DivergenceTest(tf.test.TestCase):
