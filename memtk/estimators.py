@@ -260,11 +260,13 @@ def reads_of_written_cells(read_choices, write_choices, mask, memory_size):
 
 def reads_of_answer_cells(read_choices, write_choices, inputs, targets,
                           mask):
-  """Which reads at answer steps chose the cell that holds the answer: a
-  cell some write head chose at an earlier data step whose input vector
-  (its first O channels) equals the answer step's target. For tasks whose
-  answers repeat input vectors (copy, associative recall: the data channels
-  come first in their inputs); where no input matches, nothing is a hit.
+  """Which reads at answer steps chose the cell that holds the answer: the
+  cell's latest write up to the read (a step writes before it reads) was at
+  a data step whose input vector (its first O channels) equals the answer
+  step's target. For tasks whose answers repeat input vectors (copy,
+  associative recall: the data channels come first in their inputs); where
+  no input matches, nothing is a hit. A cell written again later (by a head
+  that stays put, say) holds the later vector and pays only for that one.
 
   Args:
     read_choices: [B, T, H_r] int cells the read heads chose.
@@ -274,9 +276,9 @@ def reads_of_answer_cells(read_choices, write_choices, inputs, targets,
       others (data).
 
   Returns:
-    [B, T, H_r] float: 1 where mask_t = 1 and the read's cell was written by
-    some write head at a step s < t with mask_s = 0 and inputs_s[:O] =
-    targets_t; else 0.
+    [B, T, H_r] float: 1 where mask_t = 1 and s, the latest step <= t at
+    which some write head chose the read's cell, has mask_s = 0 and
+    inputs_s[:O] = targets_t; else 0.
   """
   mask = tf.cast(mask, tf.float32)
   num_outputs = tf.shape(targets)[-1]
@@ -284,15 +286,19 @@ def reads_of_answer_cells(read_choices, write_choices, inputs, targets,
   targets = tf.cast(targets, tf.float32)
   same = tf.reduce_all(tf.equal(targets[:, :, None], data[:, None]), -1)
   steps = tf.shape(mask)[1]
-  earlier = tf.linalg.band_part(tf.ones([steps, steps]), -1, 0) - tf.eye(steps)
-  # [B, T (answer), S (data step)]: where step t's answer was written.
-  source = tf.cast(same, tf.float32) * earlier * (1.0 - mask)[:, None, :]
+  up_to = tf.linalg.band_part(tf.ones([steps, steps]), -1, 0)  # s <= t
+  # [B, T (answer), S (step)]: the data steps that held step t's answer.
+  source = tf.cast(same, tf.float32) * (1.0 - mask)[:, None, :]
   read_choices = tf.cast(read_choices, tf.int32)
   write_choices = tf.cast(write_choices, tf.int32)
   same_cell = tf.equal(read_choices[:, :, None, :, None],
                        write_choices[:, None, :, None, :])  # [B, T, S, Hr, Hw]
-  same_cell = tf.reduce_max(tf.cast(same_cell, tf.float32), axis=-1)
-  hit = tf.reduce_max(same_cell * source[..., None], axis=2)
+  written = tf.reduce_max(tf.cast(same_cell, tf.float32), axis=-1)
+  written *= up_to[None, :, :, None]  # [B, T, S, H_r]
+  # The latest such step: s + 1 where written, 0 elsewhere; its argmax.
+  order = tf.range(1, steps + 1, dtype=tf.float32)[None, None, :, None]
+  latest = tf.one_hot(tf.argmax(written * order, axis=2), steps, axis=2)
+  hit = tf.reduce_sum(latest * written * source[..., None], axis=2)
   return hit * mask[..., None]
 
 

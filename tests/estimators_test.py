@@ -145,11 +145,13 @@ class SamplingTest(tf.test.TestCase):
     want = np.zeros((batch, steps, 2), np.float32)
     for b in range(batch):
       for t in range(steps):
-        answer = {int(c) for s in range(t) if mask[b, s] == 0
-                  and np.array_equal(inputs[b, s, :bits], targets[b, t])
-                  for c in writes[b, s]}
         for h in range(2):
-          want[b, t, h] = float(mask[b, t] == 1 and reads[b, t, h] in answer)
+          cell = reads[b, t, h]
+          latest = max((s for s in range(t + 1) if cell in writes[b, s]),
+                       default=None)
+          want[b, t, h] = float(
+              mask[b, t] == 1 and latest is not None and mask[b, latest] == 0
+              and np.array_equal(inputs[b, latest, :bits], targets[b, t]))
     got = estimators.reads_of_answer_cells(
         tf.constant(reads, tf.int32), tf.constant(writes, tf.int32),
         tf.constant(inputs), tf.constant(targets), tf.constant(mask))
@@ -176,6 +178,15 @@ class SamplingTest(tf.test.TestCase):
       credit = estimators.read_credit("answer", r, w, x, y, m, 10)
       self.assertAllEqual(credit[0, :, 0],
                           np.cumsum(([0, 0, 0] + want)[::-1])[::-1])
+    # A write head that stays on cell 5 leaves only the last vector there
+    # (written again at the delimiter and at the answers: then nothing);
+    # a read of 5 at answer step 4 after an answer-step write there misses.
+    for writes, want in (([5, 5, 7, 9, 9], [0, 1]), ([5, 5, 5, 5, 5], [0, 0]),
+                         ([5, 6, 7, 9, 5], [1, 0])):
+      w_stay = tf.constant([[[c] for c in writes]])
+      r = tf.constant([[[0], [0], [0], [5], [5]]])
+      self.assertAllEqual(
+          estimators.reads_of_answer_cells(r, w_stay, x, y, m)[0, 3:, 0], want)
     self.assertAllEqual(
         estimators.read_credit("written", r, w, x, y, m, 10),
         estimators.reads_of_written_cells(r, w, m, 10))
