@@ -25,6 +25,8 @@ ESTIMATORS = ("reinforce", "gumbel")
 # What a read reward pays for (read_credit): reads of the cell that holds the
 # answer, or of any cell written before the answers.
 READ_REWARD_CELLS = ("answer", "written")
+# Whose signal a read reward adds to: every head's, or the read heads' only.
+READ_REWARD_HEADS = ("all", "read")
 _CDF_MARGIN = 1e-6
 _BLOCK = 128  # cells per block of the two-level CDF inversion
 _UNIFORM_FLOOR = 1e-20  # keeps -log(-log(u)) finite at u = 0

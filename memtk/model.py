@@ -36,7 +36,10 @@ loss) and optimizer step n:
     was the input (estimators.reads_of_answer_cells; the moves that bring a
     head there share the credit). With 'written', h_t is 1 at an answer
     step that read any cell written before the answers, whatever the order
-    (estimators.reads_of_written_cells).
+    (estimators.reads_of_written_cells). With `read_reward_heads`='all'
+    (the default) the write heads' signal at step t gains the same terms
+    summed over the read heads: where a head writes decides whether a
+    later read can return the answer ('read': the read heads' only).
   * estimator="gumbel": straight-through Gumbel-softmax, one-hot forward and
     the softmax((log w + g) / tau_n) gradient backward; the loss is
     L - beta_n * entropy as above. With `gumbel_writes`='chosen' (the
@@ -99,6 +102,7 @@ HARD_DEFAULTS = {
     "read_discount": 1.0,
     "read_reward": 0.0,
     "read_reward_cells": "answer",
+    "read_reward_heads": "all",
 }
 
 
@@ -114,7 +118,8 @@ def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
                           temperature, temperature_final, temperature_steps,
                           soft_curriculum_hold, soft_curriculum_steps,
                           stats_decay, reinforce_samples, gumbel_writes,
-                          read_discount, read_reward, read_reward_cells):
+                          read_discount, read_reward, read_reward_cells,
+                          read_reward_heads):
   """A hard model's estimator settings (HARD_DEFAULTS' keys), checked; a
   ValueError names the first bad one."""
   if estimator not in estimators.ESTIMATORS:
@@ -153,6 +158,10 @@ def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
     raise ValueError(f"read_reward_cells must be one of "
                      f"{estimators.READ_REWARD_CELLS}, got "
                      f"{read_reward_cells!r}")
+  if read_reward_heads not in estimators.READ_REWARD_HEADS:
+    raise ValueError(f"read_reward_heads must be one of "
+                     f"{estimators.READ_REWARD_HEADS}, got "
+                     f"{read_reward_heads!r}")
   if reinforce_samples > 1 and estimator != "reinforce":
     raise ValueError(f"reinforce_samples={reinforce_samples} needs "
                      f"estimator='reinforce', got {estimator!r}")
@@ -166,7 +175,8 @@ def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
       stats_decay=float(stats_decay),
       reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
       read_discount=float(read_discount), read_reward=float(read_reward),
-      read_reward_cells=read_reward_cells)
+      read_reward_cells=read_reward_cells,
+      read_reward_heads=read_reward_heads)
 
 
 @keras.saving.register_keras_serializable(package="memtk")
@@ -210,6 +220,7 @@ class NTM(sequence_model.SequenceModel):
                read_discount=HARD_DEFAULTS["read_discount"],
                read_reward=HARD_DEFAULTS["read_reward"],
                read_reward_cells=HARD_DEFAULTS["read_reward_cells"],
+               read_reward_heads=HARD_DEFAULTS["read_reward_heads"],
                check_numerics=False,
                sparse_k=cell_lib.DEFAULT_SPARSE_K, initial_window=None,
                **kwargs):
@@ -223,7 +234,8 @@ class NTM(sequence_model.SequenceModel):
         soft_curriculum_steps=soft_curriculum_steps, stats_decay=stats_decay,
         reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
         read_discount=read_discount, read_reward=read_reward,
-        read_reward_cells=read_reward_cells)
+        read_reward_cells=read_reward_cells,
+        read_reward_heads=read_reward_heads)
     self.cell = cell_lib.NTMCell(
         controller, output_size, memory_size=memory_size, word_size=word_size,
         num_read_heads=num_read_heads, num_write_heads=num_write_heads,
@@ -518,8 +530,8 @@ class NTM(sequence_model.SequenceModel):
     advantage = scaled - out.baseline
     num_steps = tf.cast(tf.shape(logits)[1], logits.dtype)
     log_prob = out.log_prob
-    read_advantage = self._read_advantage(out, inputs, targets, rewards, mask,
-                                          advantage)
+    bonus = self._read_bonus(out, inputs, targets, mask)
+    read_advantage = self._read_advantage(rewards, mask, advantage, bonus)
     if read_advantage is not None:  # read heads: a signal of their own
       num_read = self.cell.num_read_heads
       read_term = estimators.surrogate(log_prob[..., :num_read],
@@ -527,40 +539,56 @@ class NTM(sequence_model.SequenceModel):
       log_prob = log_prob[..., num_read:]
     else:
       read_term = 0.0
-    terms = ((estimators.surrogate(log_prob, advantage) + read_term)
+    write_advantage = advantage
+    if bonus is not None and self.hard_settings["read_reward_heads"] == "all":
+      write_advantage = advantage + tf.reduce_sum(bonus, axis=-1)
+    terms = ((estimators.surrogate(log_prob, write_advantage) + read_term)
              / num_steps + tf.reduce_mean(tf.square(advantage)))
     terms = _unless_soft(soft_batch, terms, 0.0)
     return terms, tf.math.reduce_std(advantage)
 
-  def _read_advantage(self, out, inputs, targets, rewards, mask, advantage):
+  def _rows(self, values):
+    """(rows over all replicas, a mean over them along axis 0) for
+    per-sequence `values` [B, ...]."""
+    _, replicas = sequence_model.replica()
+    rows = tf.cast(tf.shape(values)[0] * replicas, values.dtype)
+    return rows, lambda x: sequence_model.global_mean(x, axis=0)
+
+  def _read_bonus(self, out, inputs, targets, mask):
+    """read_reward times each read choice's credit (estimators.read_credit),
+    centred on the other sequences' credit at the same step and head:
+    [B, T, H_r], or None with read_reward 0."""
+    reward = self.hard_settings["read_reward"]
+    if reward == 0:
+      return None
+    num_read = self.cell.num_read_heads
+    choices = tf.cast(out.choices, tf.int32)
+    credit = estimators.read_credit(
+        self.hard_settings["read_reward_cells"], choices[..., :num_read],
+        choices[..., num_read:], inputs, targets, mask, self.cell.memory_size)
+    credit = tf.cast(credit, out.logits.dtype)
+    rows, row_mean = self._rows(credit)
+    others = (rows * row_mean(credit)[None] - credit) / tf.maximum(rows - 1.0,
+                                                                   1.0)
+    return reward * (credit - others)
+
+  def _read_advantage(self, rewards, mask, advantage, bonus):
     """The read heads' REINFORCE signal where it differs from the write
     heads' `advantage` [B, T] (module docstring): [B, T] with read_discount
-    < 1, [B, T, H_r] with read_reward > 0; None where it does not."""
+    < 1, [B, T, H_r] with a read `bonus` (_read_bonus); None where it does
+    not."""
     discount = self.hard_settings["read_discount"]
-    reward = self.hard_settings["read_reward"]
-    if discount == 1 and reward == 0:
+    if discount == 1 and bonus is None:
       return None
-    _, replicas = sequence_model.replica()
-    rows = tf.cast(tf.shape(rewards)[0] * replicas, rewards.dtype)
-    row_mean = lambda x: sequence_model.global_mean(x, axis=0)
     if discount < 1:
+      rows, row_mean = self._rows(rewards)
       read_advantage = estimators.batch_centred(
           estimators.discounted_returns(rewards, mask, discount),
           row_mean=row_mean, rows=rows)
     else:
       read_advantage = advantage
-    if reward > 0:
-      num_read = self.cell.num_read_heads
-      choices = tf.cast(out.choices, tf.int32)
-      credit = estimators.read_credit(
-          self.hard_settings["read_reward_cells"], choices[..., :num_read],
-          choices[..., num_read:], inputs, targets, mask,
-          self.cell.memory_size)
-      credit = tf.cast(credit, read_advantage.dtype)
-      # Centred on the other sequences' credit at the same step and head.
-      others = (rows * row_mean(credit)[None] - credit) / tf.maximum(
-          rows - 1.0, 1.0)
-      read_advantage = read_advantage[..., None] + reward * (credit - others)
+    if bonus is not None:
+      read_advantage = read_advantage[..., None] + bonus
     return read_advantage
 
   def trace(self, inputs):

@@ -139,6 +139,11 @@ _READ_REWARD_CELLS = flags.DEFINE_enum(
     "written when the answer's vector was the input, credited to the read "
     "choices up to it; written: a read of any cell written before the "
     "answers, credited to its own step.")
+_READ_REWARD_HEADS = flags.DEFINE_enum(
+    "read_reward_heads", _D["read_reward_heads"],
+    list(memtk.estimators.READ_REWARD_HEADS), "all: the read reward's "
+    "credit adds to the write heads' signal too (summed over the read "
+    "heads); read: to the read heads' only.")
 
 # --- optimisation ---
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", _D["batch_size"], "Sequences per step.")
@@ -342,6 +347,7 @@ def _flag_config():
       "read_discount": _READ_DISCOUNT.value,
       "read_reward": _READ_REWARD.value,
       "read_reward_cells": _READ_REWARD_CELLS.value,
+      "read_reward_heads": _READ_REWARD_HEADS.value,
       "batch_size": _BATCH_SIZE.value,
       "learning_rate": _LEARNING_RATE.value,
       "lr_schedule": _LR_SCHEDULE.value,

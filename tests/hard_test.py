@@ -25,11 +25,15 @@ def small_model(**kwargs):
 
 
 def copy_batch(batch=4, steps=6, bits=4, seed=0):
+  """Random inputs; the answers (second half) repeat the first half's data
+  channels, as copy's do (the answer-cell read reward needs that)."""
   rng = np.random.default_rng(seed)
   x = rng.integers(0, 2, size=(batch, steps, bits + 1)).astype(np.float32)
   y = rng.integers(0, 2, size=(batch, steps, bits)).astype(np.float32)
+  half = steps // 2
+  y[:, half:2 * half] = x[:, :half, :bits]
   mask = np.ones((batch, steps), np.float32)
-  mask[:, :steps // 2] = 0.0
+  mask[:, :half] = 0.0
   return x, y, mask
 
 
@@ -406,9 +410,15 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       ("reinforce_samples", dict(reinforce_samples=1),
        dict(reinforce_samples=3)),
       ("read_discount", dict(read_discount=1.0), dict(read_discount=0.5)),
-      ("read_reward", dict(read_reward=0.0), dict(read_reward=1.0)),
-      ("read_reward_cells", dict(read_reward=1.0, read_reward_cells="answer"),
-       dict(read_reward=1.0, read_reward_cells="written")))
+      # Three cells: reads of the answer's cell are frequent.
+      ("read_reward", dict(read_reward=0.0, memory_size=3),
+       dict(read_reward=1.0, memory_size=3)),
+      ("read_reward_cells",
+       dict(read_reward=1.0, read_reward_cells="answer", memory_size=3),
+       dict(read_reward=1.0, read_reward_cells="written", memory_size=3)),
+      ("read_reward_heads",
+       dict(read_reward=1.0, read_reward_heads="all", memory_size=3),
+       dict(read_reward=1.0, read_reward_heads="read", memory_size=3)))
   def test_option_changes_training(self, first, second):
     def trained(kwargs):
       keras.utils.set_random_seed(0)
@@ -480,7 +490,9 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       ("read_reward_gumbel", dict(read_reward=1.0, estimator="gumbel"),
        "read_reward=1.0 needs estimator='reinforce'"),
       ("read_reward_cells", dict(read_reward_cells="all"),
-       "read_reward_cells must be one of .*'all'"))
+       "read_reward_cells must be one of .*'all'"),
+      ("read_reward_heads", dict(read_reward_heads="write"),
+       "read_reward_heads must be one of .*'write'"))
   def test_bad_estimator_settings(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)

@@ -414,6 +414,7 @@ class FromScratchConfigTest(tf.test.TestCase):
       self.assertEqual(config["adaptive_curriculum"], want_curriculum, args)
       self.assertEqual(config["read_reward"], want_reward, args)
       self.assertEqual(config["read_reward_cells"], "answer", args)
+      self.assertEqual(config["read_reward_heads"], "all", args)
     for key, value in common.FROM_SCRATCH.items():
       self.assertEqual(common.METHODS["reinforce_scratch"][key], value)
 
