@@ -130,15 +130,16 @@ _READ_DISCOUNT = flags.DEFINE_float(
     "step (1: the write heads' undiscounted, baseline-centred return).")
 _READ_REWARD = flags.DEFINE_float(
     "read_reward", _D["read_reward"], "REINFORCE: a read head's signal "
-    "gains this much per read of a --read_reward_cells cell (centred on the "
-    "other sequences; 0: off). A hard run with no soft batch takes "
+    "(and with --read_reward_heads=all the write heads') gains this much "
+    "per read of a --read_reward_cells cell (centred on the other "
+    "sequences; 0: off). A hard run with no soft batch takes "
     "tasks.common.FROM_SCRATCH's value unless this flag is given.")
 _READ_REWARD_CELLS = flags.DEFINE_enum(
     "read_reward_cells", _D["read_reward_cells"],
     list(memtk.estimators.READ_REWARD_CELLS), "answer: a read of the cell "
-    "written when the answer's vector was the input, credited to the read "
-    "choices up to it; written: a read of any cell written before the "
-    "answers, credited to its own step.")
+    "whose latest write carried the answer's vector (as an input), credited "
+    "to the choices up to it; written: a read of any cell written before "
+    "the answers, credited to its own step.")
 _READ_REWARD_HEADS = flags.DEFINE_enum(
     "read_reward_heads", _D["read_reward_heads"],
     list(memtk.estimators.READ_REWARD_HEADS), "all: the read reward's "
