@@ -128,11 +128,12 @@ def make_task(name):
 
 def trained_bits(record):
   """The error of the model its batches train, from a history record: with
-  greedy hard choices, or run softly while the soft-to-hard curriculum runs
-  soft batches (whichever is lower: a soft phase that has found the
-  algorithm is a solved model for the learning rate, whatever greedy hard
-  choices make of it yet). Once the batches are all hard the error-scaled
-  rate starts its lowest error again from the hard one (soft_phase)."""
+  greedy hard choices, or run softly while the soft-to-hard curriculum's
+  hold runs soft batches only (whichever is lower: a soft phase that has
+  found the algorithm is a solved model for the learning rate, whatever
+  greedy hard choices make of it yet). Once hard batches start (the fade)
+  the error-scaled rate starts its lowest error again from the hard one
+  (soft_phase), so the fade is trained at the hard error's rate."""
   return min(record["bits_per_sequence"],
              record.get("soft_bits_per_sequence", math.inf))
 
@@ -162,8 +163,8 @@ def _half_life_callback(config, history):
 
 
 def soft_phase(record):
-  """1.0 for a history record made while a hard model's curriculum still
-  ran soft batches (it holds the error run softly), else 0.0."""
+  """1.0 for a history record made while a hard model's curriculum held
+  every batch soft (it holds the error run softly), else 0.0."""
   return float("soft_bits_per_sequence" in record)
 
 
@@ -191,7 +192,7 @@ def decay_callback(config, history):
 
 EVAL_MONITOR = "eval_bit_errors"
 SOFT_EVAL_MONITOR = "eval_soft_bit_errors"  # a hard model run softly
-PHASE_MONITOR = "eval_soft_phase"  # soft_phase: 1 while soft batches run
+PHASE_MONITOR = "eval_soft_phase"  # soft_phase: 1 during the soft hold
 TRAINED_MONITOR = "eval_trained_bit_errors"  # trained_bits: the rate's
 
 

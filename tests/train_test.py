@@ -487,8 +487,8 @@ class DivergenceTest(tf.test.TestCase):
   def test_soft_hold_ends_below_soft_curriculum_until_soft(self):
     # --soft_curriculum_until_soft=0.1: while soft batches run, each
     # evaluation also runs the model softly (recorded); below 0.1 the hold
-    # ends even though greedy hard choices are far off. Once the fade is
-    # over nothing runs softly any more.
+    # ends even though greedy hard choices are far off. Once the hold is
+    # over (hard batches fade in) nothing runs softly any more.
     from tasks import common  # pylint: disable=g-import-not-at-top
     from tasks import contract  # pylint: disable=g-import-not-at-top
     model, callback = self._held(1.0, 0.1)
@@ -518,12 +518,15 @@ class DivergenceTest(tf.test.TestCase):
       self.assertEqual(logs[common.TRAINED_MONITOR], soft_bits)
       self.assertEqual(logs[common.PHASE_MONITOR], 1.0)
     self.assertIn("(0.0500 run softly)", logged[-1])
-    model.optimizer.iterations.assign(140)
+    # Mid-fade (the hold ended at step 40; soft batches run until 140).
+    model.optimizer.iterations.assign(80)
     callback.soft_evaluator = mock.Mock(side_effect=AssertionError)
     logs = {"loss": 0.1}
     callback.on_epoch_end(0, logs)
     self.assertNotIn("soft_bits_per_sequence", callback.history[-1])
-    # All hard now: a new phase for the rate (it restarts its lowest error).
+    # Hard batches run: a new phase for the rate (it restarts its lowest
+    # error from the greedy hard one, so the fade runs at the hard error's
+    # rate, not at the floor a solved soft phase left it at).
     self.assertEqual(logs[common.PHASE_MONITOR], 0.0)
     self.assertEqual(logs[common.TRAINED_MONITOR], 30.0)
 
