@@ -485,8 +485,8 @@ class DivergenceTest(tf.test.TestCase):
     self.assertEqual(model.curriculum_end(), 10**6 + 100)
 
   def test_soft_hold_ends_below_soft_curriculum_until_soft(self):
-    # --soft_curriculum_until_soft=0.1: while soft batches run, each
-    # evaluation also runs the model softly (recorded); below 0.1 the hold
+    # --soft_curriculum_until_soft=0.1: during the hold, each evaluation
+    # also runs the model softly (recorded); below 0.1 the hold
     # ends even though greedy hard choices are far off. Once the hold is
     # over (hard batches fade in) nothing runs softly any more.
     from tasks import common  # pylint: disable=g-import-not-at-top
