@@ -58,8 +58,9 @@ class _RateSchedule(keras.callbacks.Callback):
   optimizer's rate to `self._rate()` (which each schedule defines).
 
   A hard model whose soft phase has solved the task (a soft error near 0)
-  has not solved it with hard choices: once its batches are all hard, the
-  rate must follow the hard error, not stay where the soft one put it."""
+  has not solved it with hard choices: once hard batches start, the rate
+  must follow the hard error, not stay where the soft one put it
+  (tasks.train changes the phase when the soft hold ends)."""
 
   def __init__(self, below, floor, monitor, phase_monitor, phase):
     super().__init__()
