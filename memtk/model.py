@@ -457,9 +457,15 @@ class NTM(sequence_model.SequenceModel):
     plus soft_curriculum_steps."""
     if not self._has_curriculum():
       return 0
-    hold = (int(self.soft_hold_end.numpy()) if self.built
+    return self.hold_end() + self.hard_settings["soft_curriculum_steps"]
+
+  def hold_end(self):
+    """The optimizer step at which the curriculum's soft hold ends (every
+    batch soft before it; 0 without a curriculum)."""
+    if not self._has_curriculum():
+      return 0
+    return (int(self.soft_hold_end.numpy()) if self.built
             else self.hard_settings["soft_curriculum_hold"])
-    return hold + self.hard_settings["soft_curriculum_steps"]
 
   def end_soft_hold(self, step):
     """Ends the curriculum's soft hold at `step` (if it would end later):

@@ -575,8 +575,7 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
       self._start += time.time() - self._start - seconds
     if isinstance(self.curriculum, curriculum_lib.Adaptive):
       record.update(self._decide_level(step))
-    if (self.soft_evaluator is not None
-        and step < int(self.model.soft_hold_end.numpy())):
+    if self.soft_evaluator is not None and step < self.model.hold_end():
       # During the soft hold: the same sequences with the model run softly.
       record["soft_bits_per_sequence"] = logs[common.SOFT_EVAL_MONITOR] = (
           self.soft_evaluator.bits_per_sequence(
