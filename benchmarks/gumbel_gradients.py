@@ -8,9 +8,14 @@ one of `--soft_steps` batches soft), then continues from its checkpoint
 (weights and optimizer state) purely hard, once per estimator variant:
 
   gumbel, relaxed writes  a write head's gradient reaches its relaxed sample
-                          at every cell (the plain straight-through estimator,
-                          gumbel_writes='relaxed');
-  gumbel, chosen writes   only at the cell it wrote (memtk's default);
+                          at every cell, and the forward pass uses the
+                          Gumbel-max sample (the plain straight-through
+                          estimator: gumbel_writes='relaxed',
+                          gumbel_forward='sample');
+  gumbel, chosen writes   only at the cell it wrote, forward on the sample;
+  gumbel, chosen writes, greedy forward
+                          the same gradient, forward on each head's most
+                          likely cell (memtk's default);
   reinforce               the score-function estimator, for comparison.
 
 For each it reports, on the next `--batches` batches of the run's own stream
@@ -129,9 +134,14 @@ def train_hard(model, task, config, start):
 
 # (name, config changes) of each estimator compared.
 VARIANTS = [("gumbel, relaxed writes", dict(estimator="gumbel",
-                                            gumbel_writes="relaxed")),
+                                            gumbel_writes="relaxed",
+                                            gumbel_forward="sample")),
             ("gumbel, chosen writes", dict(estimator="gumbel",
-                                           gumbel_writes="chosen")),
+                                           gumbel_writes="chosen",
+                                           gumbel_forward="sample")),
+            ("gumbel, chosen writes, greedy forward",
+             dict(estimator="gumbel", gumbel_writes="chosen",
+                  gumbel_forward="greedy")),
             ("reinforce", dict(estimator="reinforce"))]
 
 

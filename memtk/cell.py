@@ -56,12 +56,12 @@ import tensorflow as tf
 from memtk import access
 from memtk import addressing as addressing_lib
 from memtk import controllers as controllers_lib
+from memtk import estimators
 from memtk import heads as heads_lib
 from memtk import modes
 
 ADDRESSING_MODES = ("soft", "hard", "sparse")
 CHOICES = ("soft", "greedy", "sample", "gumbel", "sparse")
-GUMBEL_WRITES = ("chosen", "relaxed")
 DEFAULT_SPARSE_K = 8  # Rae et al. 2016: K = 4 or 8 made no difference
 MEMORY_INITS = ("constant", "learned", "random", "zeros")
 _CONSTANT_MEMORY = 1e-6  # Collier & Beel 2018: trained ~2x faster than others
@@ -345,7 +345,7 @@ class NTMCell(keras.layers.Layer):
     return output.logits, state
 
   def choice_step(self, inputs, state, choice, noise=None, temperature=1.0,
-                  soft=None, gumbel_writes="chosen"):
+                  soft=None, gumbel=estimators.GumbelForm()):
     """One NTM step with the cell choice made explicit.
 
     Args:
@@ -360,9 +360,11 @@ class NTMCell(keras.layers.Layer):
         the step runs softly instead (the soft-to-hard curriculum's soft
         batches; a tensor, so one compiled step serves both). Both cases then
         go through dense one-hot access, at soft access's cost.
-      gumbel_writes: 'gumbel' only: 'chosen' (a write head's gradient
-        reaches its relaxed sample only at the cell it wrote) or 'relaxed'
-        (at every cell; see memtk.estimators.gumbel_straight_through).
+      gumbel: 'gumbel' only: an estimators.GumbelForm, whose `writes` is
+        'chosen' (a write head's gradient reaches its relaxed sample only at
+        the cell it wrote) or 'relaxed' (at every cell), and whose `forward`
+        is 'greedy' (each head uses its most likely cell) or 'sample' (the
+        Gumbel-max sample; see memtk.estimators.gumbel_straight_through).
 
     Returns:
       (StepOutput, NTMState at t).
@@ -374,12 +376,10 @@ class NTMCell(keras.layers.Layer):
                        f"its choices are {self.mode.choices}")
     if choice in ("sample", "gumbel") and noise is None:
       raise ValueError(f"choice {choice!r} needs noise")
-    if gumbel_writes not in GUMBEL_WRITES:
-      raise ValueError(f"gumbel_writes must be one of {GUMBEL_WRITES}, got "
-                       f"{gumbel_writes!r}")
+    gumbel = estimators.gumbel_form(*gumbel)
     controller_output, controller_state, p = self.control(inputs, state)
     weights, memory, read, log_prob, entropy = self.mode.dense_step(
-        self, state, p, choice, noise, temperature, soft, gumbel_writes)
+        self, state, p, choice, noise, temperature, soft, gumbel)
     logits, baseline = self.emit(controller_output, read)
     output = StepOutput(logits, log_prob, entropy, baseline,
                         self.choices(weights))

@@ -8,20 +8,28 @@ head. Choosing is not differentiable, so training needs an estimator:
     builds the loss whose gradient is that estimate, from per-step rewards
     turned into rewards-to-go.
   * straight-through Gumbel-softmax: the forward pass uses the one-hot of
-    argmax(log w + g), g ~ Gumbel(0, 1) (an exact sample of w); the backward
-    pass uses the gradient of softmax((log w + g) / tau).
+    argmax(log w + g), g ~ Gumbel(0, 1) (an exact sample of w), or of
+    argmax w (forward='greedy'); the backward pass uses the gradient of
+    softmax((log w + g) / tau).
 
 Pure functions of tensors; the noise is an argument, so the caller owns the
 random stream (and a seed reproduces a run).
 """
 
 import math
+from typing import NamedTuple
 
 import tensorflow as tf
 
 from memtk.addressing import TINY as _TINY  # a weight of 0 has log-prob -69
 
 ESTIMATORS = ("reinforce", "gumbel")
+# Where a straight-through Gumbel write head's gradient reaches its relaxed
+# sample: the chosen cell only, or every cell (gumbel_straight_through).
+GUMBEL_WRITES = ("chosen", "relaxed")
+# Which cell a straight-through Gumbel step's forward pass uses: the most
+# likely one, or the Gumbel-max sample (gumbel_straight_through).
+GUMBEL_FORWARDS = ("greedy", "sample")
 # What a read reward pays for (read_credit): reads of the cell that holds the
 # answer, or of any cell written before the answers.
 READ_REWARD_CELLS = ("answer", "written")
@@ -95,8 +103,27 @@ def entropy(weights):
   return -tf.reduce_sum(weights * tf.math.log(tf.maximum(weights, _TINY)), -1)
 
 
+class GumbelForm(NamedTuple):
+  """How a straight-through Gumbel step chooses and differentiates
+  (gumbel_straight_through): `writes` one of GUMBEL_WRITES, `forward` one
+  of GUMBEL_FORWARDS. Build it with gumbel_form, which checks both."""
+  writes: str = "chosen"
+  forward: str = "greedy"
+
+
+def gumbel_form(writes="chosen", forward="greedy"):
+  """A checked GumbelForm; a ValueError names a bad field."""
+  if writes not in GUMBEL_WRITES:
+    raise ValueError(f"gumbel_writes must be one of {GUMBEL_WRITES}, got "
+                     f"{writes!r}")
+  if forward not in GUMBEL_FORWARDS:
+    raise ValueError(f"gumbel_forward must be one of {GUMBEL_FORWARDS}, got "
+                     f"{forward!r}")
+  return GumbelForm(writes, forward)
+
+
 def gumbel_straight_through(weights, gumbel_noise, temperature,
-                            chosen_only=None):
+                            chosen_only=None, forward="sample"):
   """Straight-through Gumbel-softmax choice.
 
   Args:
@@ -108,13 +135,21 @@ def gumbel_straight_through(weights, gumbel_noise, temperature,
       touched). A write head's gradient at every other cell comes from rows
       it left as they were, where the content scores of nearly empty rows
       (cosines against norms of ~sqrt(eps)) make it explode through time.
+    forward: 'sample' (the estimator of Jang et al. 2017: the forward pass
+      takes the Gumbel-max sample argmax(log w + g)) or 'greedy' (it takes
+      argmax w, the cell a greedy evaluation reads; the backward pass is
+      the relaxed sample's either way).
 
   Returns:
     (indices [B, H] int32, one-hot [B, H, N] whose value is exactly
     one_hot(indices) and whose gradient is that of the relaxed sample).
   """
+  if forward not in GUMBEL_FORWARDS:
+    raise ValueError(f"forward must be one of {GUMBEL_FORWARDS}, got "
+                     f"{forward!r}")
   logits = tf.math.log(tf.maximum(weights, _TINY)) + gumbel_noise
-  indices = tf.argmax(logits, axis=-1, output_type=tf.int32)
+  indices = (greedy(weights) if forward == "greedy" else
+             tf.argmax(logits, axis=-1, output_type=tf.int32))
   relaxed = tf.nn.softmax(logits / temperature, axis=-1)
   hard = tf.one_hot(indices, tf.shape(weights)[-1], dtype=weights.dtype)
   # relaxed - stop_gradient(relaxed) is exactly 0 forward, so the value is

@@ -47,7 +47,12 @@ loss) and optimizer step n:
     cell it wrote; 'relaxed' lets it reach every cell, which at a one-hot
     forward means rows left nearly empty, whose cosine content scores make
     the gradient grow by orders of magnitude per step
-    (benchmarks/gumbel_gradients.py measures both).
+    (benchmarks/gumbel_gradients.py measures both). With
+    `gumbel_forward`='greedy' (the default) the forward pass uses each
+    head's most likely cell, as a greedy evaluation does; 'sample' uses the
+    Gumbel-max sample argmax(log w + g) (Jang et al.'s estimator), with
+    which copy models lost what the soft phase had found once the batches
+    turned hard (docs/soft_vs_hard.md, "Gumbel that keeps what it learns").
 
 beta_n falls linearly from `entropy_bonus` to 0 over `entropy_steps`; tau_n
 falls geometrically from `temperature` to `temperature_final` over
@@ -99,6 +104,7 @@ HARD_DEFAULTS = {
     "stats_decay": 0.99,
     "reinforce_samples": 1,
     "gumbel_writes": "chosen",
+    "gumbel_forward": "greedy",
     "read_discount": 1.0,
     "read_reward": 0.0,
     "read_reward_cells": "answer",
@@ -118,7 +124,7 @@ def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
                           temperature, temperature_final, temperature_steps,
                           soft_curriculum_hold, soft_curriculum_steps,
                           stats_decay, reinforce_samples, gumbel_writes,
-                          read_discount, read_reward, read_reward_cells,
+                          gumbel_forward, read_discount, read_reward, read_reward_cells,
                           read_reward_heads):
   """A hard model's estimator settings (HARD_DEFAULTS' keys), checked; a
   ValueError names the first bad one."""
@@ -143,9 +149,7 @@ def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
       or not isinstance(reinforce_samples, int) or reinforce_samples < 1):
     raise ValueError(f"reinforce_samples must be an int >= 1, got "
                      f"{reinforce_samples!r}")
-  if gumbel_writes not in cell_lib.GUMBEL_WRITES:
-    raise ValueError(f"gumbel_writes must be one of "
-                     f"{cell_lib.GUMBEL_WRITES}, got {gumbel_writes!r}")
+  estimators.gumbel_form(gumbel_writes, gumbel_forward)
   if not 0 <= read_discount <= 1:
     raise ValueError(f"read_discount must be in [0, 1], got "
                      f"{read_discount!r}")
@@ -174,7 +178,7 @@ def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
       soft_curriculum_steps=soft_curriculum_steps,
       stats_decay=float(stats_decay),
       reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
-      read_discount=float(read_discount), read_reward=float(read_reward),
+      gumbel_forward=gumbel_forward, read_discount=float(read_discount), read_reward=float(read_reward),
       read_reward_cells=read_reward_cells,
       read_reward_heads=read_reward_heads)
 
@@ -217,6 +221,7 @@ class NTM(sequence_model.SequenceModel):
                stats_decay=HARD_DEFAULTS["stats_decay"],
                reinforce_samples=HARD_DEFAULTS["reinforce_samples"],
                gumbel_writes=HARD_DEFAULTS["gumbel_writes"],
+               gumbel_forward=HARD_DEFAULTS["gumbel_forward"],
                read_discount=HARD_DEFAULTS["read_discount"],
                read_reward=HARD_DEFAULTS["read_reward"],
                read_reward_cells=HARD_DEFAULTS["read_reward_cells"],
@@ -233,8 +238,8 @@ class NTM(sequence_model.SequenceModel):
         soft_curriculum_hold=soft_curriculum_hold,
         soft_curriculum_steps=soft_curriculum_steps, stats_decay=stats_decay,
         reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
-        read_discount=read_discount, read_reward=read_reward,
-        read_reward_cells=read_reward_cells,
+        gumbel_forward=gumbel_forward, read_discount=read_discount,
+        read_reward=read_reward, read_reward_cells=read_reward_cells,
         read_reward_heads=read_reward_heads)
     self.cell = cell_lib.NTMCell(
         controller, output_size, memory_size=memory_size, word_size=word_size,
@@ -335,7 +340,7 @@ class NTM(sequence_model.SequenceModel):
                                        alg="philox")
 
   def _run(self, inputs, choice=None, noise=None, temperature=1.0, soft=None,
-           collect=None, gumbel_writes="chosen"):
+           collect=None, gumbel=estimators.GumbelForm()):
     """Unrolls the cell; returns (StepOutput [B, T, ...], final state,
     collected); the state and collected are None from the sparse loop."""
     inputs = tf.convert_to_tensor(inputs, self.compute_dtype)
@@ -360,7 +365,7 @@ class NTM(sequence_model.SequenceModel):
       def step(x, state):
         return self.cell.choice_step(x[0], state, choice, noise=x[1],
                                      temperature=temperature, soft=soft,
-                                     gumbel_writes=gumbel_writes)
+                                     gumbel=gumbel)
 
       outputs, state, collected = unroll(step, (inputs, noise), initial,
                                          collect=collect)
@@ -424,7 +429,8 @@ class NTM(sequence_model.SequenceModel):
                              for t in (x, y, sample_weight))
     noise = self._noise(x, choice, draw)
     out = self._run(x, choice, noise, temperature, soft_batch,
-                    gumbel_writes=settings["gumbel_writes"])[0]
+                    gumbel=estimators.GumbelForm(settings["gumbel_writes"],
+                                                 settings["gumbel_forward"]))[0]
     # Under a strategy, Keras scales the compiled loss by 1 / replicas so
     # that summing the replicas' gradients averages them; the terms below
     # are scaled alike.

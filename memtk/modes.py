@@ -78,9 +78,9 @@ class SoftMode:
     return False
 
   def dense_step(self, cell, state, p, choice, noise=None, temperature=1.0,
-                 soft=None, gumbel_writes="chosen"):
+                 soft=None, gumbel=None):
     """(w_t [B, H, N], M_t, r_t, log_prob [B, H], entropy [B, H])."""
-    del choice, noise, temperature, soft, gumbel_writes
+    del choice, noise, temperature, soft, gumbel
     if cell.content_addressing:  # the fused access computes w_t itself
       weights, memory, read = access.soft_access(
           state.memory, state.weights, p.key, p.strength, p.gate, p.shift,
@@ -113,14 +113,15 @@ class HardMode:
     return choice in ("greedy", "sample") and soft is None and collect is None
 
   def dense_step(self, cell, state, p, choice, noise=None, temperature=1.0,
-                 soft=None, gumbel_writes="chosen"):
+                 soft=None, gumbel=estimators.GumbelForm()):
     """(w_t [B, H, N] (one-hot unless soft), M_t, r_t, log w_t(i_t), entropy).
 
     `soft` (an optional scalar bool tensor): where true the step runs softly
     (the curriculum's soft batches), through dense one-hot access.
-    `gumbel_writes`: 'chosen' (a write head's relaxed gradient only through
-    the cell it wrote) or 'relaxed' (through every cell; see
-    memtk.estimators.gumbel_straight_through).
+    `gumbel`: the estimators.GumbelForm of a 'gumbel' choice: its write
+    heads' relaxed gradient through the cell written only ('chosen') or
+    every cell ('relaxed'), its forward pass on the most likely cell
+    ('greedy') or the Gumbel-max sample ('sample').
     """
     distribution = cell.distribution(state.memory, state.weights, p)
     entropy = estimators.entropy(distribution)
@@ -133,7 +134,8 @@ class HardMode:
       writes = tf.range(cell.num_heads) >= cell.num_read_heads
       indices, weights = estimators.gumbel_straight_through(
           distribution, noise, temperature,
-          chosen_only=writes if gumbel_writes == "chosen" else None)
+          chosen_only=writes if gumbel.writes == "chosen" else None,
+          forward=gumbel.forward)
     else:
       indices = (estimators.greedy(distribution) if choice == "greedy" else
                  estimators.sample(tf.stop_gradient(distribution), noise))
@@ -273,10 +275,10 @@ class SparseMode:
                      sparse_entropy(weights), kept, (indices, weights))
 
   def dense_step(self, cell, state, p, choice=None, noise=None,
-                 temperature=1.0, soft=None, gumbel_writes="chosen"):
+                 temperature=1.0, soft=None, gumbel=None):
     """The straightforward dense step with the same supports: w_t scattered
     into [B, H, N], then the dense write and read (autodiff throughout)."""
-    del choice, noise, temperature, soft, gumbel_writes
+    del choice, noise, temperature, soft, gumbel
     k = self.support_size(cell)
     previous = tf.math.top_k(state.weights, k=k, sorted=False).indices
     previous = (previous, tf.gather(state.weights, previous, batch_dims=2))

@@ -98,6 +98,11 @@ _GUMBEL_WRITES = flags.DEFINE_enum(
     "a write head's relaxed gradient reaches only the cell it wrote "
     "(chosen), or every cell (relaxed: explodes through the content scores "
     "of nearly empty rows; benchmarks/gumbel_gradients.py).")
+_GUMBEL_FORWARD = flags.DEFINE_enum(
+    "gumbel_forward", _D["gumbel_forward"], ["greedy", "sample"], "Gumbel: "
+    "the forward pass uses each head's most likely cell (greedy), or the "
+    "Gumbel-max sample (sample: copy models lose what the soft phase found "
+    "once the batches turn hard; docs/soft_vs_hard.md).")
 _SOFT_CURRICULUM_HOLD = flags.DEFINE_integer(
     "soft_curriculum_hold", _D["soft_curriculum_hold"], "Soft-to-hard "
     "curriculum: every batch runs soft for at most this many steps first "
@@ -339,6 +344,7 @@ def _flag_config():
       "temperature_final": _TEMPERATURE_FINAL.value,
       "temperature_steps": _TEMPERATURE_STEPS.value,
       "gumbel_writes": _GUMBEL_WRITES.value,
+      "gumbel_forward": _GUMBEL_FORWARD.value,
       "soft_curriculum_hold": _SOFT_CURRICULUM_HOLD.value,
       "soft_curriculum_steps": _SOFT_CURRICULUM_STEPS.value,
       "soft_curriculum_until": _SOFT_CURRICULUM_UNTIL.value,

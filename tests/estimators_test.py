@@ -350,6 +350,37 @@ class StraightThroughTest(tf.test.TestCase):
     self.assertAllClose(full[:, 0], gradient[:, 0])  # head 0 unmasked
     self.assertGreater(np.abs(full[:, 1:] - gradient[:, 1:]).max(), 1e-3)
 
+  def test_greedy_forward_takes_the_most_likely_cell(self):
+    # Same relaxed gradient, forward on argmax w rather than the sample.
+    rng = np.random.default_rng(6)
+    weights = tf.constant(rng.dirichlet(np.ones(5), size=(4, 2)))
+    noise = tf.constant(rng.gumbel(size=(4, 2, 5)))
+    coefficients = rng.normal(size=(4, 2, 5))
+    results = {}
+    for forward in estimators.GUMBEL_FORWARDS:
+      with tf.GradientTape() as tape:
+        tape.watch(weights)
+        indices, w = estimators.gumbel_straight_through(
+            weights, noise, 0.7, forward=forward)
+        total = tf.reduce_sum(w * coefficients)
+      self.assertAllEqual(w, tf.one_hot(indices, 5, dtype=w.dtype))
+      results[forward] = indices.numpy(), tape.gradient(total, weights)
+    sampled = np.argmax(np.log(weights.numpy()) + noise.numpy(), -1)
+    self.assertAllEqual(results["sample"][0], sampled)
+    self.assertAllEqual(results["greedy"][0], np.argmax(weights.numpy(), -1))
+    self.assertFalse(np.all(sampled == np.argmax(weights.numpy(), -1)))
+    self.assertAllClose(results["greedy"][1], results["sample"][1])
+    with self.assertRaisesRegex(ValueError, "forward must be one of .*'max'"):
+      estimators.gumbel_straight_through(weights, noise, 0.7, forward="max")
+
+  def test_gumbel_form_names_a_bad_field(self):
+    self.assertEqual(estimators.gumbel_form(),
+                     estimators.GumbelForm("chosen", "greedy"))
+    with self.assertRaisesRegex(ValueError, "gumbel_writes .*'all'"):
+      estimators.gumbel_form(writes="all")
+    with self.assertRaisesRegex(ValueError, "gumbel_forward .*'max'"):
+      estimators.gumbel_form(forward="max")
+
 
 if __name__ == "__main__":
   tf.test.main()

@@ -43,8 +43,9 @@ class GumbelGradientsTest(tf.test.TestCase):
     self.assertEqual(process.returncode, 0, process.stderr[-3000:])
     self.assertEqual(result["soft_steps"], 10)
     variants = result["variants"]
-    self.assertEqual(set(variants), {"gumbel, relaxed writes",
-                                     "gumbel, chosen writes", "reinforce"})
+    self.assertEqual(set(variants), {
+        "gumbel, relaxed writes", "gumbel, chosen writes",
+        "gumbel, chosen writes, greedy forward", "reinforce"})
     for row in variants.values():
       self.assertEqual((row["batches"], row["hard_steps"]), (2, 2))
       self.assertGreater(row["global_norm_median"], 0)

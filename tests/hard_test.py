@@ -104,13 +104,18 @@ class HardStepTest(tf.test.TestCase, parameterized.TestCase):
     want = estimators.sample(w, uniform)
     self.assertAllEqual(tf.argmax(state.weights, -1), want)
 
-  def test_gumbel_step_equals_hard_access_of_its_choice(self):
+  @parameterized.parameters("greedy", "sample")
+  def test_gumbel_step_equals_hard_access_of_its_choice(self, forward):
     noise = estimators.gumbel_noise((3, 4, 8), tf.constant([3, 4]))
-    _, state = self.cell.choice_step(self.x, self.state, "gumbel",
-                                     noise=noise, temperature=0.5)
-    _, w = self._parts()
-    indices = tf.argmax(tf.math.log(w) + noise, -1, output_type=tf.int32)
-    p, _ = self._parts()
+    _, state = self.cell.choice_step(
+        self.x, self.state, "gumbel", noise=noise, temperature=0.5,
+        gumbel=estimators.GumbelForm(forward=forward))
+    p, w = self._parts()
+    sampled = tf.argmax(tf.math.log(w) + noise, -1, output_type=tf.int32)
+    greedy = tf.argmax(w, -1, output_type=tf.int32)
+    self.assertFalse(np.all(sampled == greedy))  # the noise moves some heads
+    indices = greedy if forward == "greedy" else sampled
+    self.assertAllEqual(tf.argmax(state.weights, -1), indices)
     memory, read = access.hard_access(self.state.memory, indices, p.erase,
                                       p.add, 2)
     self.assertAllClose(state.memory, memory, atol=1e-6)
@@ -406,6 +411,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
        dict(estimator="gumbel", temperature_steps=0, temperature_final=5.0)),
       ("gumbel_writes", dict(estimator="gumbel", gumbel_writes="chosen"),
        dict(estimator="gumbel", gumbel_writes="relaxed")),
+      ("gumbel_forward", dict(estimator="gumbel", gumbel_forward="greedy"),
+       dict(estimator="gumbel", gumbel_forward="sample")),
       ("stats_decay", dict(stats_decay=0.0), dict(stats_decay=0.9)),
       ("reinforce_samples", dict(reinforce_samples=1),
        dict(reinforce_samples=3)),
@@ -482,6 +489,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       ("samples_bool", dict(reinforce_samples=True), "reinforce_samples"),
       ("gumbel_writes", dict(gumbel_writes="all"),
        "gumbel_writes must be one of .*'all'"),
+      ("gumbel_forward", dict(gumbel_forward="max"),
+       "gumbel_forward must be one of .*'max'"),
       ("read_discount", dict(read_discount=1.5),
        r"read_discount must be in \[0, 1\], got 1.5"),
       ("samples_gumbel", dict(reinforce_samples=2, estimator="gumbel"),
