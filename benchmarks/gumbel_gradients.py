@@ -12,10 +12,11 @@ one of `--soft_steps` batches soft), then continues from its checkpoint
                           Gumbel-max sample (the plain straight-through
                           estimator: gumbel_writes='relaxed',
                           gumbel_forward='sample');
-  gumbel, chosen writes   only at the cell it wrote, forward on the sample;
+  gumbel, chosen writes   only at the cell it wrote, forward on the sample
+                          (memtk's default);
   gumbel, chosen writes, greedy forward
                           the same gradient, forward on each head's most
-                          likely cell (memtk's default);
+                          likely cell (gumbel_forward='greedy');
   reinforce               the score-function estimator, for comparison.
 
 For each it reports, on the next `--batches` batches of the run's own stream

@@ -27,9 +27,9 @@ ESTIMATORS = ("reinforce", "gumbel")
 # Where a straight-through Gumbel write head's gradient reaches its relaxed
 # sample: the chosen cell only, or every cell (gumbel_straight_through).
 GUMBEL_WRITES = ("chosen", "relaxed")
-# Which cell a straight-through Gumbel step's forward pass uses: the most
-# likely one, or the Gumbel-max sample (gumbel_straight_through).
-GUMBEL_FORWARDS = ("greedy", "sample")
+# Which cell a straight-through Gumbel step's forward pass uses: the
+# Gumbel-max sample, or the most likely cell (gumbel_straight_through).
+GUMBEL_FORWARDS = ("sample", "greedy")
 # What a read reward pays for (read_credit): reads of the cell that holds the
 # answer, or of any cell written before the answers.
 READ_REWARD_CELLS = ("answer", "written")
@@ -108,10 +108,10 @@ class GumbelForm(NamedTuple):
   (gumbel_straight_through): `writes` one of GUMBEL_WRITES, `forward` one
   of GUMBEL_FORWARDS. Build it with gumbel_form, which checks both."""
   writes: str = "chosen"
-  forward: str = "greedy"
+  forward: str = "sample"
 
 
-def gumbel_form(writes="chosen", forward="greedy"):
+def gumbel_form(writes="chosen", forward="sample"):
   """A checked GumbelForm; a ValueError names a bad field."""
   if writes not in GUMBEL_WRITES:
     raise ValueError(f"gumbel_writes must be one of {GUMBEL_WRITES}, got "

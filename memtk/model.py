@@ -48,11 +48,12 @@ loss) and optimizer step n:
     forward means rows left nearly empty, whose cosine content scores make
     the gradient grow by orders of magnitude per step
     (benchmarks/gumbel_gradients.py measures both). With
-    `gumbel_forward`='greedy' (the default) the forward pass uses each
-    head's most likely cell, as a greedy evaluation does; 'sample' uses the
-    Gumbel-max sample argmax(log w + g) (Jang et al.'s estimator), with
-    which copy models lost what the soft phase had found once the batches
-    turned hard (docs/soft_vs_hard.md, "Gumbel that keeps what it learns").
+    `gumbel_forward`='sample' (the default, Jang et al.'s estimator) the
+    forward pass uses the Gumbel-max sample argmax(log w + g); 'greedy'
+    uses each head's most likely cell, as a greedy evaluation does (no
+    sampling noise in the forward pass; it did not stop solved copy models
+    from collapsing once purely hard: docs/soft_vs_hard.md, "Gumbel after
+    the fade fix").
 
 beta_n falls linearly from `entropy_bonus` to 0 over `entropy_steps`; tau_n
 falls geometrically from `temperature` to `temperature_final` over
@@ -104,7 +105,7 @@ HARD_DEFAULTS = {
     "stats_decay": 0.99,
     "reinforce_samples": 1,
     "gumbel_writes": "chosen",
-    "gumbel_forward": "greedy",
+    "gumbel_forward": "sample",
     "read_discount": 1.0,
     "read_reward": 0.0,
     "read_reward_cells": "answer",

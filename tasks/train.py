@@ -99,10 +99,9 @@ _GUMBEL_WRITES = flags.DEFINE_enum(
     "(chosen), or every cell (relaxed: explodes through the content scores "
     "of nearly empty rows; benchmarks/gumbel_gradients.py).")
 _GUMBEL_FORWARD = flags.DEFINE_enum(
-    "gumbel_forward", _D["gumbel_forward"], ["greedy", "sample"], "Gumbel: "
-    "the forward pass uses each head's most likely cell (greedy), or the "
-    "Gumbel-max sample (sample: copy models lose what the soft phase found "
-    "once the batches turn hard; docs/soft_vs_hard.md).")
+    "gumbel_forward", _D["gumbel_forward"], ["sample", "greedy"], "Gumbel: "
+    "the forward pass uses the Gumbel-max sample (sample), or each head's "
+    "most likely cell (greedy: no sampling noise forward; docs/soft_vs_hard.md).")
 _SOFT_CURRICULUM_HOLD = flags.DEFINE_integer(
     "soft_curriculum_hold", _D["soft_curriculum_hold"], "Soft-to-hard "
     "curriculum: every batch runs soft for at most this many steps first "

@@ -375,7 +375,7 @@ class StraightThroughTest(tf.test.TestCase):
 
   def test_gumbel_form_names_a_bad_field(self):
     self.assertEqual(estimators.gumbel_form(),
-                     estimators.GumbelForm("chosen", "greedy"))
+                     estimators.GumbelForm("chosen", "sample"))
     with self.assertRaisesRegex(ValueError, "gumbel_writes .*'all'"):
       estimators.gumbel_form(writes="all")
     with self.assertRaisesRegex(ValueError, "gumbel_forward .*'max'"):
