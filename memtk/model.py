@@ -125,8 +125,8 @@ def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
                           temperature, temperature_final, temperature_steps,
                           soft_curriculum_hold, soft_curriculum_steps,
                           stats_decay, reinforce_samples, gumbel_writes,
-                          gumbel_forward, read_discount, read_reward, read_reward_cells,
-                          read_reward_heads):
+                          gumbel_forward, read_discount, read_reward,
+                          read_reward_cells, read_reward_heads):
   """A hard model's estimator settings (HARD_DEFAULTS' keys), checked; a
   ValueError names the first bad one."""
   if estimator not in estimators.ESTIMATORS:
@@ -179,8 +179,8 @@ def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
       soft_curriculum_steps=soft_curriculum_steps,
       stats_decay=float(stats_decay),
       reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
-      gumbel_forward=gumbel_forward, read_discount=float(read_discount), read_reward=float(read_reward),
-      read_reward_cells=read_reward_cells,
+      gumbel_forward=gumbel_forward, read_discount=float(read_discount),
+      read_reward=float(read_reward), read_reward_cells=read_reward_cells,
       read_reward_heads=read_reward_heads)
 
 

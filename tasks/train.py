@@ -101,7 +101,8 @@ _GUMBEL_WRITES = flags.DEFINE_enum(
 _GUMBEL_FORWARD = flags.DEFINE_enum(
     "gumbel_forward", _D["gumbel_forward"], ["sample", "greedy"], "Gumbel: "
     "the forward pass uses the Gumbel-max sample (sample), or each head's "
-    "most likely cell (greedy: no sampling noise forward; docs/soft_vs_hard.md).")
+    "most likely cell (greedy: no sampling noise in the forward pass; "
+    "docs/soft_vs_hard.md).")
 _SOFT_CURRICULUM_HOLD = flags.DEFINE_integer(
     "soft_curriculum_hold", _D["soft_curriculum_hold"], "Soft-to-hard "
     "curriculum: every batch runs soft for at most this many steps first "
