@@ -75,8 +75,13 @@ _TEST_STREAM = 7  # fresh sequences, apart from the training stream
 
 def soft_phase(logdir):
   """Runs tasks.train's soft phase of a Gumbel model (unless it is in
-  `logdir` already); returns its config."""
-  if not os.path.exists(os.path.join(logdir, "history.json")):
+  `logdir` already, with its checkpoint); returns its config."""
+  if os.path.exists(os.path.join(logdir, "history.json")):
+    if tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints")) is None:
+      sys.exit(f"error: {logdir} holds a soft phase without its checkpoint "
+               "(a results directory keeps none): pass another --out, or "
+               "delete it to train the soft phase again")
+  else:
     command = [sys.executable, "-m", "tasks.train", f"--logdir={logdir}",
                f"--task={_TASK.value}", f"--seed={_SEED.value}",
                "--addressing=hard", "--estimator=gumbel",

@@ -29,7 +29,15 @@ def _benchmark(out):
   bad = subprocess.run(
       [sys.executable, "-m", "benchmarks.gumbel_gradients", "--batches=0"],
       cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
-  return process, result, bad
+  # A soft phase kept without its checkpoint, as a results directory is.
+  kept = os.path.join(out, "kept")
+  os.makedirs(os.path.join(kept, "soft"))
+  with open(os.path.join(kept, "soft", "history.json"), "w") as f:
+    json.dump([], f)
+  no_checkpoint = subprocess.run(
+      [sys.executable, "-m", "benchmarks.gumbel_gradients", f"--out={kept}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+  return process, result, (bad, no_checkpoint)
 
 
 COMMANDS = {"test_command_measures_every_variant": _benchmark}
@@ -38,8 +46,8 @@ COMMANDS = {"test_command_measures_every_variant": _benchmark}
 class GumbelGradientsTest(tf.test.TestCase):
 
   def test_command_measures_every_variant(self):
-    process, result, bad = background.result(self._testMethodName,
-                                             _benchmark)
+    process, result, (bad, no_checkpoint) = background.result(
+        self._testMethodName, _benchmark)
     self.assertEqual(process.returncode, 0, process.stderr[-3000:])
     self.assertEqual(result["soft_steps"], 10)
     variants = result["variants"]
@@ -59,6 +67,9 @@ class GumbelGradientsTest(tf.test.TestCase):
     self.assertIn("gumbel, relaxed writes", process.stdout)
     self.assertNotEqual(bad.returncode, 0)
     self.assertIn("--batches must be >= 1, got 0", bad.stderr)
+    self.assertNotEqual(no_checkpoint.returncode, 0)
+    self.assertIn("holds a soft phase without its checkpoint",
+                  no_checkpoint.stderr)
 
 
 if __name__ == "__main__":
