@@ -78,8 +78,8 @@ _SPARSE_K = flags.DEFINE_integer(
 
 # --- hard addressing (used with --addressing=hard only) ---
 _ESTIMATOR = flags.DEFINE_enum(
-    "estimator", _D["estimator"], ["reinforce", "gumbel"], "Gradient "
-    "estimator of the hard choices.")
+    "estimator", _D["estimator"], list(memtk.estimators.ESTIMATORS),
+    "Gradient estimator of the hard choices.")
 _ENTROPY_BONUS = flags.DEFINE_float(
     "entropy_bonus", _D["entropy_bonus"], "Weight of the addressing entropy "
     "bonus at step 0; falls linearly to 0 over --entropy_steps.")
@@ -94,12 +94,13 @@ _TEMPERATURE_STEPS = flags.DEFINE_integer(
     "temperature_steps", _D["temperature_steps"], "Steps of the temperature "
     "schedule.")
 _GUMBEL_WRITES = flags.DEFINE_enum(
-    "gumbel_writes", _D["gumbel_writes"], ["chosen", "relaxed"], "Gumbel: "
-    "a write head's relaxed gradient reaches only the cell it wrote "
+    "gumbel_writes", _D["gumbel_writes"], list(memtk.estimators.GUMBEL_WRITES),
+    "Gumbel: a write head's relaxed gradient reaches only the cell it wrote "
     "(chosen), or every cell (relaxed: explodes through the content scores "
     "of nearly empty rows; benchmarks/gumbel_gradients.py).")
 _GUMBEL_FORWARD = flags.DEFINE_enum(
-    "gumbel_forward", _D["gumbel_forward"], ["sample", "greedy"], "Gumbel: "
+    "gumbel_forward", _D["gumbel_forward"],
+    list(memtk.estimators.GUMBEL_FORWARDS), "Gumbel: "
     "the forward pass uses the Gumbel-max sample (sample), or each head's "
     "most likely cell (greedy: no sampling noise in the forward pass; "
     "docs/soft_vs_hard.md).")
