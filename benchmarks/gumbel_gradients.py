@@ -77,7 +77,7 @@ def soft_phase(logdir):
   """Runs tasks.train's soft phase of a Gumbel model (unless it is in
   `logdir` already, with its checkpoint); returns its config."""
   if os.path.exists(os.path.join(logdir, "history.json")):
-    if tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints")) is None:
+    if common.latest_checkpoint(logdir) is None:
       sys.exit(f"error: {logdir} holds a soft phase without its checkpoint "
                "(a results directory keeps none): pass another --out, or "
                "delete it to train the soft phase again")
@@ -102,8 +102,8 @@ def hard_model(logdir, config, task):
   model = common.make_model(dict(config, soft_curriculum_hold=0,
                                  soft_curriculum_steps=0), task)
   checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-  latest = tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints"))
-  checkpoint.restore(latest).assert_existing_objects_matched()
+  checkpoint.restore(common.latest_checkpoint(logdir)
+                     ).assert_existing_objects_matched()
   return model
 
 

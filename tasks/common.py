@@ -402,6 +402,16 @@ def save_json(path, data):
   os.replace(tmp, path)
 
 
+def checkpoint_dir(logdir):
+  """Where tasks.train keeps a run's checkpoints."""
+  return os.path.join(logdir, "checkpoints")
+
+
+def latest_checkpoint(logdir):
+  """The newest checkpoint of the run in `logdir`, or None."""
+  return tf.train.latest_checkpoint(checkpoint_dir(logdir))
+
+
 def load_json(path):
   with open(path) as f:
     return json.load(f)

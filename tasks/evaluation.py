@@ -44,7 +44,7 @@ def load_run(path, task_name=None):
   task = common.make_task(config["task"])
   model = common.make_model(config, task)
   checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-  latest = tf.train.latest_checkpoint(os.path.join(path, "checkpoints"))
+  latest = common.latest_checkpoint(path)
   if latest is None:
     raise ValueError(f"logdir {path!r} holds no checkpoint yet")
   checkpoint.restore(latest).expect_partial()

@@ -642,7 +642,7 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
 
   checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
   manager = tf.train.CheckpointManager(
-      checkpoint, os.path.join(logdir, "checkpoints"), max_to_keep=3)
+      checkpoint, common.checkpoint_dir(logdir), max_to_keep=3)
   history = []
   if manager.latest_checkpoint:
     checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
