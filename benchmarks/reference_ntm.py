@@ -72,3 +72,23 @@ class ReferenceNTM(sequence_model.SequenceModel):
     initial = self.cell.initial_ntm_state(tf.shape(inputs)[0])
     logits, _, _ = unroll(self.step, inputs, initial)
     return logits
+
+
+class NoAccessNTM(ReferenceNTM):
+  """The floor under a soft NTM step: the same controller, head interface and
+  output layer in the same time loop, with no memory access at all.
+
+  Each read head reads its own key (r_t = k_t, so the interface stays in the
+  computation and its gradient is taken); the memory and weightings pass
+  through unchanged. It learns nothing useful; `benchmarks.throughput` times
+  it to show how much of a step the access takes and how fast a step could
+  be if the access cost nothing.
+  """
+
+  def step(self, inputs, state):
+    cell = self.cell
+    controller_output, controller_state, p = cell.control(inputs, state)
+    read = p.key[:, :cell.num_read_heads]
+    logits, _ = cell.emit(controller_output, read)
+    return logits, cell_lib.NTMState(controller_state, state.memory, read,
+                                     state.weights)

@@ -1,6 +1,7 @@
 """What benchmarks.throughput measures, without its flags: the timed
-training loop of one configuration, the straightforward reference model,
-tasks.train's time to its first step and the ratios to the reference."""
+training loop of several configurations in one process, the straightforward
+reference model and the no-access floor, tasks.train's time to its first
+step and the ratios to the reference."""
 
 import os
 import subprocess
@@ -8,6 +9,9 @@ import sys
 import time
 
 REFERENCE = "reference"
+NO_ACCESS = "no_access"
+# Models of benchmarks.reference_ntm, timed with the soft recipe's settings.
+BENCHMARK_MODELS = (REFERENCE, NO_ACCESS)
 
 
 def _model(method, config, task):
@@ -15,9 +19,11 @@ def _model(method, config, task):
   from benchmarks import reference_ntm  # pylint: disable=g-import-not-at-top
   from tasks import common  # pylint: disable=g-import-not-at-top
   ntm = common.make_model(config, task)
-  if method != REFERENCE:
+  if method not in BENCHMARK_MODELS:
     return ntm
-  model = reference_ntm.ReferenceNTM.like(ntm)
+  kind = (reference_ntm.ReferenceNTM if method == REFERENCE else
+          reference_ntm.NoAccessNTM)
+  model = kind.like(ntm)
   model.compile(steps_per_execution=config["steps_per_execution"])
   return model
 
@@ -30,9 +36,10 @@ def compiled_model(method, batch_size, steps_per_execution, steps):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from tasks import common  # pylint: disable=g-import-not-at-top
 
+  recipe = "soft" if method in BENCHMARK_MODELS else method
   config = dict(common.DEFAULT_CONFIG, batch_size=batch_size,
                 steps_per_execution=steps_per_execution,
-                **common.METHODS["soft" if method == REFERENCE else method])
+                **common.METHODS[recipe])
   # A hard method's steps as they run once its curriculum is over.
   config.update(soft_curriculum_hold=0, soft_curriculum_steps=0)
   task = common.make_task("copy")
@@ -46,20 +53,31 @@ def compiled_model(method, batch_size, steps_per_execution, steps):
   return model, (x, y, m), time.perf_counter() - start
 
 
-def measure(batch_size, steps, steps_per_execution, repeats, method="soft"):
-  """(median sequences/s of model.fit on copy batches, seconds of the first
-  call less its steps at that rate); runs in this process."""
-  model, (x, y, m), first_call = compiled_model(
-      method, batch_size, steps_per_execution, steps)
+def measure(batch_size, steps, steps_per_execution, repeats, methods):
+  """{method: (median sequences/s of model.fit on copy batches, seconds of
+  its first call less its steps at that rate)} for each of `methods`, timed
+  in this process side by side: every model is compiled first, then each
+  repeat fits every model once, in an order reversed from one repeat to the
+  next, so that a change in the machine's speed during the run falls on all
+  of them alike."""
+  runs = {}
+  for method in methods:
+    runs[method] = compiled_model(method, batch_size, steps_per_execution,
+                                  steps)
   first = batch_size * steps_per_execution * 2
-  rates = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    model.fit(x, y, sample_weight=m, batch_size=batch_size, verbose=0,
-              shuffle=False)
-    rates.append(batch_size * steps / (time.perf_counter() - start))
-  rate = sorted(rates)[len(rates) // 2]
-  return rate, max(first_call - first / rate, 0.0)
+  rates = {method: [] for method in methods}
+  for repeat in range(repeats):
+    for method in (methods if repeat % 2 == 0 else methods[::-1]):
+      model, (x, y, m), _ = runs[method]
+      start = time.perf_counter()
+      model.fit(x, y, sample_weight=m, batch_size=batch_size, verbose=0,
+                shuffle=False)
+      rates[method].append(batch_size * steps / (time.perf_counter() - start))
+  result = {}
+  for method in methods:
+    rate = sorted(rates[method])[len(rates[method]) // 2]
+    result[method] = (rate, max(runs[method][2] - first / rate, 0.0))
+  return result
 
 
 def time_to_first_step(threads=2):
