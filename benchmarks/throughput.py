@@ -49,7 +49,7 @@ _REPEATS = flags.DEFINE_integer(
 _JSON = flags.DEFINE_string("json", None, "Write the results here as JSON.")
 _TIME_TO_FIRST_STEP = flags.DEFINE_bool(
     "time_to_first_step", True, "Also time tasks.train from its start to "
-    "its first progress line (2 threads).")
+    "its first progress line (its default flags).")
 _CHILD = flags.DEFINE_string("child", None, "Internal: batch size to time.")
 
 
@@ -121,8 +121,8 @@ def main(argv):
           f"{r['threads']} threads: {r['ratio']:.2f}x")
   if _TIME_TO_FIRST_STEP.value:
     report["time_to_first_step_seconds"] = timing.time_to_first_step()
-    print("tasks.train, start to its first progress line (10 steps, 2 "
-          f"threads): {report['time_to_first_step_seconds']:.1f} s")
+    print("tasks.train, start to its first progress line (10 steps, its "
+          f"defaults): {report['time_to_first_step_seconds']:.1f} s")
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump(report, f, indent=2)

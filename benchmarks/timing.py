@@ -3,7 +3,6 @@ training loop of several configurations in one process, the straightforward
 reference model and the no-access floor, tasks.train's time to its first
 step and the ratios to the reference."""
 
-import os
 import subprocess
 import sys
 import time
@@ -80,18 +79,17 @@ def measure(batch_size, steps, steps_per_execution, repeats, methods):
   return result
 
 
-def time_to_first_step(threads=2):
-  """Seconds from starting `python -m tasks.train` (the default recipe, a
-  fresh logdir) to its first progress line, after 10 training steps."""
+def time_to_first_step():
+  """Seconds from starting `python -m tasks.train` (the default recipe and
+  threads, a fresh logdir) to its first progress line, after 10 training
+  steps."""
   import tempfile  # pylint: disable=g-import-not-at-top
-  env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(threads),
-             TF_NUM_INTEROP_THREADS=str(threads))
   with tempfile.TemporaryDirectory() as logdir:
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "tasks.train", f"--logdir={logdir}",
          "--log_every=1", "--max_steps=1000"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
       for line in process.stdout:
         if line.startswith("step "):

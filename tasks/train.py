@@ -202,6 +202,12 @@ _STRATEGY = flags.DEFINE_enum(
 _DETERMINISTIC = flags.DEFINE_bool(
     "deterministic", False, "Enable TensorFlow op determinism: the same "
     "command gives the same losses, also across a kill and resume (slower).")
+_THREADS = flags.DEFINE_integer(
+    "threads", 1, "Threads each TensorFlow op runs on (0: TensorFlow's "
+    "choice, one per core, or what TF_NUM_INTRAOP_THREADS says). At the "
+    "default sizes a step is a chain of small kernels that one thread runs "
+    "as fast as two, and on two threads runs sometimes fall to 0.6x that "
+    "pace (docs/cost.md); use 0 for large memories or batches.")
 _STEPS_PER_EXECUTION = flags.DEFINE_integer(
     "steps_per_execution", 10, "Train steps per compiled call (less Python "
     "overhead; progress is reported at this granularity).")
@@ -695,9 +701,28 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
   return history
 
 
+def set_threads(threads):
+  """Runs each TensorFlow op (the compiled train step among them) on
+  `threads` threads (0: leave TensorFlow's choice); call before TensorFlow
+  runs its first op. Independent ops (replicas of a strategy) still run
+  side by side."""
+  if threads < 0:
+    raise ValueError(f"--threads must be >= 0, got {threads}")
+  if threads and threads != tf.config.threading.get_intra_op_parallelism_threads():
+    try:
+      tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:  # main() called again in a process already running
+      logging.warning("--threads=%d not applied: TensorFlow already runs with "
+                      "its own setting", threads)
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # no per-checkpoint INFO lines
+  try:
+    set_threads(_THREADS.value)  # before anything builds a model
+  except ValueError as e:
+    sys.exit(f"error: {e}")
   if _DETERMINISTIC.value:
     tf.config.experimental.enable_op_determinism()
   try:

@@ -347,6 +347,7 @@ class TrainCliTest(tf.test.TestCase):
                           ("--temperature=0", "temperature must be > 0"),
                           ("--addressing=fuzzy", "--addressing"),
                           ("--sparse_k=0", "--sparse_k must be >= 1, got 0"),
+                          ("--threads=-1", "--threads must be >= 0, got -1"),
                           ("--task=tasks.reverse:missing",
                            "has no callable 'missing'"),
                           ("--learning_rate=-1", "--learning_rate must be > 0"),
@@ -380,6 +381,35 @@ class TrainCliTest(tf.test.TestCase):
         flags.FLAGS.unparse_flags()
       self.assertIsNotNone(error, flag)
       self.assertIn(message, error, flag)
+
+
+class ThreadsTest(tf.test.TestCase):
+
+  def test_threads_set_the_ops_threads_before_tensorflow_starts(self):
+    # A fresh process each: TensorFlow takes the setting only before it runs.
+    code = ("import sys; from tasks import train; import tensorflow as tf; "
+            "train.set_threads(int(sys.argv[1])); tf.constant(1.0) + 1.0; "
+            "print(tf.config.threading.get_intra_op_parallelism_threads())")
+    for threads in (1, 3, 0):
+      out = subprocess.run([sys.executable, "-c", code, str(threads)],
+                           capture_output=True, text=True, check=True)
+      self.assertEqual(out.stdout.split()[-1], str(threads))
+
+  def test_main_passes_the_flag_on(self):
+    # Here TensorFlow already runs, so main() can only say it was not applied.
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    from tasks import train  # pylint: disable=g-import-not-at-top
+    tf.constant(1.0)
+    threads = tf.config.threading.get_intra_op_parallelism_threads() + 5
+    try:
+      flags.FLAGS(["tasks.train", f"--threads={threads}", "--memory_size=0",
+                   f"--logdir={self.get_temp_dir()}/bad"])
+      with self.assertLogs(level="WARNING") as logs, self.assertRaises(
+          SystemExit):
+        train.main([])
+    finally:
+      flags.FLAGS.unparse_flags()
+    self.assertIn(f"--threads={threads} not applied", "\n".join(logs.output))
 
 
 class FromScratchConfigTest(tf.test.TestCase):
