@@ -18,9 +18,10 @@ the methods are timed side by side, one fit of each per repeat in turn
 (benchmarks.timing.measure), so that the machine's changes of pace fall on
 all of them. With `reference` among the methods, every other method's speed
 is also given as a ratio to the reference's at the same batch and threads,
-measured in the same process. Then (unless --notime_to_first_step) it times `tasks.train` from
-its start to its first progress line (Python and TensorFlow start-up,
-building the model, compiling the train step, the first 10 steps).
+measured in the same process. Then (unless --notime_to_first_step) it
+times `tasks.train`, with its default flags, from its start to its first
+progress line (Python and TensorFlow start-up, building the model,
+compiling the train step, the first 10 steps).
 """
 
 import json

@@ -708,10 +708,11 @@ def set_threads(threads):
   side by side."""
   if threads < 0:
     raise ValueError(f"--threads must be >= 0, got {threads}")
-  if threads and threads != tf.config.threading.get_intra_op_parallelism_threads():
+  threading = tf.config.threading
+  if threads and threads != threading.get_intra_op_parallelism_threads():
     try:
-      tf.config.threading.set_intra_op_parallelism_threads(threads)
-    except RuntimeError:  # main() called again in a process already running
+      threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already runs here (main() in a test)
       logging.warning("--threads=%d not applied: TensorFlow already runs with "
                       "its own setting", threads)
 
