@@ -9,8 +9,9 @@ import time
 
 REFERENCE = "reference"
 NO_ACCESS = "no_access"
-# Models of benchmarks.reference_ntm, timed with the soft recipe's settings.
-BENCHMARK_MODELS = (REFERENCE, NO_ACCESS)
+# Models of benchmarks.reference_ntm by the name they are timed under, with
+# the soft recipe's settings.
+BENCHMARK_MODELS = {REFERENCE: "ReferenceNTM", NO_ACCESS: "NoAccessNTM"}
 
 
 def _model(method, config, task):
@@ -20,11 +21,15 @@ def _model(method, config, task):
   ntm = common.make_model(config, task)
   if method not in BENCHMARK_MODELS:
     return ntm
-  kind = (reference_ntm.ReferenceNTM if method == REFERENCE else
-          reference_ntm.NoAccessNTM)
-  model = kind.like(ntm)
+  model = getattr(reference_ntm, BENCHMARK_MODELS[method]).like(ntm)
   model.compile(steps_per_execution=config["steps_per_execution"])
   return model
+
+
+def _warm_up_sequences(batch_size, steps_per_execution):
+  """Sequences of the first fit call, which compiles the train step: two
+  compiled calls' worth."""
+  return batch_size * steps_per_execution * 2
 
 
 def compiled_model(method, batch_size, steps_per_execution, steps):
@@ -45,7 +50,7 @@ def compiled_model(method, batch_size, steps_per_execution, steps):
   keras.utils.set_random_seed(0)
   model = _model(method, config, task)
   x, y, m = task.sample(np.random.default_rng(0), batch_size * steps)
-  first = batch_size * steps_per_execution * 2
+  first = _warm_up_sequences(batch_size, steps_per_execution)
   start = time.perf_counter()
   model.fit(x[:first], y[:first], sample_weight=m[:first],
             batch_size=batch_size, verbose=0)  # compiles
@@ -63,7 +68,7 @@ def measure(batch_size, steps, steps_per_execution, repeats, methods):
   for method in methods:
     runs[method] = compiled_model(method, batch_size, steps_per_execution,
                                   steps)
-  first = batch_size * steps_per_execution * 2
+  first = _warm_up_sequences(batch_size, steps_per_execution)
   rates = {method: [] for method in methods}
   for repeat in range(repeats):
     for method in (methods if repeat % 2 == 0 else methods[::-1]):

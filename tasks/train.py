@@ -722,11 +722,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # no per-checkpoint INFO lines
   try:
     set_threads(_THREADS.value)  # before anything builds a model
-  except ValueError as e:
-    sys.exit(f"error: {e}")
-  if _DETERMINISTIC.value:
-    tf.config.experimental.enable_op_determinism()
-  try:
+    if _DETERMINISTIC.value:
+      tf.config.experimental.enable_op_determinism()
     config = config_from_flags()
     train(config, _LOGDIR.value, _MAX_STEPS.value, _EVAL_EVERY.value,
           _EVAL_SEQUENCES.value, _TARGET_BITS.value, _CONVERGE_EVALS.value,
