@@ -67,7 +67,7 @@ def unroll(step, inputs, initial_state, collect=None):
     wrapped = body
   results = tf.while_loop(
       lambda t, *_: t < num_steps, wrapped, loop_vars,
-      maximum_iterations=(num_steps - 1 if static_steps is not None else None))
+      maximum_iterations=num_steps - 1)
   final_state, out_ta = results[1], results[2]
 
   def batch_major(ta):

@@ -37,6 +37,30 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(eager, unknown(self.x), atol=1e-5)
     self.assertEqual(eager.shape, (3, 6, 4))
 
+  @parameterized.parameters(("soft", {}), ("hard", {"estimator": "reinforce"}))
+  def test_fit_on_batches_of_unknown_length(self, addressing, kwargs):
+    # A user's task without a fixed num_steps: the stream's time axis is
+    # None, so the compiled step learns T only when XLA compiles each length
+    # (the dense time loop's gradient needs a bound on its iterations; the
+    # row-access loop of hard and sparse cells keeps its own record).
+    model = small_model(addressing=addressing, **kwargs)
+    model.compile()
+    rng = np.random.default_rng(1)
+    lengths = (3, 5)
+
+    def batches():
+      for length in lengths:
+        yield (rng.normal(size=(2, length, 5)).astype(np.float32),
+               np.ones((2, length, 4), np.float32),
+               np.ones((2, length), np.float32))
+
+    stream = tf.data.Dataset.from_generator(batches, output_signature=(
+        tf.TensorSpec((2, None, 5)), tf.TensorSpec((2, None, 4)),
+        tf.TensorSpec((2, None))))
+    logs = model.fit(stream, epochs=1, verbose=0).history
+    self.assertTrue(np.isfinite(logs["loss"][0]), logs)
+    self.assertEqual(int(model.optimizer.iterations.numpy()), len(lengths))
+
   def test_cell_step_eager_and_xla_agree(self):
     model = small_model()
     model.build((None, None, 5))

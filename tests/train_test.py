@@ -120,6 +120,15 @@ def _own_task(tmp):
       ["--test_sequences=30"], ["--sizes=30"])
 
 
+def _own_task_ntm(tmp):
+  # The same task through the NTM: its time axis is unknown to the compiled
+  # step, which XLA compiles at the length of the batches.
+  return _trained_and_evaluated(
+      os.path.join(tmp, "reverse_ntm"),
+      ["--task=tasks.reverse:make", *_TINY_ANY_TASK],
+      ["--test_sequences=30"])
+
+
 def _own_error_measure(tmp):
   logdir = os.path.join(tmp, "ngrams")
   return logdir, run("tasks.train", f"--logdir={logdir}", "--max_steps=10",
@@ -182,6 +191,7 @@ COMMANDS = {
     "test_a_task_with_its_own_error_measure": _own_error_measure,
     "test_changed_settings_in_same_logdir_are_refused": _changed_settings,
     "test_own_task_with_the_lstm_baseline": _own_task,
+    "test_own_task_with_the_ntm": _own_task_ntm,
 }
 
 
@@ -294,6 +304,18 @@ class TrainCliTest(tf.test.TestCase):
                   "sequence on 30", evaluated.stdout)
     self.assertNotEqual(sized.returncode, 0)
     self.assertIn("has no variant(size)", sized.stderr)
+
+  def test_own_task_with_the_ntm(self):
+    logdir, result, evaluation, evaluated = self.ran()
+    self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
+    self.assertIn("training tasks.reverse:make, soft addressing",
+                  result.stdout)
+    self.assertEqual((evaluation["model"], evaluation["generalisation"]),
+                     ("ntm", {}))
+    self.assertTrue(os.path.exists(os.path.join(logdir, "heatmap.png")))
+    self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
+    self.assertIn(f"{evaluation['bits_per_sequence']:.4f} bit errors per "
+                  "sequence on 30", evaluated.stdout)
 
   def test_a_task_with_its_own_error_measure(self):
     logdir, result = self.ran()
