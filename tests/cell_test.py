@@ -37,13 +37,12 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(eager, unknown(self.x), atol=1e-5)
     self.assertEqual(eager.shape, (3, 6, 4))
 
-  @parameterized.parameters(("soft", {}), ("hard", {"estimator": "reinforce"}))
-  def test_fit_on_batches_of_unknown_length(self, addressing, kwargs):
+  def test_fit_on_batches_of_unknown_length(self):
     # A user's task without a fixed num_steps: the stream's time axis is
     # None, so the compiled step learns T only when XLA compiles each length
     # (the dense time loop's gradient needs a bound on its iterations; the
     # row-access loop of hard and sparse cells keeps its own record).
-    model = small_model(addressing=addressing, **kwargs)
+    model = small_model()
     model.compile()
     rng = np.random.default_rng(1)
     lengths = (3, 5)
