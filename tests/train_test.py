@@ -211,6 +211,12 @@ class TrainCliTest(tf.test.TestCase):
     name = self._testMethodName
     return background.result(name, COMMANDS[name])
 
+  def assert_evaluate_repeats_the_run(self, evaluated, evaluation):
+    """tasks.evaluate on 30 test sequences printed the run's own figure."""
+    self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
+    self.assertIn(f"{evaluation['bits_per_sequence']:.4f} bit errors per "
+                  "sequence on 30", evaluated.stdout)
+
   def test_train_resume_and_evaluate(self):
     got = self.ran()
     first, logdir = got["first"], got["logdir"]
@@ -285,9 +291,7 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual(evaluation["addressing"], "sparse")
     self.assertNotIn("sampled", evaluation)
     # The saved model keeps K: evaluating it gives the run's own result.
-    self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
-    self.assertIn(f"{evaluation['bits_per_sequence']:.4f} bit errors per "
-                  "sequence on 30", evaluated.stdout)
+    self.assert_evaluate_repeats_the_run(evaluated, evaluation)
 
   def test_own_task_with_the_lstm_baseline(self):
     logdir, result, evaluation, evaluated, sized = self.ran()
@@ -299,9 +303,7 @@ class TrainCliTest(tf.test.TestCase):
                      ("lstm", {}))
     self.assertTrue(os.path.exists(os.path.join(logdir, "heatmap.png")))
     self.assertFalse(os.path.exists(os.path.join(logdir, "heatmap_long.png")))
-    self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
-    self.assertIn(f"{evaluation['bits_per_sequence']:.4f} bit errors per "
-                  "sequence on 30", evaluated.stdout)
+    self.assert_evaluate_repeats_the_run(evaluated, evaluation)
     self.assertNotEqual(sized.returncode, 0)
     self.assertIn("has no variant(size)", sized.stderr)
 
@@ -313,9 +315,7 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual((evaluation["model"], evaluation["generalisation"]),
                      ("ntm", {}))
     self.assertTrue(os.path.exists(os.path.join(logdir, "heatmap.png")))
-    self.assertEqual(evaluated.returncode, 0, evaluated.stderr)
-    self.assertIn(f"{evaluation['bits_per_sequence']:.4f} bit errors per "
-                  "sequence on 30", evaluated.stdout)
+    self.assert_evaluate_repeats_the_run(evaluated, evaluation)
 
   def test_a_task_with_its_own_error_measure(self):
     logdir, result = self.ran()
