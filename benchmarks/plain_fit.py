@@ -1,28 +1,46 @@
-r"""A plain `model.fit` of memtk.NTM, as a user writes it, with or without the
-recipe's parts: does it learn, and does it stay solved?
+r"""A plain loop of `model.fit` calls over fresh batches, as a user writes
+it: does memtk.NTM learn, and does a solved model stay solved?
 
-  python -m benchmarks.plain_fit --out=benchmarks/results/plain_fit/recipe
+  python -m benchmarks.plain_fit --out=benchmarks/results/plain_fit/compile
   python -m benchmarks.plain_fit --optimizer=adam --clip_norm=50 \
-      --out=benchmarks/results/plain_fit/clip50
+      --out=benchmarks/results/plain_fit/adam_clip50
 
---optimizer=recipe compiles with `model.compile()` (no optimizer: the
-recipe's, memtk.training.default_optimizer) and fits with
-memtk.training.ErrorScaledRate watching the held-out error; --optimizer=adam
-compiles with keras.optimizers.Adam(--learning_rate, global_clipnorm=
---clip_norm) and no schedule. The batches are tasks.train's (the same seeded
-stream), and every --eval_every steps the model is tested on 1,000 fresh
-sequences (the numbers tasks.train reports). Writes <out>/history.json and
-prints the steps to < 1 and < 0.1 and the worst evaluation after the first
-below 0.1 (a relapse).
+For every seed: `memtk.NTM("lstm", ...)` with its defaults, compiled, then
+until --max_minutes of training (or --steps) have passed:
+
+    x, y, mask = task.sample(rng, 32 * eval_every)    fresh batches
+    model.fit(x, y, sample_weight=mask, batch_size=32, epochs=1)
+    test on 1,000 fresh sequences (the numbers tasks.train reports)
+
+--optimizer=compile is `model.compile()` with no optimizer and no callback
+(the library's defaults alone); --optimizer=adam compiles with
+keras.optimizers.Adam(--learning_rate, global_clipnorm=--clip_norm), no
+callback; --optimizer=recipe is `model.compile()` with
+memtk.training.ErrorScaledRate watching the held-out error. --data=uniform
+draws `task.sample` (every bit uniform: what a user generates), --data=train
+the task's training distribution (`train_sample`, tasks.train's).
+
+At every test the run also records memtk.diagnostics on a fixed batch of 64
+(gradient norm per part of the model, gate, sharpening, key strength and
+entropy per head kind), the numbers that show how a solved model collapses.
+Writes <out>/seed<N>/history.json per seed and <out>/plain_fit.md, the
+table: per seed the steps to < 1 and < 0.1, the worst test after the first
+< 0.1 (a relapse: above 1 is a collapse), the final error, and the count of
+seeds under 0.1 within the budget with its Wilson interval. A seed whose
+history is finished is not run again (rerun the command to resume a study;
+an unfinished seed starts over).
 """
 
 import os
+import subprocess
 import sys
 import time
 
 from absl import app
 from absl import flags
 import keras
+import numpy as np
+import tensorflow as tf
 
 from benchmarks import convergence_table
 import memtk
@@ -30,87 +48,260 @@ from tasks import common
 
 # --- what to train ---
 _TASK = flags.DEFINE_enum("task", "copy", sorted(common.TASKS), "Task.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seeds the weights and the data.")
-_STEPS = flags.DEFINE_integer("steps", 6000, "Training steps.")
+_SEEDS = flags.DEFINE_list("seeds", [str(s) for s in range(10)],
+                           "Seeds (weights and data).")
+_STEPS = flags.DEFINE_integer("steps", 100000, "Most training steps per seed.")
+_MAX_MINUTES = flags.DEFINE_float("max_minutes", 10.0, "Training minutes per "
+                                  "seed (tests and diagnostics not counted).")
+_DATA = flags.DEFINE_enum("data", "uniform", ["uniform", "train"],
+                          "uniform: task.sample; train: task.train_sample.")
 
 # --- how ---
 _OPTIMIZER = flags.DEFINE_enum(
-    "optimizer", "recipe", ["recipe", "adam"], "recipe: model.compile() and "
-    "ErrorScaledRate; adam: Adam(--learning_rate, global_clipnorm=--clip_norm), "
-    "no schedule.")
+    "optimizer", "compile", ["compile", "adam", "recipe"],
+    "compile: model.compile(), no callback; adam: Adam(--learning_rate, "
+    "global_clipnorm=--clip_norm), no callback; recipe: model.compile() and "
+    "ErrorScaledRate.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam's rate "
                                     "(--optimizer=adam).")
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 50.0, "Global clip norm "
                                 "(--optimizer=adam).")
+_MODEL_FLAGS = flags.DEFINE_list(
+    "model", [], "NTM keyword arguments as name=value (Python literals), "
+    "e.g. memory_init='pattern'.")
 
 # --- output ---
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 200, "Steps between tests.")
-_OUT = flags.DEFINE_string("out", "benchmarks/results/plain_fit/recipe",
+_PARALLEL = flags.DEFINE_integer("parallel", 2, "Seeds trained at a time, "
+                                 "each in its own process on one thread.")
+_OUT = flags.DEFINE_string("out", "benchmarks/results/plain_fit/compile",
                            "Output directory.")
 
+BATCH_SIZE = 32
+TEST_SEQUENCES = 1000
+DIAGNOSIS_SEQUENCES = 64
+DIAGNOSIS_STREAM = 7  # rng stream of the fixed diagnosis batch
 
-class HeldOut(keras.callbacks.Callback):
-  """Tests on 1,000 fresh sequences at every epoch end; puts the result in
-  the logs as 'eval_bit_errors' (what ErrorScaledRate then watches)."""
 
-  def __init__(self, task, seed, out):
+def model_kwargs(entries):
+  """{name: value} from 'name=value' entries (values as Python literals)."""
+  import ast  # pylint: disable=g-import-not-at-top
+  kwargs = {}
+  for entry in entries:
+    name, sep, value = entry.partition("=")
+    if not sep or not name:
+      raise ValueError(f"--model entries must be name=value, got {entry!r}")
+    try:
+      kwargs[name] = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      raise ValueError(f"--model {name}: {value!r} is not a Python literal")
+  return kwargs
+
+
+def compile_model(model, optimizer, learning_rate, clip_norm):
+  """Compiles as --optimizer says; returns the callbacks fit needs besides
+  the test (ErrorScaledRate for the recipe, else none)."""
+  if optimizer == "adam":
+    model.compile(optimizer=keras.optimizers.Adam(
+        learning_rate, global_clipnorm=clip_norm))
+    return []
+  model.compile()
+  if optimizer == "recipe":
+    return [memtk.training.ErrorScaledRate(monitor=common.EVAL_MONITOR)]
+  return []
+
+
+class Test(keras.callbacks.Callback):
+  """At the end of every fit call: the error on 1,000 fresh sequences and
+  memtk.diagnostics on a fixed batch; puts the error in the logs as
+  'eval_bit_errors' (what ErrorScaledRate watches)."""
+
+  def __init__(self, task, seed, record):
     super().__init__()
-    self.task, self.seed, self.out = task, seed, out
-    self.history = []
+    self.task, self.seed, self.record = task, seed, record
     self.evaluator = None
-    self.start = time.time()
+    self.diagnosis = task.sample(np.random.default_rng(
+        [seed, DIAGNOSIS_STREAM]), DIAGNOSIS_SEQUENCES)
 
   def on_epoch_end(self, epoch, logs=None):
     if self.evaluator is None:
       self.evaluator = common.Evaluator(self.model)
     step = int(self.model.optimizer.iterations.numpy())
-    bits = self.evaluator.bits_per_sequence(self.task, self.seed,
-                                            common.EVAL_STREAM, step)
+    bits = self.evaluator.bits_per_sequence(
+        self.task, self.seed, common.EVAL_STREAM, step, TEST_SEQUENCES)
     logs[common.EVAL_MONITOR] = bits
-    self.history.append({
-        "step": step, "seconds": time.time() - self.start,
-        "bits_per_sequence": bits,
-        "learning_rate": float(self.model.optimizer.learning_rate.numpy()),
-        "skipped_steps": float(logs.get("skipped_steps", 0.0))})
-    common.save_json(os.path.join(self.out, "history.json"), self.history)
-    print(f"step {step:6d}  {bits:8.3f} bit errors per sequence  lr "
-          f"{self.history[-1]['learning_rate']:.2g}", flush=True)
+    heads = memtk.diagnostics.head_statistics(self.model, *self.diagnosis)
+    heads.update({f"grad_norm_{part}": value for part, value in
+                  memtk.diagnostics.gradient_norms(
+                      self.model, *self.diagnosis).items()})
+    self.record(step, bits, logs, heads)
+
+
+def train_seed(seed, out):
+  """Trains one seed (module docstring); writes out/history.json."""
+  os.makedirs(out, exist_ok=True)
+  task = common.make_task(_TASK.value)
+  keras.utils.set_random_seed(seed)
+  model = memtk.NTM("lstm", task.output_size, **model_kwargs(_MODEL_FLAGS.value))
+  callbacks = compile_model(model, _OPTIMIZER.value, _LEARNING_RATE.value,
+                            _CLIP_NORM.value)
+  sample = (task.sample if _DATA.value == "uniform"
+            else getattr(task, "train_sample", task.sample))
+  rng = np.random.default_rng([seed, common.TRAIN_STREAM])
+  history = []
+  clock = {"training": 0.0}
+
+  def record(step, bits, logs, heads):
+    history.append({
+        "step": step, "seconds": clock["training"], "bits_per_sequence": bits,
+        "loss": float(logs.get("loss", float("nan"))),
+        "learning_rate": float(model.optimizer.learning_rate.numpy()),
+        "skipped_steps": float(logs.get("skipped_steps", 0.0)),
+        "heads": heads})
+    grads = " ".join(f"{k[10:]} {v:.3g}" for k, v in heads.items()
+                     if k.startswith("grad_norm_"))
+    print(f"seed {seed}  step {step:6d}  {bits:8.3f} bit errors per sequence"
+          f"  ({clock['training']:.0f} s)  gamma_w {heads['gamma_write']:.2f}"
+          f"  entropy_w {heads['entropy_write']:.3f}  grad {grads}",
+          flush=True)
+
+  test = Test(task, seed, record)
+  step = 0
+  while step < _STEPS.value and clock["training"] < 60 * _MAX_MINUTES.value:
+    steps = min(_EVAL_EVERY.value, _STEPS.value - step)
+    inputs, targets, mask = sample(rng, BATCH_SIZE * steps)
+    start = time.time()
+    model.fit(inputs, targets, sample_weight=mask, batch_size=BATCH_SIZE,
+              epochs=1, shuffle=False, verbose=0,
+              callbacks=[_Clock(clock, start), test] + callbacks)
+    step += steps
+  common.save_json(os.path.join(out, "history.json"),
+                   {"finished": True, "seed": seed, "flags": _run_flags(),
+                    "history": history})
+
+
+class _Clock(keras.callbacks.Callback):
+  """Adds the fit call's training time to clock['training'] before the test
+  runs (so tests and diagnostics are not counted)."""
+
+  def __init__(self, clock, start):
+    super().__init__()
+    self.clock, self.start = clock, start
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.clock["training"] += time.time() - self.start
+
+
+def _run_flags():
+  return {"task": _TASK.value, "optimizer": _OPTIMIZER.value,
+          "data": _DATA.value, "learning_rate": _LEARNING_RATE.value,
+          "clip_norm": _CLIP_NORM.value, "model": _MODEL_FLAGS.value,
+          "max_minutes": _MAX_MINUTES.value, "steps": _STEPS.value}
+
+
+def finished(out):
+  path = os.path.join(out, "history.json")
+  if not os.path.exists(path):
+    return False
+  run = common.load_json(path)
+  return isinstance(run, dict) and run.get("finished", False)
+
+
+def seed_line(seed, history, budget_seconds):
+  """A table row and whether the seed got under 0.1 within the budget and
+  stayed under 1 bit after (a dict)."""
+  to_1 = convergence_table.first_below(history, 1.0)
+  to_01 = convergence_table.first_below(history, 0.1)
+  worst = convergence_table.worst_relapse(history)
+  final = history[-1]["bits_per_sequence"] if history else float("nan")
+  solved = to_01[1] is not None and to_01[1] <= budget_seconds
+  held = solved and worst is not None and worst <= 1.0
+  cells = [str(seed), convergence_table.fmt(to_1[0]),
+           convergence_table.fmt(to_01[0]), convergence_table.fmt(to_01[1], 0),
+           convergence_table.fmt(worst), str(history[-1]["step"]),
+           f"{final:.3f}"]
+  return "| " + " | ".join(cells) + " |", {"solved": solved, "held": held,
+                                           "final": final}
+
+
+def markdown(out, seeds, command):
+  """The study's table (module docstring) from out/seed<N>/history.json."""
+  lines = [f"`{command}`", "",
+           "| seed | steps to <1 | steps to <0.1 | s to <0.1 | worst after "
+           "<0.1 | steps run | final bits/seq |",
+           "|---|---|---|---|---|---|---|"]
+  results = []
+  for seed in seeds:
+    path = os.path.join(out, f"seed{seed}", "history.json")
+    if not os.path.exists(path):
+      continue
+    run = common.load_json(path)
+    line, result = seed_line(seed, run["history"],
+                             60 * run["flags"]["max_minutes"])
+    lines.append(line)
+    results.append(result)
+  solved = sum(r["solved"] for r in results)
+  held = sum(r["held"] for r in results)
+  low, high = convergence_table.wilson_interval(solved, len(results))
+  finals = sorted(r["final"] for r in results)
+  if results:
+    lines += ["", f"Under 0.1 within the budget: {solved} of {len(results)} "
+              f"(95% Wilson {100 * low:.0f}-{100 * high:.0f}%); of those, "
+              f"{held} never tested above 1 bit after their first < 0.1. "
+              f"Final bit errors per sequence: median "
+              f"{float(np.median(finals)):.3f} (range {finals[0]:.3f}-"
+              f"{finals[-1]:.3f})."]
+  return "\n".join(lines) + "\n"
+
+
+def _one_seed_command(seed):
+  flags_out = [f"--{name}={value}" for name, value in (
+      ("task", _TASK.value), ("steps", _STEPS.value),
+      ("max_minutes", _MAX_MINUTES.value), ("data", _DATA.value),
+      ("optimizer", _OPTIMIZER.value), ("learning_rate", _LEARNING_RATE.value),
+      ("clip_norm", _CLIP_NORM.value), ("eval_every", _EVAL_EVERY.value),
+      ("out", _OUT.value))]
+  flags_out.append("--model=" + ",".join(_MODEL_FLAGS.value))
+  return [sys.executable, "-m", "benchmarks.plain_fit", f"--seeds={seed}",
+          "--parallel=1", *flags_out]
 
 
 def main(argv):
   del argv
-  if _STEPS.value < 1 or _EVAL_EVERY.value < 1:
-    sys.exit(f"error: --steps and --eval_every must be >= 1, got "
-             f"{_STEPS.value} and {_EVAL_EVERY.value}")
-  if _OPTIMIZER.value == "adam" and not (_LEARNING_RATE.value > 0
-                                         and _CLIP_NORM.value > 0):
-    sys.exit(f"error: --learning_rate and --clip_norm must be > 0, got "
-             f"{_LEARNING_RATE.value} and {_CLIP_NORM.value}")
-  os.makedirs(_OUT.value, exist_ok=True)
-  task = common.make_task(_TASK.value)
-  keras.utils.set_random_seed(_SEED.value)
-  model = memtk.NTM("lstm", task.output_size)
-  held_out = HeldOut(task, _SEED.value, _OUT.value)
-  callbacks = [held_out]
-  if _OPTIMIZER.value == "recipe":
-    model.compile(steps_per_execution=10)
-    callbacks.append(memtk.training.ErrorScaledRate(
-        monitor=common.EVAL_MONITOR))
+  try:
+    seeds = [int(s) for s in _SEEDS.value]
+    model_kwargs(_MODEL_FLAGS.value)
+  except ValueError as error:
+    sys.exit(f"error: {error}")
+  if _STEPS.value < 1 or _EVAL_EVERY.value < 1 or _PARALLEL.value < 1:
+    sys.exit(f"error: --steps, --eval_every and --parallel must be >= 1, got "
+             f"{_STEPS.value}, {_EVAL_EVERY.value} and {_PARALLEL.value}")
+  if not (_LEARNING_RATE.value > 0 and _CLIP_NORM.value > 0
+          and _MAX_MINUTES.value > 0):
+    sys.exit(f"error: --learning_rate, --clip_norm and --max_minutes must be "
+             f"> 0, got {_LEARNING_RATE.value}, {_CLIP_NORM.value} and "
+             f"{_MAX_MINUTES.value}")
+  todo = [s for s in seeds
+          if not finished(os.path.join(_OUT.value, f"seed{s}"))]
+  if len(todo) == 1 or _PARALLEL.value == 1:
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    for seed in todo:
+      train_seed(seed, os.path.join(_OUT.value, f"seed{seed}"))
   else:
-    model.compile(optimizer=keras.optimizers.Adam(
-        _LEARNING_RATE.value, global_clipnorm=_CLIP_NORM.value),
-                  steps_per_execution=10)
-  model.fit(common.train_dataset(task, _SEED.value, 32, 0),
-            steps_per_epoch=_EVAL_EVERY.value,
-            epochs=-(-_STEPS.value // _EVAL_EVERY.value), verbose=0,
-            callbacks=callbacks)
-  history = held_out.history
-  for threshold in (1.0, 0.1):
-    print(f"first below {threshold}: step "
-          f"{convergence_table.first_below(history, threshold)[0]}")
-  worst = convergence_table.worst_relapse(history)
-  if worst is not None:
-    print(f"worst evaluation after that: {worst:.3f}")
+    running = []
+    for seed in todo:
+      while len(running) >= _PARALLEL.value:
+        running = [p for p in running if p.poll() is None]
+        time.sleep(1)
+      running.append(subprocess.Popen(_one_seed_command(seed)))
+    for process in running:
+      process.wait()
+  command = "python -m benchmarks.plain_fit " + " ".join(sys.argv[1:])
+  table = markdown(_OUT.value, seeds, command)
+  with open(os.path.join(_OUT.value, "plain_fit.md"), "w") as f:
+    f.write(table)
+  print(table)
 
 
 if __name__ == "__main__":

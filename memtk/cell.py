@@ -51,6 +51,7 @@ import math
 from typing import Any, NamedTuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from memtk import access
@@ -63,13 +64,28 @@ from memtk import modes
 ADDRESSING_MODES = ("soft", "hard", "sparse")
 CHOICES = ("soft", "greedy", "sample", "gumbel", "sparse")
 DEFAULT_SPARSE_K = 8  # Rae et al. 2016: K = 4 or 8 made no difference
-MEMORY_INITS = ("constant", "learned", "random", "zeros")
+MEMORY_INITS = ("constant", "learned", "random", "zeros", "pattern")
 _CONSTANT_MEMORY = 1e-6  # Collier & Beel 2018: trained ~2x faster than others
 _RANDOM_MEMORY_STDDEV = 0.5
+# 'pattern': every cell starts from its own fixed pseudo-random row, drawn
+# from this seed, uniform in +-_PATTERN_SCALE (the scale of the fixed
+# initial memory of public NTM implementations at N = 128: 1 / sqrt(N + W)).
+_PATTERN_SEED = 20141020
+_PATTERN_SCALE = 0.1
 _INITIAL_FOCUS = 0.99  # learned initial weighting starts 99% on cell 0
 # w_0 (soft, hard) covers at most this many cells, so that nothing learned
 # depends on N and a model trained at N = 128 runs with a larger memory.
 DEFAULT_INITIAL_WINDOW = 128
+
+
+def pattern_memory(memory_size, word_size):
+  """[N, W] float32 M_0 of memory_init='pattern': cell i's row drawn
+  uniform in +-0.1 from a fixed seed, row by row, so that cell i starts
+  from the same row at every N (a model trained at one memory size finds
+  its cells at another)."""
+  rng = np.random.default_rng([_PATTERN_SEED, word_size])
+  return rng.uniform(-_PATTERN_SCALE, _PATTERN_SCALE,
+                     size=(memory_size, word_size)).astype(np.float32)
 
 
 class NTMState(NamedTuple):
@@ -116,8 +132,11 @@ class NTMCell(keras.layers.Layer):
       to at most `sparse_k` cells); see the module docstring.
     shift_range: largest shift offset; S = 2 * shift_range + 1 <= N.
     memory_init: 'constant' (every cell 1e-6), 'learned' (a trained [N, W]
-      matrix), 'random' (N(0, 0.5^2) per sequence) or 'zeros' (the hostile
-      case for cosine addressing; finite by the eps in the norms).
+      matrix), 'random' (N(0, 0.5^2) per sequence), 'zeros' (the hostile
+      case for cosine addressing; finite by the eps in the norms) or
+      'pattern' (every cell its own fixed row, the same in every sequence
+      and at every N: `pattern_memory`; a constant key then finds a cell
+      by content, such as the one where writing started).
     clip_value: interface and output logits are clipped to +-clip_value.
     controller_units: units of a controller given by name.
     content_addressing: False gives heads without content addressing (the
@@ -293,6 +312,9 @@ class NTMCell(keras.layers.Layer):
       memory = tf.fill(shape, tf.constant(value, self.compute_dtype))
     elif self.memory_init == "learned":
       memory = tf.broadcast_to(self.initial_memory[None], shape)
+    elif self.memory_init == "pattern":
+      memory = tf.broadcast_to(tf.constant(pattern_memory(
+          self.memory_size, self.word_size), self.compute_dtype)[None], shape)
     else:
       memory = keras.random.normal(shape, stddev=_RANDOM_MEMORY_STDDEV,
                                    seed=self._seed, dtype=self.compute_dtype)

@@ -56,7 +56,7 @@ _SHIFT_RANGE = flags.DEFINE_integer(
     "shift_range", _D["shift_range"], "Largest shift offset (S = 2 * shift_range + 1).")
 _MEMORY_INIT = flags.DEFINE_string(
     "memory_init", _D["memory_init"], "Memory initialisation: constant (1e-6), "
-    "learned or random.")
+    "learned, random, zeros or pattern (a fixed row per cell).")
 _CONTENT_ADDRESSING = flags.DEFINE_boolean(
     "content_addressing", _D["content_addressing"], "Heads address by content "
     "(and shift); --nocontent_addressing: heads only shift from cell 0.")

@@ -150,6 +150,32 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
     second = random.cell.initial_ntm_state(2).memory.numpy()
     self.assertGreater(first.std(), 0.3)
     self.assertNotAllClose(first, second)
+    pattern = small_model(memory_init="pattern")
+    pattern.build((None, None, 5))
+    memory = pattern.cell.initial_ntm_state(2).memory.numpy()
+    self.assertAllClose(memory[0], memory[1])  # the same in every sequence
+    self.assertAllClose(memory[0], cell_lib.pattern_memory(8, 5))
+    self.assertLessEqual(np.abs(memory).max(), 0.1)
+    # Every cell its own row: no two rows alike.
+    cosine = (memory[0] @ memory[0].T) / np.outer(
+        np.linalg.norm(memory[0], axis=-1), np.linalg.norm(memory[0], axis=-1))
+    self.assertLess(np.abs(cosine - np.eye(8)).max(), 0.99)
+
+  def test_pattern_memory_keeps_its_cells_at_every_memory_size(self):
+    small = cell_lib.pattern_memory(128, 20)
+    large = cell_lib.pattern_memory(1024, 20)
+    self.assertAllEqual(large[:128], small)
+    model = small_model(memory_init="pattern")
+    model.build((None, None, 5))
+    larger = model.with_memory_size(32)
+    self.assertAllEqual(larger.cell.initial_ntm_state(1).memory[0, :8],
+                        model.cell.initial_ntm_state(1).memory[0])
+    # A pattern-initialised model differs from a constant one of the same
+    # weights: the option is not ignored.
+    constant = small_model(memory_init="constant")
+    constant.build((None, None, 5))
+    constant.set_weights(model.get_weights())
+    self.assertNotAllClose(constant(self.x), model(self.x))
 
   def test_outputs_are_clipped(self):
     model = small_model(clip_value=0.5)
