@@ -161,6 +161,29 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
         np.linalg.norm(memory[0], axis=-1), np.linalg.norm(memory[0], axis=-1))
     self.assertLess(np.abs(cosine - np.eye(8)).max(), 0.99)
 
+  @parameterized.parameters("soft", "hard", "sparse")
+  def test_location_codes_survive_every_write(self, addressing):
+    model = small_model(location_size=2, addressing=addressing, sparse_k=3)
+    model.build((None, None, 5))
+    cell = model.cell
+    codes = cell_lib.location_codes(8, 2)
+    self.assertAllEqual(cell_lib.location_codes(300, 2)[:8], codes)
+    state = cell.initial_ntm_state(3)
+    self.assertAllEqual(state.memory[:, :, 3:], np.stack([codes] * 3))
+    for t in range(6):
+      _, state = cell.step(tf.constant(self.x[:, t]), state)
+    memory = state.memory.numpy()
+    self.assertAllEqual(memory[:, :, 3:], np.stack([codes] * 3))
+    self.assertGreater(np.abs(memory[:, :, :3]).max(), 1e-3)  # data written
+    config = model.get_config()
+    self.assertEqual(config["location_size"], 2)
+    self.assertEqual(memtk.NTM.from_config(config).cell.location_size, 2)
+    # The option is not ignored: the same weights without codes differ.
+    plain = small_model(addressing=addressing, sparse_k=3)
+    plain.build((None, None, 5))
+    plain.set_weights(model.get_weights())
+    self.assertNotAllClose(plain(self.x), model(self.x))
+
   def test_pattern_memory_keeps_its_cells_at_every_memory_size(self):
     small = cell_lib.pattern_memory(128, 20)
     large = cell_lib.pattern_memory(1024, 20)
@@ -248,7 +271,10 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
       ("content", dict(content_addressing="no"), "content_addressing"),
       ("window_wider_than_memory", dict(initial_window=9),
        "initial_window must be <= memory_size=8, got 9"),
-      ("window", dict(initial_window=0), "initial_window"))
+      ("window", dict(initial_window=0), "initial_window"),
+      ("location_as_wide_as_a_row", dict(location_size=5),
+       r"location_size must be an int in \[0, word_size=5\), got 5"),
+      ("location_negative", dict(location_size=-1), "location_size"))
   def test_bad_constructor_arguments(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)
