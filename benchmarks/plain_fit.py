@@ -15,8 +15,10 @@ until --max_minutes of training (or --steps) have passed:
 --optimizer=compile is `model.compile()` with no optimizer and no callback
 (the library's defaults alone); --optimizer=adam compiles with
 keras.optimizers.Adam(--learning_rate, global_clipnorm=--clip_norm), no
-callback; --optimizer=recipe is `model.compile()` with
-memtk.training.ErrorScaledRate watching the held-out error. --data=uniform
+callback; both keep compile's scale_steps (the steps shrink with the
+training error) unless --noscale_steps. --optimizer=recipe is
+`model.compile(scale_steps=False)` with memtk.training.ErrorScaledRate
+watching the held-out error. --data=uniform
 draws `task.sample` (every bit uniform: what a user generates), --data=train
 the task's training distribution (`train_sample`, tasks.train's).
 
@@ -66,6 +68,10 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam's rate "
                                     "(--optimizer=adam).")
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 50.0, "Global clip norm "
                                 "(--optimizer=adam).")
+_SCALE_STEPS = flags.DEFINE_bool(
+    "scale_steps", True, "compile(scale_steps=...) for --optimizer=compile "
+    "and adam: the steps shrink with the training error (SequenceModel); "
+    "--noscale_steps: the optimizer's steps as they are.")
 _MODEL_FLAGS = flags.DEFINE_list(
     "model", [], "NTM keyword arguments as name=value (Python literals), "
     "e.g. memory_init='pattern'.")
@@ -98,16 +104,17 @@ def model_kwargs(entries):
   return kwargs
 
 
-def compile_model(model, optimizer, learning_rate, clip_norm):
+def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps):
   """Compiles as --optimizer says; returns the callbacks fit needs besides
   the test (ErrorScaledRate for the recipe, else none)."""
   if optimizer == "adam":
     model.compile(optimizer=keras.optimizers.Adam(
-        learning_rate, global_clipnorm=clip_norm))
+        learning_rate, global_clipnorm=clip_norm), scale_steps=scale_steps)
     return []
-  model.compile()
-  if optimizer == "recipe":
+  if optimizer == "recipe":  # the schedule scales the steps instead
+    model.compile(scale_steps=False)
     return [memtk.training.ErrorScaledRate(monitor=common.EVAL_MONITOR)]
+  model.compile(scale_steps=scale_steps)
   return []
 
 
@@ -144,7 +151,7 @@ def train_seed(seed, out):
   keras.utils.set_random_seed(seed)
   model = memtk.NTM("lstm", task.output_size, **model_kwargs(_MODEL_FLAGS.value))
   callbacks = compile_model(model, _OPTIMIZER.value, _LEARNING_RATE.value,
-                            _CLIP_NORM.value)
+                            _CLIP_NORM.value, _SCALE_STEPS.value)
   sample = (task.sample if _DATA.value == "uniform"
             else getattr(task, "train_sample", task.sample))
   rng = np.random.default_rng([seed, common.TRAIN_STREAM])
@@ -157,6 +164,7 @@ def train_seed(seed, out):
         "loss": float(logs.get("loss", float("nan"))),
         "learning_rate": float(model.optimizer.learning_rate.numpy()),
         "skipped_steps": float(logs.get("skipped_steps", 0.0)),
+        "step_scale": float(logs.get("step_scale", 1.0)),
         "heads": heads})
     grads = " ".join(f"{k[10:]} {v:.3g}" for k, v in heads.items()
                      if k.startswith("grad_norm_"))
@@ -196,6 +204,7 @@ def _run_flags():
   return {"task": _TASK.value, "optimizer": _OPTIMIZER.value,
           "data": _DATA.value, "learning_rate": _LEARNING_RATE.value,
           "clip_norm": _CLIP_NORM.value, "model": _MODEL_FLAGS.value,
+          "scale_steps": _SCALE_STEPS.value,
           "max_minutes": _MAX_MINUTES.value, "steps": _STEPS.value}
 
 
@@ -260,6 +269,7 @@ def _one_seed_command(seed):
       ("max_minutes", _MAX_MINUTES.value), ("data", _DATA.value),
       ("optimizer", _OPTIMIZER.value), ("learning_rate", _LEARNING_RATE.value),
       ("clip_norm", _CLIP_NORM.value), ("eval_every", _EVAL_EVERY.value),
+      ("scale_steps", _SCALE_STEPS.value),
       ("out", _OUT.value))]
   flags_out.append("--model=" + ",".join(_MODEL_FLAGS.value))
   return [sys.executable, "-m", "benchmarks.plain_fit", f"--seeds={seed}",

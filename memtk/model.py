@@ -454,6 +454,15 @@ class NTM(sequence_model.SequenceModel):
     # The metrics see each sequence's first run.
     return out.logits[::samples], loss, loss + extra / replicas, logs
 
+  def _error_phase(self):
+    """1.0 once a hard model's soft hold has ended, else 0.0: the hard
+    phase's steps follow the hard error, not the one the soft phase
+    reached (SequenceModel's scale_steps)."""
+    if not self._has_curriculum():
+      return super()._error_phase()
+    return tf.cast(self.optimizer.iterations >= tf.cast(
+        self.soft_hold_end, self.optimizer.iterations.dtype), tf.float32)
+
   def _has_curriculum(self):
     return self.cell.mode.estimated and bool(
         self.hard_settings["soft_curriculum_hold"]

@@ -10,6 +10,25 @@ across workers) it runs one step per compiled call. The train
 step skips an update whose loss or gradient norm is not finite and counts it
 in `skipped_steps`.
 
+`compile(scale_steps=True)` (the default) also shrinks every update as the
+model nears the solution, whatever optimizer it was given: the step the
+optimizer takes is scaled by
+
+    s = memtk.training.error_scaled_rate(1, best, below=1, floor=0.01,
+                                         power=0.5)
+
+where best is the lowest running mean (over about STEP_ERROR_STEPS
+batches) of the training batches' bit errors per sequence so far: full
+steps until that mean falls below 1 bit, then sqrt(best) of them (0.32 at
+0.1 bit errors). Adam's step does not shrink with the gradient, so at a
+constant rate a nearly solved NTM keeps taking full-size steps and can be
+thrown back to chance (docs/convergence.md, "A plain fit"); this is the
+recipe's ErrorScaledRate inside the train step, on the training error, so a
+plain `fit` needs no callback. A model with phases (a hard NTM's soft-to-hard
+curriculum) starts `best` again when its phase changes. `scale_steps=False`
+applies the optimizer's steps as they are (tasks.train, whose
+ErrorScaledRate watches the held-out error instead).
+
 `memtk.NTM` (with its estimators for hard access) and `memtk.LSTMBaseline`
 (the memoryless baseline) are SequenceModels, so both train by the same
 recipe.
@@ -22,6 +41,11 @@ import tensorflow as tf
 
 from memtk import metrics as metrics_lib
 from memtk import training
+
+# The running mean of the training error behind scale_steps: an exponential
+# mean over about this many batches (one batch of 32 copy sequences is too
+# noisy to set a step size by).
+STEP_ERROR_STEPS = 50
 
 
 def replica():
@@ -75,6 +99,10 @@ class SequenceModel(keras.Model):
     self.check_numerics = bool(check_numerics)
     # Updates skipped for a non-finite loss or gradient (train_step).
     self._skipped_tracker = keras.metrics.Sum(name="skipped_steps")
+    # [running mean of the batches' bit errors (-1: none yet), lowest
+    # running mean, phase]: compile(scale_steps=True)'s state. A plain
+    # tf.Variable, not a weight: saved models keep their weight lists.
+    self._step_error = None
 
   def _batch_losses(self, x, y, sample_weight):
     """(logits, task loss, total loss to differentiate, extra logs) of a
@@ -100,6 +128,10 @@ class SequenceModel(keras.Model):
     variables = self.trainable_weights
     finite, norm = self._apply_if_finite(
         total, tape.gradient(total, variables), variables, kept, old)
+    if getattr(self, "scale_steps", False):
+      logs["step_scale"] = self._scale_step(
+          logits, y, sample_weight, finite, variables,
+          old[:len(variables)])
     _, replicas = replica()
     # A skipped batch counts nowhere: not in the loss, not in the metrics.
     self._loss_tracker.update_state(
@@ -114,6 +146,31 @@ class SequenceModel(keras.Model):
     logs["skipped_steps"] = self._skipped_tracker.result()
     logs["gradient_norm"] = norm  # of this step, before any clipping
     return for_reduction(logs)
+
+  def _error_phase(self):
+    """A scalar float tensor naming the phase of training (0: one phase);
+    scale_steps starts its lowest error again when it changes."""
+    return tf.constant(0.0)
+
+  def _scale_step(self, logits, targets, mask, finite, variables, old):
+    """Scales the update just applied to `variables` (from `old`) by the
+    training error's rule (module docstring); returns the scale."""
+    if mask is None:
+      mask = tf.ones(tf.shape(logits)[:2], logits.dtype)
+    error = global_mean(metrics_lib.bit_errors(logits, targets, mask))
+    mean, best, phase = tf.unstack(self._step_error)
+    new_phase = self._error_phase()
+    restart = tf.logical_or(mean < 0.0, tf.not_equal(phase, new_phase))
+    decay = 1.0 - 1.0 / STEP_ERROR_STEPS
+    mean = tf.where(restart, error, decay * mean + (1.0 - decay) * error)
+    best = tf.minimum(tf.where(restart, float("inf"), best), mean)
+    # error_scaled_rate(1, best, 1, 0.01, 0.5); a skipped update stays undone.
+    scale = tf.where(finite, tf.clip_by_value(tf.sqrt(best), 0.01, 1.0), 1.0)
+    self._step_error.assign(tf.where(
+        finite, tf.stack([mean, best, new_phase]), self._step_error))
+    for variable, value in zip(variables, old):
+      variable.assign(value + scale * (variable - value))
+    return scale
 
   def test_step(self, data):
     return for_reduction(super().test_step(data))
@@ -144,11 +201,21 @@ class SequenceModel(keras.Model):
     return finite, norm
 
   def compile(self, optimizer=None, loss=None, weighted_metrics=None,
-              jit_compile=True, **kwargs):
+              jit_compile=True, scale_steps=True, **kwargs):
     """Keras's compile, with the recipe's defaults: `optimizer=None` gives
     memtk.training.default_optimizer() (Adam, 1e-3, global clip
     norm 10), the loss and metric are the masked ones of the module
-    docstring."""
+    docstring, and `scale_steps` shrinks the optimizer's steps with the
+    training error (module docstring)."""
+    if not isinstance(scale_steps, bool):
+      raise ValueError(f"scale_steps must be True or False, got "
+                       f"{scale_steps!r}")
+    self.scale_steps = scale_steps
+    if scale_steps and self._step_error is None:
+      # Every replica computes the same values (global_mean).
+      self._step_error = tf.Variable(
+          [-1.0, float("inf"), 0.0], trainable=False, name="step_error",
+          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     if optimizer is None:
       optimizer = training.default_optimizer()
     if loss is None:

@@ -297,6 +297,70 @@ class ErrorScaledRateTest(tf.test.TestCase):
         training.ErrorScaledRate(**kwargs)
 
 
+class ScaleStepsTest(tf.test.TestCase):
+  """compile(scale_steps=True): the optimizer's step shrinks with the lowest
+  running mean of the training error (memtk.sequence_model)."""
+
+  def _one_step(self, scale_steps, state=None):
+    """(weights before, after) of one fit step from the same start."""
+    keras.utils.set_random_seed(0)
+    model = tiny_model()
+    # Without XLA only to keep the test quick: the step is the same.
+    model.compile(scale_steps=scale_steps, jit_compile=False)
+    x, y, m = copy_batch(size=16)
+    model.build(x.shape)
+    if state is not None:
+      model._step_error.assign(state)  # pylint: disable=protected-access
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    logs = model.fit(x, y, sample_weight=m, batch_size=16, verbose=0).history
+    after = [v.numpy() for v in model.trainable_variables]
+    return before, after, logs, model
+
+  def test_steps_shrink_with_the_lowest_error(self):
+    before, full, _, _ = self._one_step(False)
+    # Lowest running mean 0.01 bit errors (below any new mean 0.98 * 0.04
+    # + 0.02 e): steps at sqrt(0.01) = 0.1 of the optimizer's.
+    _, scaled, logs, model = self._one_step(True, [0.04, 0.01, 0.0])
+    self.assertAllClose(logs["step_scale"], [0.1])
+    for b, f, s in zip(before, full, scaled):
+      self.assertAllClose(s - b, 0.1 * (f - b), atol=1e-6)
+    mean, best, _ = model._step_error.numpy()  # pylint: disable=protected-access
+    self.assertEqual(best, np.float32(0.01))
+    self.assertGreater(mean, 0.039)
+
+  def test_full_steps_above_one_bit_and_when_off(self):
+    before, full, _, _ = self._one_step(False)
+    # A fresh model makes many bit errors: its first step is the optimizer's.
+    _, scaled, logs, model = self._one_step(True)
+    self.assertAllClose(logs["step_scale"], [1.0])
+    for f, s in zip(full, scaled):
+      self.assertAllClose(s, f)
+    mean, best, _ = model._step_error.numpy()  # pylint: disable=protected-access
+    self.assertGreater(mean, 1.0)
+    self.assertEqual(mean, best)
+    self.assertNotAllClose(before[-1], full[-1])
+
+  def test_a_new_phase_starts_the_lowest_error_again(self):
+    # A hard model whose soft hold ends at step 0: phase 1 from the start,
+    # so a lowest error recorded in phase 0 is forgotten.
+    keras.utils.set_random_seed(0)
+    model = tiny_model(addressing="hard", soft_curriculum_hold=5,
+                       soft_curriculum_steps=5)
+    model.compile(jit_compile=False)
+    x, y, m = copy_batch(size=16)
+    model.build(x.shape)
+    model.end_soft_hold(0)
+    model._step_error.assign([0.04, 0.01, 0.0])  # pylint: disable=protected-access
+    logs = model.fit(x, y, sample_weight=m, batch_size=16, verbose=0).history
+    self.assertAllClose(logs["step_scale"], [1.0])
+    self.assertEqual(model._step_error.numpy()[2], 1.0)  # pylint: disable=protected-access
+
+  def test_bad_setting(self):
+    with self.assertRaisesRegex(ValueError, "scale_steps must be True or "
+                                "False, got 'yes'"):
+      tiny_model().compile(scale_steps="yes")
+
+
 class SkipNonFiniteTest(tf.test.TestCase):
 
   def test_a_nan_batch_between_good_ones_changes_nothing(self):
