@@ -59,8 +59,8 @@ def initial_bias(num_read_heads, num_write_heads, word_size, num_shifts,
 def writable(word_size, location_size, dtype=tf.float32):
   """[W] 1 on the columns a write may change, 0 on the last `location_size`
   (the fixed location code of every row, memtk.cell.location_codes)."""
-  return tf.constant([1.0] * (word_size - location_size) + [0.0] * location_size,
-                     dtype)
+  return tf.constant(
+      [1.0] * (word_size - location_size) + [0.0] * location_size, dtype)
 
 
 def parse(interface, num_read_heads, num_write_heads, word_size, num_shifts,

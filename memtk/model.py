@@ -192,8 +192,9 @@ class NTM(sequence_model.SequenceModel):
   memory_size=128, word_size=20, num_read_heads=1, num_write_heads=1,
   addressing='soft', shift_range=1, memory_init='constant', clip_value=20,
   controller_units=100, content_addressing=True, gate_bias=0,
-  gamma_bias=0, sparse_k=8, initial_window=None, location_size=0), and for a hard model the
-  estimator settings of HARD_DEFAULTS (see the module docstring).
+  gamma_bias=0, sparse_k=8, initial_window=None, location_size=0), and
+  for a hard model the estimator settings of HARD_DEFAULTS (see the module
+  docstring).
 
   `check_numerics=True` raises InvalidArgumentError when the inputs or the
   logits hold NaN or Inf. XLA drops such checks, so a model built with it

@@ -31,7 +31,7 @@ class RepeatCopyTask:
   name = "repeat_copy"
 
   def __init__(self, num_bits=8, min_length=1, max_length=10, min_repeats=1,
-               max_repeats=10, count_range=None):
+               max_repeats=10, count_range=None, cap_lengths=True):
     for arg, value in [("num_bits", num_bits), ("min_length", min_length),
                        ("min_repeats", min_repeats)]:
       if value < 1:
@@ -47,6 +47,7 @@ class RepeatCopyTask:
     self.min_repeats, self.max_repeats = min_repeats, max_repeats
     # The count normalisation is that of the training range, kept by variants.
     self.count_range = count_range or (min_repeats, max_repeats)
+    self.cap_lengths = cap_lengths  # whether difficulty caps the lengths too
     self.input_size = num_bits + 2
     self.output_size = num_bits + 1
     self.num_steps = max_length + 1 + max_length * max_repeats + 1
@@ -62,13 +63,14 @@ class RepeatCopyTask:
   def sample(self, rng, batch_size, difficulty=1.0):
     """A batch: inputs [B, T, b+2], targets [B, T, b+1], mask [B, T] (float32).
 
-    `difficulty` in (0, 1] caps the lengths and the repeat counts at that
-    fraction of the way from their least to their most; the padding stays.
+    `difficulty` in (0, 1] caps the repeat counts and (with cap_lengths)
+    the lengths at that fraction of the way from their least to their most;
+    the padding stays.
     """
-    def draw(low, high):
-      return rng.integers(low, low + int(round((high - low) * difficulty)) + 1,
-                          size=batch_size)
-    lengths = draw(self.min_length, self.max_length)
+    def draw(low, high, cap=True):
+      top = int(round((high - low) * difficulty)) if cap else high - low
+      return rng.integers(low, low + top + 1, size=batch_size)
+    lengths = draw(self.min_length, self.max_length, self.cap_lengths)
     repeats = draw(self.min_repeats, self.max_repeats)
     b = self.num_bits
     inputs = np.zeros((batch_size, self.num_steps, self.input_size), np.float32)
@@ -93,7 +95,7 @@ class RepeatCopyTask:
     low, high = (repeats, repeats) if repeats else (self.min_repeats,
                                                     self.max_repeats)
     return RepeatCopyTask(self.num_bits, size, size, low, high,
-                          self.count_range)
+                          self.count_range, self.cap_lengths)
 
   # Longer than training (lengths 1-10), as the paper's generalisation plots.
   generalisation_sizes = (10, 20, 40)

@@ -276,6 +276,14 @@ class RepeatCopyTaskTest(tf.test.TestCase):
     task = repeat_copy.RepeatCopyTask()
     x, _, m = task.sample(np.random.default_rng(0), 300, difficulty=0.0)
     self.assertAllEqual(m.sum(1), [2.0] * 300)  # length 1, once, end marker
+    # Repeats first: difficulty caps the repeat counts only, every length
+    # stays in play (so the lowest level is copy).
+    first = repeat_copy.RepeatCopyTask(cap_lengths=False)
+    x, _, m = first.sample(np.random.default_rng(0), 300, difficulty=0.0)
+    lengths = x[:, :, 8].argmax(1)  # the delimiter's step
+    self.assertAllEqual(m.sum(1), lengths + 1)  # once, end marker
+    self.assertEqual(set(lengths), set(range(1, 11)))
+    self.assertFalse(first.variant(20).cap_lengths)
     with self.assertRaisesRegex(ValueError, "max_repeats"):
       repeat_copy.RepeatCopyTask(min_repeats=3, max_repeats=2)
     with self.assertRaisesRegex(ValueError, "min_length must be >= 1, got 0"):
