@@ -78,6 +78,9 @@ _MODEL_FLAGS = flags.DEFINE_list(
 
 # --- output ---
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 200, "Steps between tests.")
+_DIAGNOSE_EVERY = flags.DEFINE_integer(
+    "diagnose_every", 1000, "Steps between head diagnostics (a multiple of "
+    "--eval_every; they cost a few seconds each, not counted as training).")
 _PARALLEL = flags.DEFINE_integer("parallel", 2, "Seeds trained at a time, "
                                  "each in its own process on one thread.")
 _OUT = flags.DEFINE_string("out", "benchmarks/results/plain_fit/compile",
@@ -123,9 +126,10 @@ class Test(keras.callbacks.Callback):
   memtk.diagnostics on a fixed batch; puts the error in the logs as
   'eval_bit_errors' (what ErrorScaledRate watches)."""
 
-  def __init__(self, task, seed, record):
+  def __init__(self, task, seed, record, diagnose_every):
     super().__init__()
     self.task, self.seed, self.record = task, seed, record
+    self.diagnose_every = diagnose_every
     self.evaluator = None
     self.diagnosis = task.sample(np.random.default_rng(
         [seed, DIAGNOSIS_STREAM]), DIAGNOSIS_SEQUENCES)
@@ -137,10 +141,12 @@ class Test(keras.callbacks.Callback):
     bits = self.evaluator.bits_per_sequence(
         self.task, self.seed, common.EVAL_STREAM, step, TEST_SEQUENCES)
     logs[common.EVAL_MONITOR] = bits
-    heads = memtk.diagnostics.head_statistics(self.model, *self.diagnosis)
-    heads.update({f"grad_norm_{part}": value for part, value in
-                  memtk.diagnostics.gradient_norms(
-                      self.model, *self.diagnosis).items()})
+    heads = {}
+    if step % self.diagnose_every == 0:
+      heads = memtk.diagnostics.head_statistics(self.model, *self.diagnosis)
+      heads.update({f"grad_norm_{part}": value for part, value in
+                    memtk.diagnostics.gradient_norms(
+                        self.model, *self.diagnosis).items()})
     self.record(step, bits, logs, heads)
 
 
@@ -165,15 +171,19 @@ def train_seed(seed, out):
         "learning_rate": float(model.optimizer.learning_rate.numpy()),
         "skipped_steps": float(logs.get("skipped_steps", 0.0)),
         "step_scale": float(logs.get("step_scale", 1.0)),
-        "heads": heads})
-    grads = " ".join(f"{k[10:]} {v:.3g}" for k, v in heads.items()
-                     if k.startswith("grad_norm_"))
-    print(f"seed {seed}  step {step:6d}  {bits:8.3f} bit errors per sequence"
-          f"  ({clock['training']:.0f} s)  gamma_w {heads['gamma_write']:.2f}"
-          f"  entropy_w {heads['entropy_write']:.3f}  grad {grads}",
-          flush=True)
+        **({"heads": heads} if heads else {})})
+    line = (f"seed {seed}  step {step:6d}  {bits:8.3f} bit errors per "
+            f"sequence  ({clock['training']:.0f} s)  step scale "
+            f"{history[-1]['step_scale']:.2f}")
+    if heads:
+      grads = " ".join(f"{k[10:]} {v:.3g}" for k, v in heads.items()
+                       if k.startswith("grad_norm_"))
+      line += (f"  gamma_w {heads['gamma_write']:.2f}  entropy_w "
+               f"{heads['entropy_write']:.3f}  gate_w "
+               f"{heads['gate_write']:.2f}  grad {grads}")
+    print(line, flush=True)
 
-  test = Test(task, seed, record)
+  test = Test(task, seed, record, _DIAGNOSE_EVERY.value)
   step = 0
   while step < _STEPS.value and clock["training"] < 60 * _MAX_MINUTES.value:
     steps = min(_EVAL_EVERY.value, _STEPS.value - step)
@@ -270,6 +280,7 @@ def _one_seed_command(seed):
       ("optimizer", _OPTIMIZER.value), ("learning_rate", _LEARNING_RATE.value),
       ("clip_norm", _CLIP_NORM.value), ("eval_every", _EVAL_EVERY.value),
       ("scale_steps", _SCALE_STEPS.value),
+      ("diagnose_every", _DIAGNOSE_EVERY.value),
       ("out", _OUT.value))]
   flags_out.append("--model=" + ",".join(_MODEL_FLAGS.value))
   return [sys.executable, "-m", "benchmarks.plain_fit", f"--seeds={seed}",
@@ -286,6 +297,9 @@ def main(argv):
   if _STEPS.value < 1 or _EVAL_EVERY.value < 1 or _PARALLEL.value < 1:
     sys.exit(f"error: --steps, --eval_every and --parallel must be >= 1, got "
              f"{_STEPS.value}, {_EVAL_EVERY.value} and {_PARALLEL.value}")
+  if _DIAGNOSE_EVERY.value < 1 or _DIAGNOSE_EVERY.value % _EVAL_EVERY.value:
+    sys.exit(f"error: --diagnose_every must be a positive multiple of "
+             f"--eval_every={_EVAL_EVERY.value}, got {_DIAGNOSE_EVERY.value}")
   if not (_LEARNING_RATE.value > 0 and _CLIP_NORM.value > 0
           and _MAX_MINUTES.value > 0):
     sys.exit(f"error: --learning_rate, --clip_norm and --max_minutes must be "

@@ -1,0 +1,61 @@
+"""benchmarks.plain_fit's parts that need no training: its flags' parsing,
+the compile it asks for and its table."""
+
+import os
+
+import tensorflow as tf
+
+from benchmarks import plain_fit
+import memtk
+from tasks import common
+
+
+def _history(*points):
+  return [{"step": 200 * (i + 1), "seconds": 10.0 * (i + 1),
+           "bits_per_sequence": b} for i, b in enumerate(points)]
+
+
+class PlainFitTest(tf.test.TestCase):
+
+  def test_model_keyword_arguments(self):
+    self.assertEqual(plain_fit.model_kwargs(
+        ["memory_init='pattern'", "location_size=8"]),
+                     {"memory_init": "pattern", "location_size": 8})
+    with self.assertRaisesRegex(ValueError, "name=value, got 'oops'"):
+      plain_fit.model_kwargs(["oops"])
+    with self.assertRaisesRegex(ValueError, "memory_init: 'pattern' is not"):
+      plain_fit.model_kwargs(["memory_init=pattern"])
+
+  def test_compile_as_asked(self):
+    for optimizer, scale, want_scale, callbacks in (
+        ("compile", True, True, 0), ("compile", False, False, 0),
+        ("adam", True, True, 0), ("recipe", True, False, 1)):
+      model = memtk.NTM("lstm", 4, memory_size=8, word_size=4,
+                        controller_units=8)
+      got = plain_fit.compile_model(model, optimizer, 1e-3, 50.0, scale)
+      self.assertEqual(model.scale_steps, want_scale, optimizer)
+      self.assertLen(got, callbacks)
+      if optimizer == "adam":
+        self.assertEqual(model.optimizer.global_clipnorm, 50.0)
+
+  def test_table_counts_successes_in_budget_and_collapses(self):
+    out = self.get_temp_dir()
+    runs = {0: _history(30.0, 0.05, 0.02),        # solved, held
+            1: _history(30.0, 0.05, 35.0, 0.08),  # solved, collapsed
+            2: _history(30.0, 20.0, 1.5, 0.05)}   # solved after the budget
+    for seed, history in runs.items():
+      os.makedirs(os.path.join(out, f"seed{seed}"))
+      common.save_json(os.path.join(out, f"seed{seed}", "history.json"),
+                       {"finished": True, "seed": seed,
+                        "flags": {"max_minutes": 0.5}, "history": history})
+    self.assertTrue(plain_fit.finished(os.path.join(out, "seed0")))
+    self.assertFalse(plain_fit.finished(os.path.join(out, "seed7")))
+    table = plain_fit.markdown(out, [0, 1, 2, 7], "the command")
+    self.assertIn("| 1 | 400 | 400 | 20 | 35.00 | 800 | 0.080 |", table)
+    self.assertIn("Under 0.1 within the budget: 2 of 3 (95% Wilson 21-94%); "
+                  "of those, 1 never tested above 1 bit", table)
+    self.assertIn("median 0.050 (range 0.020-0.080)", table)
+
+
+if __name__ == "__main__":
+  tf.test.main()
