@@ -74,7 +74,7 @@ _SCALE_STEPS = flags.DEFINE_bool(
     "--noscale_steps: the optimizer's steps as they are.")
 _MODEL_FLAGS = flags.DEFINE_list(
     "model", [], "NTM keyword arguments as name=value (Python literals), "
-    "e.g. memory_init='pattern'.")
+    "e.g. memory_init='learned'.")
 
 # --- output ---
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 200, "Steps between tests.")

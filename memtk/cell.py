@@ -51,7 +51,6 @@ import math
 from typing import Any, NamedTuple
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from memtk import access
@@ -64,36 +63,13 @@ from memtk import modes
 ADDRESSING_MODES = ("soft", "hard", "sparse")
 CHOICES = ("soft", "greedy", "sample", "gumbel", "sparse")
 DEFAULT_SPARSE_K = 8  # Rae et al. 2016: K = 4 or 8 made no difference
-MEMORY_INITS = ("constant", "learned", "random", "zeros", "pattern")
+MEMORY_INITS = ("constant", "learned", "random", "zeros")
 _CONSTANT_MEMORY = 1e-6  # Collier & Beel 2018: trained ~2x faster than others
 _RANDOM_MEMORY_STDDEV = 0.5
-# 'pattern': every cell starts from its own fixed pseudo-random row, drawn
-# from this seed, uniform in +-_PATTERN_SCALE (the scale of the fixed
-# initial memory of public NTM implementations at N = 128: 1 / sqrt(N + W)).
-_PATTERN_SEED = 20141020
-_PATTERN_SCALE = 0.1
 _INITIAL_FOCUS = 0.99  # learned initial weighting starts 99% on cell 0
 # w_0 (soft, hard) covers at most this many cells, so that nothing learned
 # depends on N and a model trained at N = 128 runs with a larger memory.
 DEFAULT_INITIAL_WINDOW = 128
-
-
-def pattern_memory(memory_size, word_size, scale=_PATTERN_SCALE):
-  """[N, W] float32 M_0 of memory_init='pattern': cell i's row drawn
-  uniform in +-scale from a fixed seed, row by row, so that cell i starts
-  from the same row at every N (a model trained at one memory size finds
-  its cells at another)."""
-  rng = np.random.default_rng([_PATTERN_SEED, word_size])
-  return rng.uniform(-scale, scale,
-                     size=(memory_size, word_size)).astype(np.float32)
-
-
-def location_codes(memory_size, location_size):
-  """[N, L] float32 the fixed location code of every cell (location_size
-  L): uniform in +-1, drawn row by row from a fixed seed, so cell i has the
-  same code at every N. Comparable in norm to the rows' written part
-  (add vectors in (-1, 1)), so a key's location part counts in the cosine."""
-  return pattern_memory(memory_size, location_size, scale=1.0)
 
 
 class NTMState(NamedTuple):
@@ -140,11 +116,8 @@ class NTMCell(keras.layers.Layer):
       to at most `sparse_k` cells); see the module docstring.
     shift_range: largest shift offset; S = 2 * shift_range + 1 <= N.
     memory_init: 'constant' (every cell 1e-6), 'learned' (a trained [N, W]
-      matrix), 'random' (N(0, 0.5^2) per sequence), 'zeros' (the hostile
-      case for cosine addressing; finite by the eps in the norms) or
-      'pattern' (every cell its own fixed row, the same in every sequence
-      and at every N: `pattern_memory`; a constant key then finds a cell
-      by content, such as the one where writing started).
+      matrix), 'random' (N(0, 0.5^2) per sequence) or 'zeros' (the hostile
+      case for cosine addressing; finite by the eps in the norms).
     clip_value: interface and output logits are clipped to +-clip_value.
     controller_units: units of a controller given by name.
     content_addressing: False gives heads without content addressing (the
@@ -167,8 +140,7 @@ class NTMCell(keras.layers.Layer):
                content_addressing=True,
                gate_bias=heads_lib.DEFAULT_GATE_BIAS,
                gamma_bias=heads_lib.DEFAULT_GAMMA_BIAS,
-               sparse_k=DEFAULT_SPARSE_K, initial_window=None,
-               location_size=0, **kwargs):
+               sparse_k=DEFAULT_SPARSE_K, initial_window=None, **kwargs):
     super().__init__(**kwargs)
     if initial_window is None:
       initial_window = min(memory_size, DEFAULT_INITIAL_WINDOW)
@@ -181,10 +153,6 @@ class NTMCell(keras.layers.Layer):
                         ("sparse_k", sparse_k),
                         ("initial_window", initial_window)]:
       _check_positive_int(name, value)
-    if (isinstance(location_size, bool) or not isinstance(location_size, int)
-        or not 0 <= location_size < word_size):
-      raise ValueError(f"location_size must be an int in [0, word_size="
-                       f"{word_size}), got {location_size!r}")
     if initial_window > memory_size:
       raise ValueError(f"initial_window must be <= memory_size={memory_size}, "
                        f"got {initial_window}")
@@ -226,11 +194,10 @@ class NTMCell(keras.layers.Layer):
     self.clip_value = float(clip_value)
     self.controller_units = controller_units
     self.content_addressing = content_addressing
-    self.location_size = location_size
     self.interface = heads_lib.HeadInterface(
         num_read_heads, num_write_heads, word_size, 2 * shift_range + 1,
         clip_value=self.clip_value, gate_bias=gate_bias,
-        gamma_bias=gamma_bias, location_size=location_size, name="interface")
+        gamma_bias=gamma_bias, name="interface")
     self.output_layer = keras.layers.Dense(output_size, name="output")
     # Hard cells predict the return from the controller output (held
     # constant): the input-dependent baseline of the REINFORCE estimator.
@@ -326,19 +293,9 @@ class NTMCell(keras.layers.Layer):
       memory = tf.fill(shape, tf.constant(value, self.compute_dtype))
     elif self.memory_init == "learned":
       memory = tf.broadcast_to(self.initial_memory[None], shape)
-    elif self.memory_init == "pattern":
-      memory = tf.broadcast_to(tf.constant(pattern_memory(
-          self.memory_size, self.word_size), self.compute_dtype)[None], shape)
     else:
       memory = keras.random.normal(shape, stddev=_RANDOM_MEMORY_STDDEV,
                                    seed=self._seed, dtype=self.compute_dtype)
-    if self.location_size:  # the last L columns: each cell's fixed code
-      codes = tf.constant(location_codes(self.memory_size, self.location_size),
-                          self.compute_dtype)
-      memory = tf.concat([
-          memory[..., :self.word_size - self.location_size],
-          tf.broadcast_to(codes[None], (batch_size, self.memory_size,
-                                        self.location_size))], -1)
     return NTMState(
         controller=controllers_lib.initial_state(self.controller, batch_size,
                                                  self.compute_dtype),
@@ -508,7 +465,7 @@ class NTMCell(keras.layers.Layer):
         content_addressing=self.content_addressing,
         gate_bias=self.interface.gate_bias,
         gamma_bias=self.interface.gamma_bias, sparse_k=self.sparse_k,
-        initial_window=self.initial_window, location_size=self.location_size)
+        initial_window=self.initial_window)
     return config
 
   @classmethod

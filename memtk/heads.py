@@ -56,15 +56,7 @@ def initial_bias(num_read_heads, num_write_heads, word_size, num_shifts,
   return values + [0.0] * (sizes[5] + sizes[6])
 
 
-def writable(word_size, location_size, dtype=tf.float32):
-  """[W] 1 on the columns a write may change, 0 on the last `location_size`
-  (the fixed location code of every row, memtk.cell.location_codes)."""
-  return tf.constant(
-      [1.0] * (word_size - location_size) + [0.0] * location_size, dtype)
-
-
-def parse(interface, num_read_heads, num_write_heads, word_size, num_shifts,
-          location_size=0):
+def parse(interface, num_read_heads, num_write_heads, word_size, num_shifts):
   """Splits an interface vector into activated head parameters.
 
   Args:
@@ -73,9 +65,6 @@ def parse(interface, num_read_heads, num_write_heads, word_size, num_shifts,
     num_write_heads: H_w.
     word_size: W, the width of a memory row.
     num_shifts: S = 2 * shift_range + 1.
-    location_size: L, the last columns of every row that hold its location
-      code: erase and add are 0 there, so no write changes them (keys span
-      every column, so a key can find a cell by its code).
 
   Returns:
     HeadParams with the NTM activations applied.
@@ -84,18 +73,14 @@ def parse(interface, num_read_heads, num_write_heads, word_size, num_shifts,
   sizes = _sizes(num_read_heads, num_write_heads, word_size, num_shifts)
   key, strength, gate, shift, gamma, erase, add = tf.split(
       interface, sizes, axis=-1)
-  erase = tf.sigmoid(tf.reshape(erase, [-1, num_write_heads, word_size]))
-  add = tf.tanh(tf.reshape(add, [-1, num_write_heads, word_size]))
-  if location_size:
-    mask = writable(word_size, location_size, interface.dtype)
-    erase, add = erase * mask, add * mask
   return HeadParams(
       key=tf.tanh(tf.reshape(key, [-1, num_heads, word_size])),
       strength=tf.nn.softplus(strength),
       gate=tf.sigmoid(gate),
       shift=tf.nn.softmax(tf.reshape(shift, [-1, num_heads, num_shifts])),
       gamma=1.0 + tf.nn.softplus(gamma),
-      erase=erase, add=add)
+      erase=tf.sigmoid(tf.reshape(erase, [-1, num_write_heads, word_size])),
+      add=tf.tanh(tf.reshape(add, [-1, num_write_heads, word_size])))
 
 
 @keras.saving.register_keras_serializable(package="memtk")
@@ -118,9 +103,8 @@ class HeadInterface(keras.layers.Layer):
 
   def __init__(self, num_read_heads, num_write_heads, word_size, num_shifts,
                clip_value=20.0, gate_bias=DEFAULT_GATE_BIAS,
-               gamma_bias=DEFAULT_GAMMA_BIAS, location_size=0, **kwargs):
+               gamma_bias=DEFAULT_GAMMA_BIAS, **kwargs):
     super().__init__(**kwargs)
-    self.location_size = location_size
     self.num_read_heads = num_read_heads
     self.num_write_heads = num_write_heads
     self.word_size = word_size
@@ -142,7 +126,7 @@ class HeadInterface(keras.layers.Layer):
     raw = tf.clip_by_value(self.projection(controller_output),
                            -self.clip_value, self.clip_value)
     return parse(raw, self.num_read_heads, self.num_write_heads, self.word_size,
-                 self.num_shifts, self.location_size)
+                 self.num_shifts)
 
   def get_config(self):
     config = super().get_config()
@@ -150,5 +134,5 @@ class HeadInterface(keras.layers.Layer):
                   num_write_heads=self.num_write_heads,
                   word_size=self.word_size, num_shifts=self.num_shifts,
                   clip_value=self.clip_value, gate_bias=self.gate_bias,
-                  gamma_bias=self.gamma_bias, location_size=self.location_size)
+                  gamma_bias=self.gamma_bias)
     return config

@@ -374,10 +374,9 @@ class _StoreFactory:
 def log_store_allowed(cell, static_steps):
   """Whether no step reads the whole memory, so a log of touched rows can
   stand for it: no content addressing, a constant or learned initial memory
-  without location codes and a length known when the loop is built."""
+  and a length known when the loop is built."""
   return (not cell.content_addressing and static_steps is not None
-          and cell.memory_init in ("learned", "constant", "zeros")
-          and not cell.location_size)
+          and cell.memory_init in ("learned", "constant", "zeros"))
 
 
 def _make_store(cell, initial, batch, static_steps, rows_per_head, store):

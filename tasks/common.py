@@ -84,7 +84,6 @@ DEFAULT_CONFIG = {
     "num_write_heads": 1,
     "shift_range": 1,
     "memory_init": "constant",
-    "location_size": 0,
     "content_addressing": True,
     "gate_bias": memtk.heads.DEFAULT_GATE_BIAS,
     "gamma_bias": memtk.heads.DEFAULT_GAMMA_BIAS,
@@ -274,8 +273,6 @@ def _ntm(config, task):
       sparse_k=config["sparse_k"],
       # None (runs saved before it existed, and new runs): min(N, 128).
       initial_window=config.get("initial_window"),
-      # 0 for runs saved before the option existed.
-      location_size=config.get("location_size", 0),
       **{key: config[key] for key in HARD_DEFAULTS})
 
 

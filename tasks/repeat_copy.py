@@ -31,7 +31,7 @@ class RepeatCopyTask:
   name = "repeat_copy"
 
   def __init__(self, num_bits=8, min_length=1, max_length=10, min_repeats=1,
-               max_repeats=10, count_range=None, cap_lengths=True):
+               max_repeats=10, count_range=None, cap_lengths=False):
     for arg, value in [("num_bits", num_bits), ("min_length", min_length),
                        ("min_repeats", min_repeats)]:
       if value < 1:
@@ -47,7 +47,10 @@ class RepeatCopyTask:
     self.min_repeats, self.max_repeats = min_repeats, max_repeats
     # The count normalisation is that of the training range, kept by variants.
     self.count_range = count_range or (min_repeats, max_repeats)
-    self.cap_lengths = cap_lengths  # whether difficulty caps the lengths too
+    # Whether a difficulty caps the lengths too. By default it caps the
+    # repeat counts only, so a curriculum's first level is copy at every
+    # length: the NTM learns the single pass there, then the jump back.
+    self.cap_lengths = cap_lengths
     self.input_size = num_bits + 2
     self.output_size = num_bits + 1
     self.num_steps = max_length + 1 + max_length * max_repeats + 1

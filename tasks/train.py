@@ -56,11 +56,7 @@ _SHIFT_RANGE = flags.DEFINE_integer(
     "shift_range", _D["shift_range"], "Largest shift offset (S = 2 * shift_range + 1).")
 _MEMORY_INIT = flags.DEFINE_string(
     "memory_init", _D["memory_init"], "Memory initialisation: constant (1e-6), "
-    "learned, random, zeros or pattern (a fixed row per cell).")
-_LOCATION_SIZE = flags.DEFINE_integer(
-    "location_size", _D["location_size"], "L, the last columns of every "
-    "memory row holding a fixed location code that no write changes (keys "
-    "can find a cell by it); 0: none.")
+    "learned or random.")
 _CONTENT_ADDRESSING = flags.DEFINE_boolean(
     "content_addressing", _D["content_addressing"], "Heads address by content "
     "(and shift); --nocontent_addressing: heads only shift from cell 0.")
@@ -343,7 +339,6 @@ def _flag_config():
       "num_write_heads": _NUM_WRITE_HEADS.value,
       "shift_range": _SHIFT_RANGE.value,
       "memory_init": _MEMORY_INIT.value,
-      "location_size": _LOCATION_SIZE.value,
       "content_addressing": _CONTENT_ADDRESSING.value,
       "gate_bias": _GATE_BIAS.value,
       "gamma_bias": _GAMMA_BIAS.value,

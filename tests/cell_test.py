@@ -150,55 +150,6 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
     second = random.cell.initial_ntm_state(2).memory.numpy()
     self.assertGreater(first.std(), 0.3)
     self.assertNotAllClose(first, second)
-    pattern = small_model(memory_init="pattern")
-    pattern.build((None, None, 5))
-    memory = pattern.cell.initial_ntm_state(2).memory.numpy()
-    self.assertAllClose(memory[0], memory[1])  # the same in every sequence
-    self.assertAllClose(memory[0], cell_lib.pattern_memory(8, 5))
-    self.assertLessEqual(np.abs(memory).max(), 0.1)
-    # Every cell its own row: no two rows alike.
-    cosine = (memory[0] @ memory[0].T) / np.outer(
-        np.linalg.norm(memory[0], axis=-1), np.linalg.norm(memory[0], axis=-1))
-    self.assertLess(np.abs(cosine - np.eye(8)).max(), 0.99)
-
-  @parameterized.parameters("soft", "hard", "sparse")
-  def test_location_codes_survive_every_write(self, addressing):
-    model = small_model(location_size=2, addressing=addressing, sparse_k=3)
-    model.build((None, None, 5))
-    cell = model.cell
-    codes = cell_lib.location_codes(8, 2)
-    self.assertAllEqual(cell_lib.location_codes(300, 2)[:8], codes)
-    state = cell.initial_ntm_state(3)
-    self.assertAllEqual(state.memory[:, :, 3:], np.stack([codes] * 3))
-    for t in range(6):
-      _, state = cell.step(tf.constant(self.x[:, t]), state)
-    memory = state.memory.numpy()
-    self.assertAllEqual(memory[:, :, 3:], np.stack([codes] * 3))
-    self.assertGreater(np.abs(memory[:, :, :3]).max(), 1e-3)  # data written
-    config = model.get_config()
-    self.assertEqual(config["location_size"], 2)
-    self.assertEqual(memtk.NTM.from_config(config).cell.location_size, 2)
-    # The option is not ignored: the same weights without codes differ.
-    plain = small_model(addressing=addressing, sparse_k=3)
-    plain.build((None, None, 5))
-    plain.set_weights(model.get_weights())
-    self.assertNotAllClose(plain(self.x), model(self.x))
-
-  def test_pattern_memory_keeps_its_cells_at_every_memory_size(self):
-    small = cell_lib.pattern_memory(128, 20)
-    large = cell_lib.pattern_memory(1024, 20)
-    self.assertAllEqual(large[:128], small)
-    model = small_model(memory_init="pattern")
-    model.build((None, None, 5))
-    larger = model.with_memory_size(32)
-    self.assertAllEqual(larger.cell.initial_ntm_state(1).memory[0, :8],
-                        model.cell.initial_ntm_state(1).memory[0])
-    # A pattern-initialised model differs from a constant one of the same
-    # weights: the option is not ignored.
-    constant = small_model(memory_init="constant")
-    constant.build((None, None, 5))
-    constant.set_weights(model.get_weights())
-    self.assertNotAllClose(constant(self.x), model(self.x))
 
   def test_outputs_are_clipped(self):
     model = small_model(clip_value=0.5)
@@ -271,10 +222,7 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
       ("content", dict(content_addressing="no"), "content_addressing"),
       ("window_wider_than_memory", dict(initial_window=9),
        "initial_window must be <= memory_size=8, got 9"),
-      ("window", dict(initial_window=0), "initial_window"),
-      ("location_as_wide_as_a_row", dict(location_size=5),
-       r"location_size must be an int in \[0, word_size=5\), got 5"),
-      ("location_negative", dict(location_size=-1), "location_size"))
+      ("window", dict(initial_window=0), "initial_window"))
   def test_bad_constructor_arguments(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)

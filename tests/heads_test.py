@@ -43,23 +43,6 @@ class HeadsTest(tf.test.TestCase):
     self.assertAllClose(p.add, np.tanh(raw[:, offset:].reshape(5, 1, word)))
     self.assertTrue(np.all(p.gamma.numpy() >= 1))
 
-  def test_location_columns_are_never_written(self):
-    num_read, num_write, word, shifts, location = 1, 2, 6, 3, 2
-    size = heads.interface_size(num_read, num_write, word, shifts)
-    raw = tf.constant(np.random.default_rng(1).normal(size=(4, size)) * 3,
-                      tf.float32)
-    plain = heads.parse(raw, num_read, num_write, word, shifts)
-    p = heads.parse(raw, num_read, num_write, word, shifts, location)
-    # Erase and add are 0 on the last L columns, as before on the others.
-    self.assertAllEqual(p.erase[..., word - location:], np.zeros((4, 2, 2)))
-    self.assertAllEqual(p.add[..., word - location:], np.zeros((4, 2, 2)))
-    self.assertAllClose(p.erase[..., :word - location],
-                        plain.erase[..., :word - location])
-    self.assertAllClose(p.add[..., :word - location],
-                        plain.add[..., :word - location])
-    self.assertAllClose(p.key, plain.key)  # keys span every column
-    self.assertAllEqual(heads.writable(4, 1), [1, 1, 1, 0])
-
   def test_interface_layer_clips(self):
     layer = heads.HeadInterface(1, 1, 3, 3, clip_value=2.0)
     layer.build((None, 4))

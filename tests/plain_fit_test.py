@@ -19,12 +19,12 @@ class PlainFitTest(tf.test.TestCase):
 
   def test_model_keyword_arguments(self):
     self.assertEqual(plain_fit.model_kwargs(
-        ["memory_init='pattern'", "location_size=8"]),
-                     {"memory_init": "pattern", "location_size": 8})
+        ["memory_init='learned'", "num_read_heads=2"]),
+                     {"memory_init": "learned", "num_read_heads": 2})
     with self.assertRaisesRegex(ValueError, "name=value, got 'oops'"):
       plain_fit.model_kwargs(["oops"])
-    with self.assertRaisesRegex(ValueError, "memory_init: 'pattern' is not"):
-      plain_fit.model_kwargs(["memory_init=pattern"])
+    with self.assertRaisesRegex(ValueError, "memory_init: 'learned' is not"):
+      plain_fit.model_kwargs(["memory_init=learned"])
 
   def test_compile_as_asked(self):
     for optimizer, scale, want_scale, callbacks in (

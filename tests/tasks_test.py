@@ -273,12 +273,12 @@ class RepeatCopyTaskTest(tf.test.TestCase):
     self.assertEqual(x.shape[1], 20 + 1 + 400 + 1)
 
   def test_difficulty_and_bad_arguments(self):
-    task = repeat_copy.RepeatCopyTask()
+    task = repeat_copy.RepeatCopyTask(cap_lengths=True)
     x, _, m = task.sample(np.random.default_rng(0), 300, difficulty=0.0)
     self.assertAllEqual(m.sum(1), [2.0] * 300)  # length 1, once, end marker
-    # Repeats first: difficulty caps the repeat counts only, every length
-    # stays in play (so the lowest level is copy).
-    first = repeat_copy.RepeatCopyTask(cap_lengths=False)
+    # By default difficulty caps the repeat counts only, every length stays
+    # in play (so the lowest level is copy).
+    first = repeat_copy.RepeatCopyTask()
     x, _, m = first.sample(np.random.default_rng(0), 300, difficulty=0.0)
     lengths = x[:, :, 8].argmax(1)  # the delimiter's step
     self.assertAllEqual(m.sum(1), lengths + 1)  # once, end marker
