@@ -237,6 +237,8 @@ class SequenceModel(keras.Model):
     super().compile(optimizer=optimizer, loss=loss,
                     weighted_metrics=weighted_metrics, jit_compile=jit_compile,
                     **kwargs)
+    # Saved with the model, so a loaded model compiles as this one did.
+    self._compile_config.config["scale_steps"] = scale_steps
 
   def _maybe_symbolic_build(self, iterator=None, data_batch=None):
     """Keras's build from the first batch before fit or evaluate, made to

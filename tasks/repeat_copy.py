@@ -66,15 +66,20 @@ class RepeatCopyTask:
   def sample(self, rng, batch_size, difficulty=1.0):
     """A batch: inputs [B, T, b+2], targets [B, T, b+1], mask [B, T] (float32).
 
-    `difficulty` in (0, 1] caps the repeat counts and (with cap_lengths)
-    the lengths at that fraction of the way from their least to their most;
-    the padding stays.
+    `difficulty` in (0, 1] caps the repeat counts at round(difficulty *
+    max_repeats) (at least min_repeats): with the adaptive curriculum's 10
+    levels, level k trains up to k repeats and level 1 is copy. With
+    cap_lengths it also caps the lengths at that fraction of the way from
+    the least to the most. The padding stays.
     """
-    def draw(low, high, cap=True):
-      top = int(round((high - low) * difficulty)) if cap else high - low
-      return rng.integers(low, low + top + 1, size=batch_size)
-    lengths = draw(self.min_length, self.max_length, self.cap_lengths)
-    repeats = draw(self.min_repeats, self.max_repeats)
+    longest = self.max_length
+    if self.cap_lengths:
+      longest = self.min_length + int(round(
+          (self.max_length - self.min_length) * difficulty))
+    lengths = rng.integers(self.min_length, longest + 1, size=batch_size)
+    most = max(self.min_repeats,
+               min(self.max_repeats, int(round(self.max_repeats * difficulty))))
+    repeats = rng.integers(self.min_repeats, most + 1, size=batch_size)
     b = self.num_bits
     inputs = np.zeros((batch_size, self.num_steps, self.input_size), np.float32)
     targets = np.zeros((batch_size, self.num_steps, self.output_size),

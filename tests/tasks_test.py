@@ -276,10 +276,15 @@ class RepeatCopyTaskTest(tf.test.TestCase):
     task = repeat_copy.RepeatCopyTask(cap_lengths=True)
     x, _, m = task.sample(np.random.default_rng(0), 300, difficulty=0.0)
     self.assertAllEqual(m.sum(1), [2.0] * 300)  # length 1, once, end marker
+    # Level k of 10 trains up to k repeats (level 1: copy).
+    x, _, m = task.sample(np.random.default_rng(0), 300, difficulty=0.3)
+    lengths = x[:, :, 8].argmax(1)  # the delimiter's step
+    self.assertEqual(set(lengths), {1, 2, 3, 4})
+    self.assertEqual(set((m.sum(1) - 1) / lengths), {1, 2, 3})
     # By default difficulty caps the repeat counts only, every length stays
     # in play (so the lowest level is copy).
     first = repeat_copy.RepeatCopyTask()
-    x, _, m = first.sample(np.random.default_rng(0), 300, difficulty=0.0)
+    x, _, m = first.sample(np.random.default_rng(0), 300, difficulty=0.1)
     lengths = x[:, :, 8].argmax(1)  # the delimiter's step
     self.assertAllEqual(m.sum(1), lengths + 1)  # once, end marker
     self.assertEqual(set(lengths), set(range(1, 11)))

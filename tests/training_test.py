@@ -1,6 +1,7 @@
 """The recipe's Keras parts (memtk.training) and the train step's guard
 against non-finite updates."""
 
+import os
 import types
 
 import keras
@@ -354,6 +355,15 @@ class ScaleStepsTest(tf.test.TestCase):
     logs = model.fit(x, y, sample_weight=m, batch_size=16, verbose=0).history
     self.assertAllClose(logs["step_scale"], [1.0])
     self.assertEqual(model._step_error.numpy()[2], 1.0)  # pylint: disable=protected-access
+
+  def test_a_saved_model_compiles_as_it_was(self):
+    model = tiny_model()
+    model.compile(scale_steps=False, jit_compile=False)
+    x, y, m = copy_batch(size=4)
+    model.fit(x, y, sample_weight=m, verbose=0)
+    path = os.path.join(self.get_temp_dir(), "unscaled.keras")
+    model.save(path)
+    self.assertFalse(keras.models.load_model(path).scale_steps)
 
   def test_bad_setting(self):
     with self.assertRaisesRegex(ValueError, "scale_steps must be True or "
