@@ -299,7 +299,7 @@ def _make_model(config, task, jit_compile):
   optimizer = memtk.training.default_optimizer(
       config["learning_rate"], config["clip_norm"], config["amsgrad"])
   # The rate schedule (ErrorScaledRate on the held-out error) does what
-  # compile's scale_steps would do on the training error.
+  # compile's scale_steps does on the training error: not both.
   model.compile(optimizer=optimizer, jit_compile=jit_compile,
                 steps_per_execution=config.get("steps_per_execution", 1),
                 scale_steps=False)

@@ -347,7 +347,7 @@ class ScaleStepsTest(tf.test.TestCase):
     keras.utils.set_random_seed(0)
     model = tiny_model(addressing="hard", soft_curriculum_hold=5,
                        soft_curriculum_steps=5)
-    model.compile(jit_compile=False)
+    model.compile(scale_steps=True, jit_compile=False)
     x, y, m = copy_batch(size=16)
     model.build(x.shape)
     model.end_soft_hold(0)
@@ -358,12 +358,15 @@ class ScaleStepsTest(tf.test.TestCase):
 
   def test_a_saved_model_compiles_as_it_was(self):
     model = tiny_model()
-    model.compile(scale_steps=False, jit_compile=False)
+    model.compile(scale_steps=True, jit_compile=False)
     x, y, m = copy_batch(size=4)
     model.fit(x, y, sample_weight=m, verbose=0)
-    path = os.path.join(self.get_temp_dir(), "unscaled.keras")
+    path = os.path.join(self.get_temp_dir(), "scaled.keras")
     model.save(path)
-    self.assertFalse(keras.models.load_model(path).scale_steps)
+    self.assertTrue(keras.models.load_model(path).scale_steps)
+    plain = tiny_model()
+    plain.compile()
+    self.assertFalse(plain.scale_steps)  # off by default
 
   def test_bad_setting(self):
     with self.assertRaisesRegex(ValueError, "scale_steps must be True or "
