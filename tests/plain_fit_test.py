@@ -1,11 +1,12 @@
-"""benchmarks.plain_fit's parts that need no training: its flags' parsing,
-the compile it asks for and its table."""
+"""benchmarks.plain_fit's parts that need no training (in
+benchmarks.plain_fit_table, free of flags): its model arguments, the
+compile it asks for and its table."""
 
 import os
 
 import tensorflow as tf
 
-from benchmarks import plain_fit
+from benchmarks import plain_fit_table as plain_fit
 import memtk
 from tasks import common
 

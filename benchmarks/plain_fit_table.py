@@ -1,0 +1,96 @@
+"""benchmarks.plain_fit's parts that need no flags (so tests and other
+scripts can import them): its model arguments, the compile it asks for and
+its table."""
+
+import ast
+import os
+
+import keras
+import numpy as np
+
+from benchmarks import convergence_table
+import memtk
+from tasks import common
+
+
+def model_kwargs(entries):
+  """{name: value} from 'name=value' entries (values as Python literals)."""
+  kwargs = {}
+  for entry in entries:
+    name, sep, value = entry.partition("=")
+    if not sep or not name:
+      raise ValueError(f"--model entries must be name=value, got {entry!r}")
+    try:
+      kwargs[name] = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      raise ValueError(f"--model {name}: {value!r} is not a Python literal")
+  return kwargs
+
+
+def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps):
+  """Compiles as --optimizer says; returns the callbacks fit needs besides
+  the test (ErrorScaledRate for the recipe, else none)."""
+  if optimizer == "adam":
+    model.compile(optimizer=keras.optimizers.Adam(
+        learning_rate, global_clipnorm=clip_norm), scale_steps=scale_steps)
+    return []
+  if optimizer == "recipe":  # the schedule scales the steps instead
+    model.compile(scale_steps=False)
+    return [memtk.training.ErrorScaledRate(monitor=common.EVAL_MONITOR)]
+  model.compile(scale_steps=scale_steps)
+  return []
+
+
+def finished(out):
+  path = os.path.join(out, "history.json")
+  if not os.path.exists(path):
+    return False
+  run = common.load_json(path)
+  return isinstance(run, dict) and run.get("finished", False)
+
+
+def seed_line(seed, history, budget_seconds):
+  """A table row and whether the seed got under 0.1 within the budget and
+  stayed under 1 bit after (a dict)."""
+  to_1 = convergence_table.first_below(history, 1.0)
+  to_01 = convergence_table.first_below(history, 0.1)
+  worst = convergence_table.worst_relapse(history)
+  final = history[-1]["bits_per_sequence"] if history else float("nan")
+  solved = to_01[1] is not None and to_01[1] <= budget_seconds
+  held = solved and worst is not None and worst <= 1.0
+  cells = [str(seed), convergence_table.fmt(to_1[0]),
+           convergence_table.fmt(to_01[0]), convergence_table.fmt(to_01[1], 0),
+           convergence_table.fmt(worst), str(history[-1]["step"]),
+           f"{final:.3f}"]
+  return "| " + " | ".join(cells) + " |", {"solved": solved, "held": held,
+                                           "final": final}
+
+
+def markdown(out, seeds, command):
+  """The study's table (module docstring) from out/seed<N>/history.json."""
+  lines = [f"`{command}`", "",
+           "| seed | steps to <1 | steps to <0.1 | s to <0.1 | worst after "
+           "<0.1 | steps run | final bits/seq |",
+           "|---|---|---|---|---|---|---|"]
+  results = []
+  for seed in seeds:
+    path = os.path.join(out, f"seed{seed}", "history.json")
+    if not os.path.exists(path):
+      continue
+    run = common.load_json(path)
+    line, result = seed_line(seed, run["history"],
+                             60 * run["flags"]["max_minutes"])
+    lines.append(line)
+    results.append(result)
+  solved = sum(r["solved"] for r in results)
+  held = sum(r["held"] for r in results)
+  low, high = convergence_table.wilson_interval(solved, len(results))
+  finals = sorted(r["final"] for r in results)
+  if results:
+    lines += ["", f"Under 0.1 within the budget: {solved} of {len(results)} "
+              f"(95% Wilson {100 * low:.0f}-{100 * high:.0f}%); of those, "
+              f"{held} never tested above 1 bit after their first < 0.1. "
+              f"Final bit errors per sequence: median "
+              f"{float(np.median(finals)):.3f} (range {finals[0]:.3f}-"
+              f"{finals[-1]:.3f})."]
+  return "\n".join(lines) + "\n"
