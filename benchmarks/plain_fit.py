@@ -15,8 +15,8 @@ until --max_minutes of training (or --steps) have passed:
 --optimizer=compile is `model.compile()` with no optimizer and no callback
 (the library's defaults alone); --optimizer=adam compiles with
 keras.optimizers.Adam(--learning_rate, global_clipnorm=--clip_norm), no
-callback; both keep compile's scale_steps (the steps shrink with the
-training error) unless --noscale_steps. --optimizer=recipe is
+callback; with --scale_steps both compile with scale_steps=True (the steps
+shrink with the training error; compile's default is off). --optimizer=recipe is
 `model.compile(scale_steps=False)` with memtk.training.ErrorScaledRate
 watching the held-out error. --data=uniform
 draws `task.sample` (every bit uniform: what a user generates), --data=train
@@ -72,9 +72,9 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam's rate "
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 50.0, "Global clip norm "
                                 "(--optimizer=adam).")
 _SCALE_STEPS = flags.DEFINE_bool(
-    "scale_steps", True, "compile(scale_steps=...) for --optimizer=compile "
+    "scale_steps", False, "compile(scale_steps=...) for --optimizer=compile "
     "and adam: the steps shrink with the training error (SequenceModel); "
-    "--noscale_steps: the optimizer's steps as they are.")
+    "off, compile's default: the optimizer's steps as they are.")
 _MODEL_FLAGS = flags.DEFINE_list(
     "model", [], "NTM keyword arguments as name=value (Python literals), "
     "e.g. memory_init='learned'.")
@@ -129,7 +129,8 @@ def train_seed(seed, out):
   os.makedirs(out, exist_ok=True)
   task = common.make_task(_TASK.value)
   keras.utils.set_random_seed(seed)
-  model = memtk.NTM("lstm", task.output_size, **model_kwargs(_MODEL_FLAGS.value))
+  model = memtk.NTM("lstm", task.output_size,
+                    **model_kwargs(_MODEL_FLAGS.value))
   callbacks = compile_model(model, _OPTIMIZER.value, _LEARNING_RATE.value,
                             _CLIP_NORM.value, _SCALE_STEPS.value)
   sample = (task.sample if _DATA.value == "uniform"
@@ -185,25 +186,23 @@ class _Clock(keras.callbacks.Callback):
 
 
 def _run_flags():
+  """Every flag a seed's run depends on (kept in its history, and passed on
+  to the process that trains it)."""
   return {"task": _TASK.value, "optimizer": _OPTIMIZER.value,
           "data": _DATA.value, "learning_rate": _LEARNING_RATE.value,
           "clip_norm": _CLIP_NORM.value, "model": _MODEL_FLAGS.value,
           "scale_steps": _SCALE_STEPS.value,
-          "max_minutes": _MAX_MINUTES.value, "steps": _STEPS.value}
+          "max_minutes": _MAX_MINUTES.value, "steps": _STEPS.value,
+          "eval_every": _EVAL_EVERY.value,
+          "diagnose_every": _DIAGNOSE_EVERY.value}
 
 
 def _one_seed_command(seed):
-  flags_out = [f"--{name}={value}" for name, value in (
-      ("task", _TASK.value), ("steps", _STEPS.value),
-      ("max_minutes", _MAX_MINUTES.value), ("data", _DATA.value),
-      ("optimizer", _OPTIMIZER.value), ("learning_rate", _LEARNING_RATE.value),
-      ("clip_norm", _CLIP_NORM.value), ("eval_every", _EVAL_EVERY.value),
-      ("scale_steps", _SCALE_STEPS.value),
-      ("diagnose_every", _DIAGNOSE_EVERY.value),
-      ("out", _OUT.value))]
-  flags_out.append("--model=" + ",".join(_MODEL_FLAGS.value))
+  flags_out = [
+      f"--{name}={','.join(value) if isinstance(value, list) else value}"
+      for name, value in _run_flags().items()]
   return [sys.executable, "-m", "benchmarks.plain_fit", f"--seeds={seed}",
-          "--parallel=1", *flags_out]
+          "--parallel=1", f"--out={_OUT.value}", *flags_out]
 
 
 def main(argv):
