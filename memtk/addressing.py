@@ -186,17 +186,43 @@ def address_by_shift(previous, shift_weights, gammas):
 _TOP_BLOCK = 1024  # cells per block of the two-level top-K
 
 
+def top_indices(scores, k):
+  """[..., k] int32 the positions of the k largest `scores` [..., n], ties
+  broken towards the lowest position, in increasing position order.
+
+  tf.math.top_k leaves the choice among equal scores to the backend (XLA's
+  and the eager kernel's differ), so a model whose scores tie (a fresh
+  constant memory scores every cell alike) would read other cells compiled
+  than eager. Here the k-th largest value v is found first; every position
+  above v is kept and, of those equal to v, the lowest ones fill the rest.
+  """
+  n = scores.shape[-1]
+  scores = tf.stop_gradient(scores)
+  kth = tf.reduce_min(tf.math.top_k(scores, k=k, sorted=False).values, -1,
+                      keepdims=True)
+  above = scores > kth
+  tied = tf.equal(scores, kth)
+  missing = k - tf.reduce_sum(tf.cast(above, tf.int32), -1, keepdims=True)
+  first_ties = tf.logical_and(
+      tied, tf.cumsum(tf.cast(tied, tf.int32), axis=-1) <= missing)
+  # Exactly k positions are kept; rank them by position (distinct keys).
+  key = tf.where(tf.logical_or(above, first_ties), n - tf.range(n), 0)
+  return tf.math.top_k(key, k=k, sorted=True).indices
+
+
 def top_cells(scores, k):
-  """[B, H, k] int32 the cells of the k largest scores [B, H, N].
+  """[B, H, k] int32 the cells of the k largest scores [B, H, N], ties to
+  the lowest cell (`top_indices`).
 
   Over many cells in two levels: the k largest scores lie in the k blocks
   of 1,024 cells with the largest maxima, so a top-k of the block maxima and
-  a top-k within those k blocks find them (ties may pick other cells of
-  equal score). XLA's top-k over all N cells took 5x as long at N = 2^20.
+  a top-k within those k blocks (in increasing block order) find them, with
+  the same tie rule at both levels giving the same cells as one top-k over
+  all N. XLA's top-k over all N cells took 5x as long at N = 2^20.
   """
   num_cells = scores.shape[-1]
   if num_cells is None or num_cells < 4 * k * _TOP_BLOCK:
-    return tf.math.top_k(scores, k=k, sorted=False).indices
+    return top_indices(scores, k)
   num_blocks = -(-num_cells // _TOP_BLOCK)
   padding = num_blocks * _TOP_BLOCK - num_cells
   if padding:
@@ -204,10 +230,10 @@ def top_cells(scores, k):
                     constant_values=scores.dtype.min)
   shape = tf.shape(scores)
   blocks = tf.reshape(scores, [shape[0], shape[1], num_blocks, _TOP_BLOCK])
-  best = tf.math.top_k(tf.reduce_max(blocks, -1), k=k, sorted=False).indices
+  best = top_indices(tf.reduce_max(blocks, -1), k)
   candidates = tf.reshape(tf.gather(blocks, best, batch_dims=2),
                           [shape[0], shape[1], k * _TOP_BLOCK])
-  within = tf.math.top_k(candidates, k=k, sorted=False).indices
+  within = top_indices(candidates, k)
   cells = best[..., None] * _TOP_BLOCK + tf.range(_TOP_BLOCK)
   return tf.gather(tf.reshape(cells, [shape[0], shape[1], k * _TOP_BLOCK]),
                    within, batch_dims=2)
@@ -285,8 +311,7 @@ def sparse_address(content_indices, content, previous_indices, previous,
         tf.range(shape[2]) * num_shifts + reach < order[:, :, None])
     repeated = tf.reshape(tf.reduce_any(earlier, -1), flat)
     ranked = tf.where(repeated, tf.constant(-1, shifted.dtype), shifted)
-    positions = tf.math.top_k(tf.stop_gradient(ranked), k=k,
-                              sorted=False).indices
+    positions = top_indices(ranked, k)
     indices = tf.gather(cells, positions, batch_dims=2)
   else:  # the first entry of each given cell
     indices = tf.cast(indices, tf.int32)

@@ -280,7 +280,7 @@ class SparseMode:
     into [B, H, N], then the dense write and read (autodiff throughout)."""
     del choice, noise, temperature, soft, gumbel
     k = self.support_size(cell)
-    previous = tf.math.top_k(state.weights, k=k, sorted=False).indices
+    previous = addressing.top_indices(state.weights, k)
     previous = (previous, tf.gather(state.weights, previous, batch_dims=2))
     memory = (state.memory, addressing.norms(state.memory))
     selection = self.select(cell, p, previous, None, None,

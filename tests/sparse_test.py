@@ -151,6 +151,30 @@ class EquationsTest(Float64TestCase):
       self.assertAllEqual(got, want)
 
 
+  def test_top_indices_break_ties_to_the_lowest_position(self):
+    # Scores from a few values: many ties at the k-th largest.
+    scores = self.rng.integers(0, 4, size=(3, 2, 50)).astype(np.float32)
+    # numpy's stable sort on -score keeps equal scores in position order.
+    want = np.sort(np.argsort(-scores, -1, kind="stable")[..., :7], -1)
+    compiled = tf.function(lambda s: addressing.top_indices(s, 7),
+                           jit_compile=True)
+    self.assertAllEqual(addressing.top_indices(tf.constant(scores), 7), want)
+    self.assertAllEqual(compiled(tf.constant(scores)), want)
+
+  def test_top_cells_ties_in_two_levels_as_in_one(self):
+    # Every block but a few holds tied maxima: the block level must keep
+    # the lowest blocks, the cell level the lowest cells.
+    n = 4 * 2 * 1024 + 300
+    scores = np.zeros((2, 1, n), np.float32)
+    scores[0, 0, 5000] = 1.0  # one score above the ties: cells 0, 5000
+    scores[1, 0, :2] = -1.0  # below the ties: cells 2, 3
+    want = np.sort(np.argsort(-scores, -1, kind="stable")[..., :2], -1)
+    compiled = tf.function(lambda s: addressing.top_cells(s, 2),
+                           jit_compile=True)
+    for got in (addressing.top_cells(tf.constant(scores), 2),
+                compiled(tf.constant(scores))):
+      self.assertAllEqual(np.sort(got, -1), want)
+
 class SoftEqualityTest(Float64TestCase):
 
   @parameterized.named_parameters(
@@ -273,6 +297,18 @@ class ConfigTest(tf.test.TestCase):
 
 
 class CompiledTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_compiled_model_reads_the_eager_cells_on_tied_scores(self):
+    # A fresh constant memory scores every cell alike; the compiled and the
+    # eager model must pick the same cells among the ties.
+    keras.utils.set_random_seed(0)
+    model = memtk.NTM("lstm", 5, memory_size=64, word_size=8,
+                      num_read_heads=2, addressing="sparse", sparse_k=4,
+                      controller_units=16)
+    inputs = tf.constant(np.random.default_rng(0).random((2, 9, 6)),
+                         tf.float32)
+    compiled = tf.function(model, jit_compile=True)
+    self.assertAllClose(compiled(inputs), model(inputs), atol=1e-5)
 
   @parameterized.parameters(False, True)
   def test_xla_train_step_keeps_no_memory_per_step(self, content):
