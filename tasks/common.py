@@ -100,6 +100,7 @@ DEFAULT_CONFIG = {
     "lr_error_power": memtk.training.DEFAULT_ERROR_POWER,
     "curriculum_steps": 0,
     "adaptive_curriculum": 0.0,
+    "curriculum_full_share": curriculum_lib.FULL_SHARE,
     "clip_norm": memtk.training.DEFAULT_CLIP_NORM,
     "amsgrad": False,
     "seed": 0,
@@ -341,7 +342,7 @@ def make_curriculum(config, task, start_step, history, period):
     level = history[-1]["curriculum_level"] if history else 1
     return curriculum_lib.Adaptive(
         config["adaptive_curriculum"], getattr(task, "max_size", 10), period,
-        start_step, level)
+        start_step, level, full_share=config["curriculum_full_share"])
   if config["curriculum_steps"]:
     return curriculum_lib.Linear(config["curriculum_steps"])
   return None

@@ -13,7 +13,13 @@ a curriculum. Two exist:
     once it has them. Each batch mixes sizes, so what was learned is kept
     and the sizes ahead are seen: per sequence, with probability 0.65 the
     cap is the level plus a geometric excess (P(e) = 2^-(e+1)), 0.25 a cap
-    drawn uniformly from 1..level, 0.10 the full size range.
+    drawn uniformly from 1..level, 0.10 the full size range. That last
+    share (`full_share`, --curriculum_full_share) can be lowered, the
+    difference going to the caps below the level: in repeat copy a
+    sequence at the full range answers 5.5 times as many steps as a copy,
+    so its 10% of the sequences were a third of the loss, and at level 1
+    the NTM learned to copy several times slower with it than without it
+    (docs/tasks.md).
 
 An adaptive level is decided by training (at each evaluation), so the batch
 stream must wait for it: `Adaptive.batch` for step k blocks until the level
@@ -26,8 +32,9 @@ import threading
 
 import numpy as np
 
-# The adaptive curriculum's mix of caps per sequence (module docstring).
-AT_LEVEL, BELOW_LEVEL = 0.65, 0.25  # the rest: the full size range
+# The adaptive curriculum's mix of caps per sequence (module docstring):
+# at the level, over the full range by default; the rest below the level.
+AT_LEVEL, FULL_SHARE = 0.65, 0.10
 
 
 def linear_difficulty(step, curriculum_steps):
@@ -48,14 +55,14 @@ class Linear:
                   linear_difficulty(step, self.curriculum_steps))
 
 
-def mixed_caps(rng, batch_size, level, levels):
+def mixed_caps(rng, batch_size, level, levels, full_share=FULL_SHARE):
   """[batch_size] int caps in 1..levels: the adaptive curriculum's mix at
   `level` (module docstring)."""
   kind = rng.random(batch_size)
   excess = rng.geometric(0.5, batch_size) - 1  # 0, 1, 2, ... with p 1/2, 1/4
   below = rng.integers(1, level + 1, batch_size)
   caps = np.where(kind < AT_LEVEL, level + excess,
-                  np.where(kind < AT_LEVEL + BELOW_LEVEL, below, levels))
+                  np.where(kind < 1 - full_share, below, levels))
   return np.minimum(caps, levels)
 
 
@@ -85,12 +92,18 @@ class Adaptive:
     start_step: the first step the stream draws (a resumed run's step).
     level: the level decided at start_step (1 for a new run).
     timeout: seconds `batch` waits for a decision before raising.
+    full_share: the share of sequences drawn over the full size range
+      (0.10 as in RL-NTM; at most 1 - AT_LEVEL).
   """
 
   def __init__(self, threshold, levels, period, start_step=0, level=1,
-               timeout=3600.0):
+               timeout=3600.0, full_share=FULL_SHARE):
     if not threshold > 0:
       raise ValueError(f"threshold must be > 0, got {threshold!r}")
+    if not 0 <= full_share <= 1 - AT_LEVEL:
+      raise ValueError(f"full_share must be in [0, {1 - AT_LEVEL:.2f}], got "
+                       f"{full_share!r}")
+    self.full_share = full_share
     for name, value in [("levels", levels), ("period", period)]:
       if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
@@ -147,5 +160,6 @@ class Adaptive:
   def batch(self, sample, rng, batch_size, step):
     level = self.level_at(step)
     return mixed_batch(sample, rng,
-                       mixed_caps(rng, batch_size, level, self.levels),
+                       mixed_caps(rng, batch_size, level, self.levels,
+                                  self.full_share),
                        self.levels)

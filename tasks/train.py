@@ -166,6 +166,10 @@ _ADAPTIVE_CURRICULUM = flags.DEFINE_float(
     "per sequence at the current cap is below this; batches mix sizes at, "
     "below and above the cap (0: off). A hard run with no soft batch takes "
     "tasks.common.FROM_SCRATCH's value unless this flag is given.")
+_CURRICULUM_FULL_SHARE = flags.DEFINE_float(
+    "curriculum_full_share", _D["curriculum_full_share"], "The share of an "
+    "adaptive curriculum's sequences drawn over the full size range (the "
+    "rest of what is not at the level goes below it); at most 0.35.")
 _LR_SCHEDULE = flags.DEFINE_enum(
     "lr_schedule", _D["lr_schedule"], sorted(common.LR_SCHEDULES),
     "half_life: from the first evaluation below --lr_decay_below the learning "
@@ -275,6 +279,10 @@ def _check_numbers():
   if _ADAPTIVE_CURRICULUM.value < 0:
     raise ValueError(f"--adaptive_curriculum must be >= 0, got "
                      f"{_ADAPTIVE_CURRICULUM.value}")
+  if not 0 <= _CURRICULUM_FULL_SHARE.value <= 1 - curriculum_lib.AT_LEVEL:
+    raise ValueError(
+        f"--curriculum_full_share must be in [0, "
+        f"{1 - curriculum_lib.AT_LEVEL:.2f}], got {_CURRICULUM_FULL_SHARE.value}")
   if _ADAPTIVE_CURRICULUM.value and _CURRICULUM_STEPS.value:
     raise ValueError(
         f"--adaptive_curriculum={_ADAPTIVE_CURRICULUM.value} and "
@@ -371,6 +379,7 @@ def _flag_config():
       "lr_error_power": _LR_ERROR_POWER.value,
       "curriculum_steps": _CURRICULUM_STEPS.value,
       "adaptive_curriculum": _ADAPTIVE_CURRICULUM.value,
+      "curriculum_full_share": _CURRICULUM_FULL_SHARE.value,
       "clip_norm": _CLIP_NORM.value,
       "amsgrad": _AMSGRAD.value,
       "seed": _SEED.value,

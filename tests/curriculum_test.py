@@ -29,6 +29,15 @@ class MixedCapsTest(tf.test.TestCase):
     self.assertAllClose(np.mean(caps == 20), 0.10, atol=0.01)
     self.assertAllClose(np.mean(caps < 5), 0.25 * 4 / 5, atol=0.01)
 
+  def test_full_share_moves_to_the_caps_below(self):
+    rng = np.random.default_rng(0)
+    caps = curriculum.mixed_caps(rng, 100000, level=5, levels=20,
+                                 full_share=0.0)
+    # Without the full range, 20 only from excesses of 15 or more.
+    self.assertLess(np.mean(caps == 20), 0.001)
+    self.assertAllClose(np.mean(caps < 5), 0.35 * 4 / 5, atol=0.01)
+    self.assertAllClose(np.mean(caps == 6), 0.65 / 4, atol=0.01)
+
   def test_never_past_the_last_level(self):
     caps = curriculum.mixed_caps(np.random.default_rng(1), 1000, 20, 20)
     self.assertEqual(caps.max(), 20)
@@ -107,7 +116,9 @@ class AdaptiveTest(tf.test.TestCase):
                     np.median(_lengths(unbroken[15])))
 
   def test_bad_arguments_are_named(self):
-    for kwargs, name in [({"threshold": 0.0}, "threshold"),
+    for kwargs, name in [({"full_share": 0.5}, "full_share"),
+                         ({"full_share": -0.1}, "full_share"),
+                         ({"threshold": 0.0}, "threshold"),
                          ({"levels": 0}, "levels"), ({"period": 2.5}, "period"),
                          ({"level": 21}, "level")]:
       args = {"threshold": 1.0, "levels": 20, "period": 10, **kwargs}
@@ -160,6 +171,18 @@ class MakeCurriculumTest(tf.test.TestCase):
          {"step": 400, "curriculum_level": 4}], 200)
     self.assertEqual((resumed.threshold, resumed.levels), (0.5, 20))
     self.assertEqual(resumed.level_at(400), 4)
+    self.assertEqual(resumed.full_share, curriculum.FULL_SHARE)
+
+  def test_full_share_reaches_the_batches(self):
+    task = copy.CopyTask()
+    config = {"adaptive_curriculum": 1.0, "curriculum_full_share": 0.0}
+    adaptive = common.make_curriculum(config, task, 0, [], 200)
+    rng = np.random.default_rng(3)
+    lengths = np.concatenate([_lengths(adaptive.batch(task.sample, rng, 64, 0))
+                              for _ in range(20)])
+    # Level 1 of 20: caps 1 .. 1 + excess, lengths <= 2 + excess; with the
+    # full range's 10%, about 128 sequences of length above 8.
+    self.assertLess(np.sum(lengths > 8), 3)
 
 
 if __name__ == "__main__":

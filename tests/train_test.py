@@ -384,6 +384,9 @@ class TrainCliTest(tf.test.TestCase):
                            "reinforce_samples must be an int >= 1, got 0"),
                           ("--adaptive_curriculum=-1",
                            "--adaptive_curriculum must be >= 0, got -1"),
+                          ("--curriculum_full_share=0.4",
+                           "--curriculum_full_share must be in [0, 0.35], "
+                           "got 0.4"),
                           ("--adaptive_curriculum=1 --curriculum_steps=10",
                            "are two length curricula"),
                           ("--adaptive_curriculum=1 --task=tasks.reverse:make",
