@@ -44,6 +44,24 @@ SOFT_TO_HARD = {"soft_curriculum_hold": 10000, "soft_curriculum_until": 1.0,
 FROM_SCRATCH = {"adaptive_curriculum": 2.0, "read_reward": 0.5}
 
 
+# What tasks.train takes for a task, in place of the defaults below, unless
+# the flag is given: repeat copy learns its first pass only on a curriculum
+# over the repeat count whose batches hold no share of the full range
+# (docs/tasks.md, "Repeat copy with a curriculum over the repeat count").
+TASK_SETTINGS = {
+    "repeat_copy": {"adaptive_curriculum": 1.0, "curriculum_full_share": 0.0},
+}
+
+
+def task_settings(config):
+  """The TASK_SETTINGS of a run config's task ({} for other tasks, and for
+  a run with a linear curriculum, which the adaptive one would clash with)."""
+  config = {**DEFAULT_CONFIG, **config}
+  if config["curriculum_steps"]:
+    return {}
+  return dict(TASK_SETTINGS.get(config["task"], {}))
+
+
 def trains_hard_from_start(config):
   """Whether a run config trains a hard model with no soft batch at all."""
   config = {**DEFAULT_CONFIG, **config}

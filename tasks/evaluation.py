@@ -166,3 +166,20 @@ def _measure(evaluator, task, config, num_sequences, test_sequences, sizes,
         f"{measure}")
   results["seconds"] = time.time() - start
   return results
+
+
+def repeat_pass_errors(model, task, length, repeats, count, seed):
+  """Bit errors of a repeat-copy model on `count` sequences of one length
+  and repeat count (benchmarks.repeat_passes).
+
+  Returns (bit errors per sequence, [repeats] data bit errors per sequence
+  of each pass, end marker errors per sequence).
+  """
+  inputs, targets, mask = task.variant(length, repeats).sample(
+      np.random.default_rng(seed), count)
+  logits = np.asarray(model.predict(inputs, batch_size=50, verbose=0))
+  wrong = ((logits > 0) != (targets > 0.5)) * mask[..., None]
+  first = length + 1  # the first answer step
+  passes = [wrong[:, first + k * length:first + (k + 1) * length, :-1].sum()
+            / count for k in range(repeats)]
+  return wrong.sum() / count, np.array(passes), wrong[..., -1].sum() / count

@@ -324,15 +324,20 @@ def _check_task_flags(task):
 
 
 def _config(task):
-  """The run config of the (checked) flags; a hard run with no soft batch
-  takes common.FROM_SCRATCH for the flags not given (where they apply:
-  common.from_scratch_settings)."""
+  """The run config of the (checked) flags; for the flags not given, the
+  task's common.TASK_SETTINGS, and a hard run with no soft batch takes
+  common.FROM_SCRATCH (where they apply: common.from_scratch_settings)."""
   config = _flag_config()
-  settings = common.from_scratch_settings(config,
-                                          contract.takes_difficulty(task))
-  config.update({key: value for key, value in settings.items()
-                 if not flags.FLAGS[key].present})
+  config.update(_not_given(common.task_settings(config)))
+  config.update(_not_given(common.from_scratch_settings(
+      config, contract.takes_difficulty(task))))
   return config
+
+
+def _not_given(settings):
+  """The settings whose flags were not given on the command line."""
+  return {key: value for key, value in settings.items()
+          if not flags.FLAGS[key].present}
 
 
 def _flag_config():

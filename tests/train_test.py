@@ -437,6 +437,28 @@ class ThreadsTest(tf.test.TestCase):
     self.assertIn(f"--threads={threads} not applied", "\n".join(logs.output))
 
 
+class TaskSettingsTest(tf.test.TestCase):
+
+  def test_repeat_copy_takes_its_curriculum_unless_flags_say_otherwise(self):
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    from tasks import train  # pylint: disable=g-import-not-at-top
+    # (flags, adaptive_curriculum, curriculum_full_share)
+    for args, want_curriculum, want_share in [
+        (["--task=repeat_copy"], 1.0, 0.0),
+        (["--task=repeat_copy", "--adaptive_curriculum=0.5"], 0.5, 0.0),
+        (["--task=repeat_copy", "--curriculum_full_share=0.1"], 1.0, 0.1),
+        (["--task=repeat_copy", "--adaptive_curriculum=0"], 0.0, 0.0),
+        (["--task=repeat_copy", "--curriculum_steps=100"], 0.0, 0.1),
+        (["--task=copy"], 0.0, 0.1)]:
+      try:
+        flags.FLAGS(["tasks.train", *args])
+        config = train.config_from_flags()
+      finally:
+        flags.FLAGS.unparse_flags()
+      self.assertEqual(config["adaptive_curriculum"], want_curriculum, args)
+      self.assertEqual(config["curriculum_full_share"], want_share, args)
+
+
 class FromScratchConfigTest(tf.test.TestCase):
 
   def test_hard_from_the_first_step_takes_the_from_scratch_recipe(self):
