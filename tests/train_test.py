@@ -437,11 +437,20 @@ class ThreadsTest(tf.test.TestCase):
     self.assertIn(f"--threads={threads} not applied", "\n".join(logs.output))
 
 
+def _config_of(args):
+  """tasks.train's run config for the flags `args`."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from tasks import train  # pylint: disable=g-import-not-at-top
+  try:
+    flags.FLAGS(["tasks.train", *args])
+    return train.config_from_flags()
+  finally:
+    flags.FLAGS.unparse_flags()
+
+
 class TaskSettingsTest(tf.test.TestCase):
 
   def test_repeat_copy_takes_its_curriculum_unless_flags_say_otherwise(self):
-    from absl import flags  # pylint: disable=g-import-not-at-top
-    from tasks import train  # pylint: disable=g-import-not-at-top
     # (flags, adaptive_curriculum, curriculum_full_share)
     for args, want_curriculum, want_share in [
         (["--task=repeat_copy"], 1.0, 0.0),
@@ -450,11 +459,7 @@ class TaskSettingsTest(tf.test.TestCase):
         (["--task=repeat_copy", "--adaptive_curriculum=0"], 0.0, 0.0),
         (["--task=repeat_copy", "--curriculum_steps=100"], 0.0, 0.1),
         (["--task=copy"], 0.0, 0.1)]:
-      try:
-        flags.FLAGS(["tasks.train", *args])
-        config = train.config_from_flags()
-      finally:
-        flags.FLAGS.unparse_flags()
+      config = _config_of(args)
       self.assertEqual(config["adaptive_curriculum"], want_curriculum, args)
       self.assertEqual(config["curriculum_full_share"], want_share, args)
 
@@ -462,9 +467,7 @@ class TaskSettingsTest(tf.test.TestCase):
 class FromScratchConfigTest(tf.test.TestCase):
 
   def test_hard_from_the_first_step_takes_the_from_scratch_recipe(self):
-    from absl import flags  # pylint: disable=g-import-not-at-top
     from tasks import common  # pylint: disable=g-import-not-at-top
-    from tasks import train  # pylint: disable=g-import-not-at-top
     scratch = ["--addressing=hard", "--soft_curriculum_hold=0",
                "--soft_curriculum_steps=0"]
     curriculum = common.FROM_SCRATCH["adaptive_curriculum"]
@@ -483,11 +486,7 @@ class FromScratchConfigTest(tf.test.TestCase):
         (scratch + ["--task=tasks.reverse:make"], 0.0, reward),
         (["--addressing=hard"], 0.0, 0.0),  # a soft phase first
         (scratch[1:], 0.0, 0.0)]:  # soft addressing
-      try:
-        flags.FLAGS(["tasks.train", *args])
-        config = train.config_from_flags()
-      finally:
-        flags.FLAGS.unparse_flags()
+      config = _config_of(args)
       self.assertEqual(config["adaptive_curriculum"], want_curriculum, args)
       self.assertEqual(config["read_reward"], want_reward, args)
       self.assertEqual(config["read_reward_cells"], "answer", args)
