@@ -28,6 +28,7 @@ from absl import flags
 
 from benchmarks.convergence_table import fmt
 from benchmarks.convergence_table import markdown
+from benchmarks.convergence_table import run_dir
 from benchmarks.convergence_table import summarise
 from tasks import common
 
@@ -129,11 +130,7 @@ def _run(jobs, budgets, flags_of):
   while pending or running:
     while pending and len(running) < _PARALLEL.value:
       task, method, seed = pending.pop(0)
-      # Soft-only studies keep their original directory names.
-      label = task.replace(":", ".")  # a factory path names a directory
-      name = (f"{label}-seed{seed}" if list(flags_of) == ["soft"]
-              else f"{label}-{method}-seed{seed}")
-      logdir = os.path.join(_OUT.value, name)
+      logdir = run_dir(_OUT.value, task, method, seed, list(flags_of))
       if os.path.exists(os.path.join(logdir, "evaluation.json")):
         rows[(task, method, seed)] = summarise(task, seed, logdir, method)
         print(f"finished before: {task} {method} seed {seed}", flush=True)

@@ -62,6 +62,18 @@ def hold_end(config, history):
   return hold
 
 
+def run_dir(out, task, method, seed, methods):
+  """The directory of one run of a study writing to `out`: task-method-seed,
+  except that a soft-only study keeps the older task-seed name unless a
+  task-soft-seed directory is there already (a soft-only rerun of a study
+  of several methods then finds its runs instead of starting new ones)."""
+  label = task.replace(":", ".")  # a factory path names a directory
+  named = os.path.join(out, f"{label}-{method}-seed{seed}")
+  if methods == ["soft"] and not os.path.isdir(named):
+    return os.path.join(out, f"{label}-seed{seed}")
+  return named
+
+
 def summarise(task, seed, logdir, method="soft"):
   """One table row from a finished run directory."""
   history = common.load_json(os.path.join(logdir, "history.json"))

@@ -130,6 +130,24 @@ class TableTest(tf.test.TestCase):
     self.assertNotIn("Wilson", table)
 
 
+class RunDirTest(tf.test.TestCase):
+
+  def test_soft_only_study_finds_the_runs_of_a_study_of_several(self):
+    out = self.get_temp_dir()
+    # A study of several methods names each run by its method.
+    self.assertEqual(convergence.run_dir(out, "copy", "lstm", 2,
+                                         ["soft", "lstm"]),
+                     os.path.join(out, "copy-lstm-seed2"))
+    # A soft-only study keeps the older name while no such run is there ...
+    self.assertEqual(convergence.run_dir(out, "tasks.x:make", "soft", 2,
+                                         ["soft"]),
+                     os.path.join(out, "tasks.x.make-seed2"))
+    # ... and takes the soft run of a study of several methods when it is.
+    os.makedirs(os.path.join(out, "copy-soft-seed2"))
+    self.assertEqual(convergence.run_dir(out, "copy", "soft", 2, ["soft"]),
+                     os.path.join(out, "copy-soft-seed2"))
+
+
 class DiagnosisPlotTest(tf.test.TestCase):
 
   def test_plot_writes_a_png(self):
