@@ -17,7 +17,7 @@ a curriculum. Two exist:
     share (`full_share`, --curriculum_full_share) can be lowered, the
     difference going to the caps below the level: in repeat copy a
     sequence at the full range answers 5.5 times as many steps as a copy,
-    so its 10% of the sequences were a third of the loss, and at level 1
+    so its 10% of the sequences made 29% of the loss at level 1, and there
     the NTM learned to copy several times slower with it than without it
     (docs/tasks.md).
 

@@ -165,7 +165,8 @@ _ADAPTIVE_CURRICULUM = flags.DEFINE_float(
     "sizes and the size cap rises one level at each evaluation whose error "
     "per sequence at the current cap is below this; batches mix sizes at, "
     "below and above the cap (0: off). A hard run with no soft batch takes "
-    "tasks.common.FROM_SCRATCH's value unless this flag is given.")
+    "tasks.common.FROM_SCRATCH's value, and repeat copy "
+    "tasks.common.TASK_SETTINGS', unless this flag is given.")
 _CURRICULUM_FULL_SHARE = flags.DEFINE_float(
     "curriculum_full_share", _D["curriculum_full_share"], "The share of an "
     "adaptive curriculum's sequences drawn over the full size range (the "
@@ -282,7 +283,8 @@ def _check_numbers():
   if not 0 <= _CURRICULUM_FULL_SHARE.value <= 1 - curriculum_lib.AT_LEVEL:
     raise ValueError(
         f"--curriculum_full_share must be in [0, "
-        f"{1 - curriculum_lib.AT_LEVEL:.2f}], got {_CURRICULUM_FULL_SHARE.value}")
+        f"{1 - curriculum_lib.AT_LEVEL:.2f}], got "
+        f"{_CURRICULUM_FULL_SHARE.value}")
   if _ADAPTIVE_CURRICULUM.value and _CURRICULUM_STEPS.value:
     raise ValueError(
         f"--adaptive_curriculum={_ADAPTIVE_CURRICULUM.value} and "
