@@ -55,6 +55,13 @@ class Linear:
                   linear_difficulty(step, self.curriculum_steps))
 
 
+def check_full_share(full_share, name="full_share"):
+  """ValueError naming `name` unless 0 <= full_share <= 1 - AT_LEVEL."""
+  if not 0 <= full_share <= 1 - AT_LEVEL:
+    raise ValueError(f"{name} must be in [0, {1 - AT_LEVEL:.2f}], got "
+                     f"{full_share!r}")
+
+
 def mixed_caps(rng, batch_size, level, levels, full_share=FULL_SHARE):
   """[batch_size] int caps in 1..levels: the adaptive curriculum's mix at
   `level` (module docstring)."""
@@ -100,9 +107,7 @@ class Adaptive:
                timeout=3600.0, full_share=FULL_SHARE):
     if not threshold > 0:
       raise ValueError(f"threshold must be > 0, got {threshold!r}")
-    if not 0 <= full_share <= 1 - AT_LEVEL:
-      raise ValueError(f"full_share must be in [0, {1 - AT_LEVEL:.2f}], got "
-                       f"{full_share!r}")
+    check_full_share(full_share)
     self.full_share = full_share
     for name, value in [("levels", levels), ("period", period)]:
       if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -280,11 +280,8 @@ def _check_numbers():
   if _ADAPTIVE_CURRICULUM.value < 0:
     raise ValueError(f"--adaptive_curriculum must be >= 0, got "
                      f"{_ADAPTIVE_CURRICULUM.value}")
-  if not 0 <= _CURRICULUM_FULL_SHARE.value <= 1 - curriculum_lib.AT_LEVEL:
-    raise ValueError(
-        f"--curriculum_full_share must be in [0, "
-        f"{1 - curriculum_lib.AT_LEVEL:.2f}], got "
-        f"{_CURRICULUM_FULL_SHARE.value}")
+  curriculum_lib.check_full_share(_CURRICULUM_FULL_SHARE.value,
+                                  "--curriculum_full_share")
   if _ADAPTIVE_CURRICULUM.value and _CURRICULUM_STEPS.value:
     raise ValueError(
         f"--adaptive_curriculum={_ADAPTIVE_CURRICULUM.value} and "
