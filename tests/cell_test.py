@@ -162,7 +162,7 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
   def test_save_and_load_round_trip(self, controller, memory_init):
     model = small_model(controller=controller, memory_init=memory_init,
                         num_read_heads=2)
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", jit_compile=False, run_eagerly=True)
     model.fit(self.x, np.zeros((3, 6, 4), np.float32), verbose=0)
     want = model(self.x)
     path = os.path.join(self.get_temp_dir(), f"{controller}.keras")

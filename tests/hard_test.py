@@ -254,7 +254,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       keras.utils.set_random_seed(0)
       model = small_model(soft_curriculum_steps=2, entropy_bonus=0.0)
       model.build((None, None, 5))
-      model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+      model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False,
+                    run_eagerly=True)
       if not switch:
         model.curriculum_end = lambda: 10**9
       with mock.patch.object(sparse_unroll, "unroll",
@@ -281,7 +282,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
     # the count of draws moves on, so the retry samples other cells.
     model = small_model()
     model.build((None, None, 5))
-    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False,
+                  run_eagerly=True)
     bad = self.x.copy()
     bad[0, 0, 0] = np.nan
     model.fit(bad, self.y, sample_weight=self.mask, verbose=0)
@@ -301,7 +303,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
     keras.utils.set_random_seed(0)
     model = small_model(soft_curriculum_hold=10**6)
     model.build((None, None, 5))
-    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False,
+                  run_eagerly=True)
     self.assertEqual(model.curriculum_end(), 10**6)
     end_hold = memtk.training.EndSoftHold(below=1.0, monitor="errors")
     end_hold.set_model(model)
@@ -333,7 +336,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
     # threshold of 0 is not checked, whatever the logs say.
     model = small_model(soft_curriculum_hold=10**6)
     model.build((None, None, 5))
-    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False,
+                  run_eagerly=True)
     model.optimizer.iterations.assign(7)
     greedy_only = memtk.training.EndSoftHold(below=1.0, monitor="hard",
                                              soft_monitor="soft")
@@ -385,7 +389,7 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
                           soft_curriculum_hold=hold)
       model.build((None, None, 5))
       model.compile(optimizer=memtk.training.default_optimizer(0.05),
-                    jit_compile=False)
+                    jit_compile=False, run_eagerly=True)
       model.fit(self.x, self.y, sample_weight=self.mask, epochs=2,
                 verbose=0)
       if addressing == "hard" and (curriculum or hold):
@@ -431,7 +435,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       keras.utils.set_random_seed(0)
       model = small_model(**kwargs)
       model.build((None, None, 5))
-      model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False)
+      model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False,
+                    run_eagerly=True)
       model.fit(self.x, self.y, sample_weight=self.mask, epochs=2, verbose=0)
       return model.cell.interface.projection.kernel.numpy()
 
@@ -440,7 +445,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
   def test_return_statistics_follow_the_returns(self):
     model = small_model(stats_decay=0.0)
     model.build((None, None, 5))
-    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False,
+                  run_eagerly=True)
     model.fit(self.x, self.y, sample_weight=self.mask, verbose=0)
     # With decay 0 the mean is the batch's mean return: minus the summed
     # cross-entropy from each step on, at most T * O * ln(2)-ish, below 0.
@@ -453,7 +459,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
     # returned logits are those of each sequence's first run.
     model = small_model(reinforce_samples=3, stats_decay=0.0)
     model.build((None, None, 5))
-    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False,
+                  run_eagerly=True)
     logits, _, _, _ = model._hard_losses(tf.constant(self.x),
                                          tf.constant(self.y),
                                          tf.constant(self.mask))
@@ -467,7 +474,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_save_and_load_round_trip(self):
     model = small_model(estimator="gumbel", soft_curriculum_steps=10)
-    model.compile(optimizer="adam", jit_compile=False)
+    model.compile(optimizer="adam", jit_compile=False,
+                  run_eagerly=True)
     model.fit(self.x, self.y, sample_weight=self.mask, verbose=0)
     path = os.path.join(self.get_temp_dir(), "hard.keras")
     model.save(path)

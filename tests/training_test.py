@@ -115,7 +115,7 @@ class DecayOnSolveTest(tf.test.TestCase):
   def _fit(self, callbacks):
     keras.utils.set_random_seed(1)
     model = tiny_model()
-    model.compile()
+    model.compile(jit_compile=False, run_eagerly=True)
     x, y, m = copy_batch()
     model.fit(x, y, sample_weight=m, batch_size=16, epochs=3, verbose=0,
               callbacks=callbacks)
@@ -210,7 +210,7 @@ class ErrorScaledRateTest(tf.test.TestCase):
   def _fit(self, callbacks):
     keras.utils.set_random_seed(1)
     model = tiny_model()
-    model.compile()
+    model.compile(jit_compile=False, run_eagerly=True)
     x, y, m = copy_batch()
     history = model.fit(x, y, sample_weight=m, batch_size=16, epochs=3,
                         verbose=0, callbacks=callbacks)
@@ -307,7 +307,8 @@ class ScaleStepsTest(tf.test.TestCase):
     keras.utils.set_random_seed(0)
     model = tiny_model()
     # Without XLA only to keep the test quick: the step is the same.
-    model.compile(scale_steps=scale_steps, jit_compile=False)
+    model.compile(scale_steps=scale_steps, jit_compile=False,
+                  run_eagerly=True)
     x, y, m = copy_batch(size=16)
     model.build(x.shape)
     if state is not None:
@@ -347,7 +348,8 @@ class ScaleStepsTest(tf.test.TestCase):
     keras.utils.set_random_seed(0)
     model = tiny_model(addressing="hard", soft_curriculum_hold=5,
                        soft_curriculum_steps=5)
-    model.compile(scale_steps=True, jit_compile=False)
+    model.compile(scale_steps=True, jit_compile=False,
+                  run_eagerly=True)
     x, y, m = copy_batch(size=16)
     model.build(x.shape)
     model.end_soft_hold(0)
@@ -358,7 +360,8 @@ class ScaleStepsTest(tf.test.TestCase):
 
   def test_a_saved_model_compiles_as_it_was(self):
     model = tiny_model()
-    model.compile(scale_steps=True, jit_compile=False)
+    model.compile(scale_steps=True, jit_compile=False,
+                  run_eagerly=True)
     x, y, m = copy_batch(size=4)
     model.fit(x, y, sample_weight=m, verbose=0)
     path = os.path.join(self.get_temp_dir(), "scaled.keras")
