@@ -4,71 +4,26 @@ Soft and sparse models train by plain backpropagation (a sparse model's
 weights on its K cells are differentiable; it runs in `memtk.sparse_unroll`).
 
 A hard model (`addressing="hard"`) trains through its own `train_step`, so
-`fit` needs no extra user code. Per batch, with task loss L (the compiled
-loss) and optimizer step n:
+`fit` needs no extra user code. Its estimator is one object
+(memtk.hard_training, whose docstring gives the terms and their settings),
+which the model asks for its choice, the options of its run and the terms it
+adds to the task loss:
 
-  * estimator="reinforce": the choices i_t ~ w_t are sampled. With per-step
-    rewards r_t = -(cross-entropy of step t, summed over bits, masked), the
-    return R_t = sum_{t' >= t} r_t' (a choice can only affect later outputs)
-    is centred and scaled by running statistics, R^_t = (R_t - mu) / sigma,
-    and the learned baseline b_t (a linear function of the controller output,
-    held constant) regresses on it. The loss is
+  * estimator="reinforce": the choices i_t ~ w_t are sampled and REINFORCE
+    (NVIL's baseline and scaling, optionally VIMCO's leave-one-out
+    centring, the read heads' own signal and a read reward) adds its
+    surrogate, baseline and entropy terms;
+  * estimator="gumbel": straight-through Gumbel-softmax, one-hot forward
+    and the relaxed gradient backward, with the entropy term.
 
-        L - mean_B (1/T) sum_{t,h} log w_t(i_t,h) stop(R^_t - b_t)
-          + mean_{B,T} (R^_t - b_t)^2 - beta_n mean_{B,T} sum_h H(w_t,h)
-
-    (NVIL's centring, scaling and input-dependent baseline; H is entropy).
-    With `reinforce_samples` = k > 1 every sequence of the batch runs k
-    times with independent choices, and each run's return is first centred
-    on the mean return of the other k - 1 runs of its sequence (VIMCO's
-    leave-one-out baseline: it removes what the sequence itself makes easy
-    or hard); a step then costs k times the runs. With `read_discount`
-    gamma < 1 the read heads take their own signal instead: the discounted
-    return R^g_t = sum_{t' >= t} gamma^(t' - t) r_t' (a read's choice acts
-    on the output of its own step first), minus the mean of the other
-    sequences' R^g_t at the same step, divided by its root mean square;
-    the write heads, whose choices act many steps later, keep R^_t - b_t.
-    With `read_reward` c > 0 a read head's signal at step t gains
-    c (h_t - mean of the other sequences' h_t) (shaping for hard training
-    from scratch, estimators.read_credit). With `read_reward_cells`='answer'
-    (the default) h_t counts the answer steps from t on whose read chose
-    the cell holding the answer: the cell written when the target vector
-    was the input (estimators.reads_of_answer_cells; the moves that bring a
-    head there share the credit). With 'written', h_t is 1 at an answer
-    step that read any cell written before the answers, whatever the order
-    (estimators.reads_of_written_cells). With `read_reward_heads`='all'
-    (the default) the write heads' signal at step t gains the same terms
-    summed over the read heads: where a head writes decides whether a
-    later read can return the answer ('read': the read heads' only).
-  * estimator="gumbel": straight-through Gumbel-softmax, one-hot forward and
-    the softmax((log w + g) / tau_n) gradient backward; the loss is
-    L - beta_n * entropy as above. With `gumbel_writes`='chosen' (the
-    default) a write head's gradient reaches its relaxed sample only at the
-    cell it wrote; 'relaxed' lets it reach every cell, which at a one-hot
-    forward means rows left nearly empty, whose cosine content scores make
-    the gradient grow by orders of magnitude per step
-    (benchmarks/gumbel_gradients.py measures both). With
-    `gumbel_forward`='sample' (the default, Jang et al.'s estimator) the
-    forward pass uses the Gumbel-max sample argmax(log w + g); 'greedy'
-    uses each head's most likely cell, as a greedy evaluation does (no
-    sampling noise in the forward pass; it did not stop solved copy models
-    from collapsing once purely hard: docs/soft_vs_hard.md, "Gumbel after
-    the fade fix").
-
-beta_n falls linearly from `entropy_bonus` to 0 over `entropy_steps`; tau_n
-falls geometrically from `temperature` to `temperature_final` over
-`temperature_steps`. The soft-to-hard curriculum (the Dynamic NTM's) runs
-each batch soft with probability 1 for the first `soft_curriculum_hold`
-steps (or fewer: `end_soft_hold(step)` ends the hold earlier, as
-memtk.training.EndSoftHold does once the model works), then falling
-linearly to 0 over `soft_curriculum_steps`, so the model ends purely hard
-(both 0: hard from the start). A soft batch trains exactly as a soft
-model's step from the same weights: no entropy bonus (it is exploration for
-sampled choices, and on soft weightings it blurs the addressing the soft
-phase has to sharpen), no REINFORCE term and no update of the return
-statistics (the baseline's gradient would share the global norm that the
-optimizer clips, and shrink the task's gradient with it). Greedy and
-sampled choices run in `memtk.sparse_unroll` (O(W) memory work per step); Gumbel and the
+The soft-to-hard curriculum (the Dynamic NTM's) runs each batch soft with
+probability 1 for the first `soft_curriculum_hold` steps (or fewer:
+`end_soft_hold(step)` ends the hold earlier, as memtk.training.EndSoftHold
+does once the model works), then falling linearly to 0 over
+`soft_curriculum_steps`, so the model ends purely hard (both 0: hard from the
+start). A soft batch trains exactly as a soft model's step from the same
+weights (the estimator adds nothing). Greedy and sampled choices run in
+`memtk.sparse_unroll` (O(W) memory work per step); Gumbel and the
 curriculum's batches need the dense weights and run in `memtk.unroll`, at
 soft access's cost; once the curriculum is over `fit` runs a purely hard
 compiled step (make_train_function). Inference (`call`, `predict`,
@@ -86,102 +41,12 @@ import tensorflow as tf
 from memtk import cell as cell_lib
 from memtk import controllers as controllers_lib
 from memtk import estimators
+from memtk import hard_training
 from memtk import heads as heads_lib
 from memtk import sequence_model
 from memtk import sparse_unroll
+from memtk.hard_training import HARD_DEFAULTS
 from memtk.unroll import unroll
-
-
-# Estimator settings of a hard model, with their defaults.
-HARD_DEFAULTS = {
-    "estimator": "reinforce",
-    "entropy_bonus": 1e-3,
-    "entropy_steps": 2000,
-    "temperature": 1.0,
-    "temperature_final": 0.2,
-    "temperature_steps": 3000,
-    "soft_curriculum_hold": 0,
-    "soft_curriculum_steps": 0,
-    "stats_decay": 0.99,
-    "reinforce_samples": 1,
-    "gumbel_writes": "chosen",
-    "gumbel_forward": "sample",
-    "read_discount": 1.0,
-    "read_reward": 0.0,
-    "read_reward_cells": "answer",
-    "read_reward_heads": "all",
-}
-
-
-def _unless_soft(soft_batch, value, soft_value):
-  """`value`, or `soft_value` where the curriculum's flag `soft_batch` (a
-  scalar bool tensor, or None: no curriculum) says the batch ran soft."""
-  if soft_batch is None:
-    return value
-  return tf.where(soft_batch, tf.cast(soft_value, value.dtype), value)
-
-
-def checked_hard_settings(estimator, entropy_bonus, entropy_steps,
-                          temperature, temperature_final, temperature_steps,
-                          soft_curriculum_hold, soft_curriculum_steps,
-                          stats_decay, reinforce_samples, gumbel_writes,
-                          gumbel_forward, read_discount, read_reward,
-                          read_reward_cells, read_reward_heads):
-  """A hard model's estimator settings (HARD_DEFAULTS' keys), checked; a
-  ValueError names the first bad one."""
-  if estimator not in estimators.ESTIMATORS:
-    raise ValueError(f"estimator must be one of {estimators.ESTIMATORS}, "
-                     f"got {estimator!r}")
-  if not entropy_bonus >= 0:
-    raise ValueError(f"entropy_bonus must be >= 0, got {entropy_bonus!r}")
-  for name, value in [("temperature", temperature),
-                      ("temperature_final", temperature_final)]:
-    if not value > 0:
-      raise ValueError(f"{name} must be > 0, got {value!r}")
-  for name, value in [("entropy_steps", entropy_steps),
-                      ("temperature_steps", temperature_steps),
-                      ("soft_curriculum_hold", soft_curriculum_hold),
-                      ("soft_curriculum_steps", soft_curriculum_steps)]:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-      raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-  if not 0 <= stats_decay < 1:
-    raise ValueError(f"stats_decay must be in [0, 1), got {stats_decay!r}")
-  if (isinstance(reinforce_samples, bool)
-      or not isinstance(reinforce_samples, int) or reinforce_samples < 1):
-    raise ValueError(f"reinforce_samples must be an int >= 1, got "
-                     f"{reinforce_samples!r}")
-  estimators.gumbel_form(gumbel_writes, gumbel_forward)
-  if not 0 <= read_discount <= 1:
-    raise ValueError(f"read_discount must be in [0, 1], got "
-                     f"{read_discount!r}")
-  if not read_reward >= 0:
-    raise ValueError(f"read_reward must be >= 0, got {read_reward!r}")
-  if read_reward > 0 and estimator != "reinforce":
-    raise ValueError(f"read_reward={read_reward} needs "
-                     f"estimator='reinforce', got {estimator!r}")
-  if read_reward_cells not in estimators.READ_REWARD_CELLS:
-    raise ValueError(f"read_reward_cells must be one of "
-                     f"{estimators.READ_REWARD_CELLS}, got "
-                     f"{read_reward_cells!r}")
-  if read_reward_heads not in estimators.READ_REWARD_HEADS:
-    raise ValueError(f"read_reward_heads must be one of "
-                     f"{estimators.READ_REWARD_HEADS}, got "
-                     f"{read_reward_heads!r}")
-  if reinforce_samples > 1 and estimator != "reinforce":
-    raise ValueError(f"reinforce_samples={reinforce_samples} needs "
-                     f"estimator='reinforce', got {estimator!r}")
-  return dict(
-      estimator=estimator, entropy_bonus=float(entropy_bonus),
-      entropy_steps=entropy_steps, temperature=float(temperature),
-      temperature_final=float(temperature_final),
-      temperature_steps=temperature_steps,
-      soft_curriculum_hold=soft_curriculum_hold,
-      soft_curriculum_steps=soft_curriculum_steps,
-      stats_decay=float(stats_decay),
-      reinforce_samples=reinforce_samples, gumbel_writes=gumbel_writes,
-      gumbel_forward=gumbel_forward, read_discount=float(read_discount),
-      read_reward=float(read_reward), read_reward_cells=read_reward_cells,
-      read_reward_heads=read_reward_heads)
 
 
 @keras.saving.register_keras_serializable(package="memtk")
@@ -231,7 +96,7 @@ class NTM(sequence_model.SequenceModel):
                sparse_k=cell_lib.DEFAULT_SPARSE_K, initial_window=None,
                **kwargs):
     super().__init__(check_numerics=check_numerics, **kwargs)
-    self.hard_settings = checked_hard_settings(
+    self.hard_settings = hard_training.checked_hard_settings(
         estimator=estimator, entropy_bonus=entropy_bonus,
         entropy_steps=entropy_steps, temperature=temperature,
         temperature_final=temperature_final,
@@ -285,6 +150,9 @@ class NTM(sequence_model.SequenceModel):
           initializer=keras.initializers.Constant(
               float(self.hard_settings["soft_curriculum_hold"])),
           aggregation="only_first_replica")
+      self.estimator = hard_training.make_estimator(
+          self.hard_settings, (self.return_mean, self.return_variance),
+          self.cell.num_read_heads, self.cell.memory_size)
     self.built = True
 
   def _check_input_shape(self, shape):
@@ -405,53 +273,44 @@ class NTM(sequence_model.SequenceModel):
   def _hard_losses(self, x, y, sample_weight):
     """(logits, task loss, total loss with the estimator's terms, logs) of a
     hard model's training batch (module docstring)."""
-    settings = self.hard_settings
     step = self.optimizer.iterations  # the schedules follow the updates
     draw = tf.identity(self.draws)  # the noise follows the attempts
     self.draws.assign_add(1)
-    estimator = settings["estimator"]
-    choice = "sample" if estimator == "reinforce" else "gumbel"
-    temperature = estimators.geometric_schedule(
-        settings["temperature"], settings["temperature_final"], step,
-        settings["temperature_steps"])
-    soft_batch = None
-    decay = settings["soft_curriculum_steps"]
-    if self._has_curriculum() and not self._purely_hard:
-      # A tensor flag rather than tf.cond: XLA cannot compile a time loop
-      # over variables inside a conditional branch.
-      hold = tf.cast(self.soft_hold_end, step.dtype)
-      soft_probability = tf.where(
-          step < hold, 1.0, estimators.linear_schedule(1.0, 0.0, step - hold,
-                                                       decay))
-      soft_batch = self._uniform((), draw, stream=1) < soft_probability
-    samples = settings["reinforce_samples"]
+    soft_batch = self._soft_batch(step, draw)
+    samples = self.estimator.samples
     if samples > 1:  # every sequence runs `samples` times, in adjacent rows
       x, y, sample_weight = (None if t is None else tf.repeat(t, samples, 0)
                              for t in (x, y, sample_weight))
-    noise = self._noise(x, choice, draw)
-    out = self._run(x, choice, noise, temperature, soft_batch,
-                    gumbel=estimators.GumbelForm(settings["gumbel_writes"],
-                                                 settings["gumbel_forward"]))[0]
+    choice = self.estimator.choice
+    out = self._run(x, choice, self._noise(x, choice, draw), soft=soft_batch,
+                    **self.estimator.run_options(step))[0]
     # Under a strategy, Keras scales the compiled loss by 1 / replicas so
     # that summing the replicas' gradients averages them; the terms below
     # are scaled alike.
     loss = self._compute_loss(x=x, y=y, y_pred=out.logits,
                               sample_weight=sample_weight, training=True)
     _, replicas = sequence_model.replica()
-    bonus = estimators.linear_schedule(settings["entropy_bonus"], 0.0, step,
-                                       settings["entropy_steps"])
-    bonus = _unless_soft(soft_batch, bonus, 0.0)  # exploration for samples
-    extra = -bonus * tf.reduce_mean(tf.reduce_sum(out.entropy, -1))
+    extra, estimator_logs = self.estimator.terms(out, x, y, sample_weight,
+                                                 step, soft_batch)
     logs = {"soft_batch": (tf.cast(soft_batch, tf.float32)
-                           if soft_batch is not None else tf.constant(0.0))}
-    if estimator == "reinforce":
-      terms, logs["advantage_std"] = self._reinforce_terms(
-          out, x, y, sample_weight, soft_batch)
-      extra += terms
-    else:
-      logs["temperature"] = temperature
+                           if soft_batch is not None else tf.constant(0.0)),
+            **estimator_logs}
     # The metrics see each sequence's first run.
     return out.logits[::samples], loss, loss + extra / replicas, logs
+
+  def _soft_batch(self, step, draw):
+    """The curriculum's flag for this batch: a scalar bool tensor, true with
+    the curriculum's soft probability at `step`; None without a curriculum
+    or once it is over (make_train_function)."""
+    if not self._has_curriculum() or self._purely_hard:
+      return None
+    # A tensor flag rather than tf.cond: XLA cannot compile a time loop over
+    # variables inside a conditional branch.
+    hold = tf.cast(self.soft_hold_end, step.dtype)
+    soft_probability = tf.where(
+        step < hold, 1.0, estimators.linear_schedule(
+            1.0, 0.0, step - hold, self.hard_settings["soft_curriculum_steps"]))
+    return self._uniform((), draw, stream=1) < soft_probability
 
   def _error_phase(self):
     """1.0 once a hard model's soft hold has ended, else 0.0: the hard
@@ -524,94 +383,6 @@ class NTM(sequence_model.SequenceModel):
 
     self.train_function = function
     return function
-
-  def _reinforce_terms(self, out, inputs, targets, mask, soft_batch=None):
-    """(surrogate + baseline loss of REINFORCE (module docstring), the
-    standard deviation of its learning signal R^ - b over the batch); updates
-    the running statistics of the return. Where `soft_batch` is true both
-    terms are 0 and the statistics are kept: a soft batch trains as a soft
-    model's does (the baseline's gradient would share the global norm that
-    clipping scales, and a soft return is not a hard one)."""
-    logits = tf.stop_gradient(out.logits)
-    if mask is None:
-      mask = tf.ones(tf.shape(logits)[:2], logits.dtype)
-    mask = tf.cast(mask, logits.dtype)
-    rewards = -estimators.step_losses(logits, targets)
-    returns = estimators.rewards_to_go(rewards, mask)
-    samples = self.hard_settings["reinforce_samples"]
-    if samples > 1:
-      returns -= estimators.leave_one_out(returns, samples)
-    mean, variance = estimators.update_moments(
-        self.return_mean, self.return_variance, returns,
-        self.hard_settings["stats_decay"], average=sequence_model.global_mean)
-    mean = _unless_soft(soft_batch, mean, self.return_mean)
-    variance = _unless_soft(soft_batch, variance, self.return_variance)
-    self.return_mean.assign(mean)
-    self.return_variance.assign(variance)
-    scaled = (returns - mean) / tf.sqrt(variance + 1e-6)
-    advantage = scaled - out.baseline
-    num_steps = tf.cast(tf.shape(logits)[1], logits.dtype)
-    log_prob = out.log_prob
-    bonus = self._read_bonus(out, inputs, targets, mask)
-    read_advantage = self._read_advantage(rewards, mask, advantage, bonus)
-    if read_advantage is not None:  # read heads: a signal of their own
-      num_read = self.cell.num_read_heads
-      read_term = estimators.surrogate(log_prob[..., :num_read],
-                                       read_advantage)
-      log_prob = log_prob[..., num_read:]
-    else:
-      read_term = 0.0
-    write_advantage = advantage
-    if bonus is not None and self.hard_settings["read_reward_heads"] == "all":
-      write_advantage = advantage + tf.reduce_sum(bonus, axis=-1)
-    terms = ((estimators.surrogate(log_prob, write_advantage) + read_term)
-             / num_steps + tf.reduce_mean(tf.square(advantage)))
-    terms = _unless_soft(soft_batch, terms, 0.0)
-    return terms, tf.math.reduce_std(advantage)
-
-  def _rows(self, values):
-    """(rows over all replicas, a mean over them along axis 0) for
-    per-sequence `values` [B, ...]."""
-    _, replicas = sequence_model.replica()
-    rows = tf.cast(tf.shape(values)[0] * replicas, values.dtype)
-    return rows, lambda x: sequence_model.global_mean(x, axis=0)
-
-  def _read_bonus(self, out, inputs, targets, mask):
-    """read_reward times each read choice's credit (estimators.read_credit),
-    centred on the other sequences' credit at the same step and head:
-    [B, T, H_r], or None with read_reward 0."""
-    reward = self.hard_settings["read_reward"]
-    if reward == 0:
-      return None
-    num_read = self.cell.num_read_heads
-    choices = tf.cast(out.choices, tf.int32)
-    credit = estimators.read_credit(
-        self.hard_settings["read_reward_cells"], choices[..., :num_read],
-        choices[..., num_read:], inputs, targets, mask, self.cell.memory_size)
-    credit = tf.cast(credit, out.logits.dtype)
-    rows, row_mean = self._rows(credit)
-    others = (rows * row_mean(credit)[None] - credit) / tf.maximum(rows - 1.0,
-                                                                   1.0)
-    return reward * (credit - others)
-
-  def _read_advantage(self, rewards, mask, advantage, bonus):
-    """The read heads' REINFORCE signal where it differs from the write
-    heads' `advantage` [B, T] (module docstring): [B, T] with read_discount
-    < 1, [B, T, H_r] with a read `bonus` (_read_bonus); None where it does
-    not."""
-    discount = self.hard_settings["read_discount"]
-    if discount == 1 and bonus is None:
-      return None
-    if discount < 1:
-      rows, row_mean = self._rows(rewards)
-      read_advantage = estimators.batch_centred(
-          estimators.discounted_returns(rewards, mask, discount),
-          row_mean=row_mean, rows=rows)
-    else:
-      read_advantage = advantage
-    if bonus is not None:
-      read_advantage = read_advantage[..., None] + bonus
-    return read_advantage
 
   def trace(self, inputs):
     """Runs the model and records its attention.

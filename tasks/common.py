@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 import memtk
-from memtk.model import HARD_DEFAULTS
+from memtk.hard_training import HARD_DEFAULTS
 from tasks import associative_recall
 from tasks import contract
 from tasks import copy

@@ -13,6 +13,7 @@ import memtk
 from memtk import access
 from memtk import addressing
 from memtk import estimators
+from memtk import hard_training
 from memtk import memory as memory_lib
 from memtk import sparse_unroll
 
@@ -366,7 +367,8 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
       with tf.GradientTape() as tape:
         noise = model._noise(tf.constant(x), "sample")
         out = model._run(x, "sample", noise)[0]
-        terms, _ = model._reinforce_terms(out, x, y, mask)
+        terms, _ = model.estimator.terms(out, x, y, mask,
+                                         model.optimizer.iterations)
       kernel = model.cell.interface.projection.kernel
       return tape.gradient(terms, kernel)
 
@@ -471,6 +473,36 @@ class HardModelTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(float(model.return_mean), 0.0, atol=1e-5)
     history = model.fit(self.x, self.y, sample_weight=self.mask, verbose=0)
     self.assertTrue(np.isfinite(history.history["loss"][0]))
+
+  def test_the_train_step_takes_its_terms_from_the_estimator_object(self):
+    for name, kind in [("reinforce", hard_training.Reinforce),
+                       ("gumbel", hard_training.StraightThroughGumbel)]:
+      model = small_model(estimator=name)
+      model.build((None, None, 5))
+      self.assertIsInstance(model.estimator, kind)
+    # REINFORCE's running statistics are the model's own weights (saved and
+    # checkpointed with it).
+    reinforce = small_model(estimator="reinforce")
+    reinforce.build((None, None, 5))
+    self.assertIs(reinforce.estimator.return_mean, reinforce.return_mean)
+    # Whatever the object returns is what the step adds and logs: terms of 0
+    # leave a gradient from the task loss alone, which never reaches the
+    # baseline layer (it only feeds REINFORCE's terms).
+    reinforce.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False,
+                      run_eagerly=True)
+    reinforce.estimator.terms = lambda *args: (tf.constant(0.0),
+                                               {"probe": tf.constant(7.0)})
+    before = weights_by_name(reinforce)
+    logs = reinforce.fit(self.x, self.y, sample_weight=self.mask,
+                         verbose=0).history
+    self.assertEqual(logs["probe"], [7.0])
+    after = weights_by_name(reinforce)
+    baseline = [k for k in before if "baseline" in k]
+    self.assertNotEmpty(baseline)
+    for key in baseline:
+      self.assertAllEqual(before[key], after[key])
+    self.assertTrue(any(np.abs(after[k] - before[k]).max() > 0
+                        for k in before if "interface" in k))
 
   def test_save_and_load_round_trip(self):
     model = small_model(estimator="gumbel", soft_curriculum_steps=10)
