@@ -27,8 +27,10 @@ At every test the run also records memtk.diagnostics on a fixed batch of 64
 entropy per head kind), the numbers that show how a solved model collapses.
 Writes <out>/seed<N>/history.json per seed and <out>/plain_fit.md, the
 table: per seed the steps to < 1 and < 0.1, the worst test after the first
-< 0.1 (a relapse: above 1 is a collapse), the final error, and the count of
-seeds under 0.1 within the budget with its Wilson interval. A seed whose
+< 1 (above 10 bits: a collapse of a nearly solved model) and after the first
+< 0.1 (above 1: a relapse the target forbids), the final error, the count of
+seeds under 0.1 within the budget with its Wilson interval and the count of
+collapses. A seed whose
 history is finished is not run again (rerun the command to resume a study;
 an unfinished seed starts over).
 """

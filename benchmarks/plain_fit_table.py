@@ -49,29 +49,39 @@ def finished(out):
   return isinstance(run, dict) and run.get("finished", False)
 
 
+# A test above this many bit errors per sequence after one under 1 bit is a
+# collapse: copy's chance is about 42 (4 bits a vector, lengths 1-20), a
+# model that copies nothing but the delimiter's neighbourhood makes 20-35.
+COLLAPSE_BITS = 10.0
+
+
 def seed_line(seed, history, budget_seconds):
   """A table row and whether the seed got under 0.1 within the budget and
   stayed under 1 bit after (a dict)."""
   to_1 = convergence_table.first_below(history, 1.0)
   to_01 = convergence_table.first_below(history, 0.1)
+  worst_after_1 = convergence_table.worst_relapse(history, 1.0)
   worst = convergence_table.worst_relapse(history)
   final = history[-1]["bits_per_sequence"] if history else float("nan")
   solved = to_01[1] is not None and to_01[1] <= budget_seconds
   held = solved and worst is not None and worst <= 1.0
   cells = [str(seed), convergence_table.fmt(to_1[0]),
+           convergence_table.fmt(worst_after_1),
            convergence_table.fmt(to_01[0]), convergence_table.fmt(to_01[1], 0),
            convergence_table.fmt(worst), str(history[-1]["step"]),
            f"{final:.3f}"]
-  return "| " + " | ".join(cells) + " |", {"solved": solved, "held": held,
-                                           "final": final}
+  collapsed = (worst_after_1 is not None
+               and worst_after_1 > COLLAPSE_BITS)
+  return "| " + " | ".join(cells) + " |", {
+      "solved": solved, "held": held, "final": final, "collapsed": collapsed}
 
 
 def markdown(out, seeds, command):
   """The study's table (module docstring) from out/seed<N>/history.json."""
   lines = [f"`{command}`", "",
-           "| seed | steps to <1 | steps to <0.1 | s to <0.1 | worst after "
-           "<0.1 | steps run | final bits/seq |",
-           "|---|---|---|---|---|---|---|"]
+           "| seed | steps to <1 | worst after <1 | steps to <0.1 | "
+           "s to <0.1 | worst after <0.1 | steps run | final bits/seq |",
+           "|---|---|---|---|---|---|---|---|"]
   results = []
   for seed in seeds:
     path = os.path.join(out, f"seed{seed}", "history.json")
@@ -90,6 +100,9 @@ def markdown(out, seeds, command):
     lines += ["", f"Under 0.1 within the budget: {solved} of {len(results)} "
               f"(95% Wilson {100 * low:.0f}-{100 * high:.0f}%); of those, "
               f"{held} never tested above 1 bit after their first < 0.1. "
+              f"Tested above {COLLAPSE_BITS:.0f} bits after a test under 1 "
+              f"(a collapse): {sum(r['collapsed'] for r in results)} of "
+              f"{len(results)}. "
               f"Final bit errors per sequence: median "
               f"{float(np.median(finals)):.3f} (range {finals[0]:.3f}-"
               f"{finals[-1]:.3f})."]

@@ -43,7 +43,7 @@ class PlainFitTest(tf.test.TestCase):
     out = self.get_temp_dir()
     runs = {0: _history(30.0, 0.05, 0.02),        # solved, held
             1: _history(30.0, 0.05, 35.0, 0.08),  # solved, collapsed
-            2: _history(30.0, 20.0, 1.5, 0.05)}   # solved after the budget
+            2: _history(30.0, 20.0, 0.5, 1.5, 0.05)}  # after the budget
     for seed, history in runs.items():
       os.makedirs(os.path.join(out, f"seed{seed}"))
       common.save_json(os.path.join(out, f"seed{seed}", "history.json"),
@@ -52,9 +52,14 @@ class PlainFitTest(tf.test.TestCase):
     self.assertTrue(plain_fit.finished(os.path.join(out, "seed0")))
     self.assertFalse(plain_fit.finished(os.path.join(out, "seed7")))
     table = plain_fit.markdown(out, [0, 1, 2, 7], "the command")
-    self.assertIn("| 1 | 400 | 400 | 20 | 35.00 | 800 | 0.080 |", table)
+    self.assertIn("| 1 | 400 | 35.00 | 400 | 20 | 35.00 | 800 | 0.080 |",
+                  table)
+    self.assertIn("| 2 | 600 | 1.50 | 1000 | 50 | 0.05 | 1000 | 0.050 |",
+                  table)
     self.assertIn("Under 0.1 within the budget: 2 of 3 (95% Wilson 21-94%); "
                   "of those, 1 never tested above 1 bit", table)
+    self.assertIn("Tested above 10 bits after a test under 1 (a collapse): "
+                  "1 of 3.", table)
     self.assertIn("median 0.050 (range 0.020-0.080)", table)
 
 
