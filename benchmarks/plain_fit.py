@@ -14,8 +14,8 @@ until --max_minutes of training (or --steps) have passed:
 
 --optimizer=compile is `model.compile()` with no optimizer and no callback
 (the library's defaults alone); --optimizer=adam compiles with
-keras.optimizers.Adam(--learning_rate, global_clipnorm=--clip_norm), no
-callback; with --scale_steps both compile with scale_steps=True (the steps
+keras.optimizers.Adam(--learning_rate, global_clipnorm=--clip_norm,
+epsilon=--epsilon), no callback; with --scale_steps both compile with scale_steps=True (the steps
 shrink with the training error; compile's default is off). --optimizer=recipe is
 `model.compile(scale_steps=False)` with memtk.training.ErrorScaledRate
 watching the held-out error. --data=uniform
@@ -73,6 +73,10 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam's rate "
                                     "(--optimizer=adam).")
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 50.0, "Global clip norm "
                                 "(--optimizer=adam).")
+_EPSILON = flags.DEFINE_float(
+    "epsilon", 1e-7, "Adam's epsilon (--optimizer=adam; 1e-7 is Keras's and "
+    "compile()'s): a step is about rate x gradient / epsilon where the "
+    "gradient's running RMS is below it, the full rate above.")
 _SCALE_STEPS = flags.DEFINE_bool(
     "scale_steps", False, "compile(scale_steps=...) for --optimizer=compile "
     "and adam: the steps shrink with the training error (SequenceModel); "
@@ -134,7 +138,8 @@ def train_seed(seed, out):
   model = memtk.NTM("lstm", task.output_size,
                     **model_kwargs(_MODEL_FLAGS.value))
   callbacks = compile_model(model, _OPTIMIZER.value, _LEARNING_RATE.value,
-                            _CLIP_NORM.value, _SCALE_STEPS.value)
+                            _CLIP_NORM.value, _SCALE_STEPS.value,
+                            _EPSILON.value)
   sample = (task.sample if _DATA.value == "uniform"
             else getattr(task, "train_sample", task.sample))
   rng = np.random.default_rng([seed, common.TRAIN_STREAM])
@@ -192,7 +197,8 @@ def _run_flags():
   to the process that trains it)."""
   return {"task": _TASK.value, "optimizer": _OPTIMIZER.value,
           "data": _DATA.value, "learning_rate": _LEARNING_RATE.value,
-          "clip_norm": _CLIP_NORM.value, "model": _MODEL_FLAGS.value,
+          "clip_norm": _CLIP_NORM.value, "epsilon": _EPSILON.value,
+          "model": _MODEL_FLAGS.value,
           "scale_steps": _SCALE_STEPS.value,
           "max_minutes": _MAX_MINUTES.value, "steps": _STEPS.value,
           "eval_every": _EVAL_EVERY.value,
@@ -221,10 +227,10 @@ def main(argv):
     sys.exit(f"error: --diagnose_every must be a positive multiple of "
              f"--eval_every={_EVAL_EVERY.value}, got {_DIAGNOSE_EVERY.value}")
   if not (_LEARNING_RATE.value > 0 and _CLIP_NORM.value > 0
-          and _MAX_MINUTES.value > 0):
-    sys.exit(f"error: --learning_rate, --clip_norm and --max_minutes must be "
-             f"> 0, got {_LEARNING_RATE.value}, {_CLIP_NORM.value} and "
-             f"{_MAX_MINUTES.value}")
+          and _EPSILON.value > 0 and _MAX_MINUTES.value > 0):
+    sys.exit(f"error: --learning_rate, --clip_norm, --epsilon and "
+             f"--max_minutes must be > 0, got {_LEARNING_RATE.value}, "
+             f"{_CLIP_NORM.value}, {_EPSILON.value} and {_MAX_MINUTES.value}")
   todo = [s for s in seeds
           if not finished(os.path.join(_OUT.value, f"seed{s}"))]
   if len(todo) == 1 or _PARALLEL.value == 1:

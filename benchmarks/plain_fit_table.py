@@ -27,12 +27,14 @@ def model_kwargs(entries):
   return kwargs
 
 
-def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps):
+def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
+                  epsilon=1e-7):
   """Compiles as --optimizer says; returns the callbacks fit needs besides
   the test (ErrorScaledRate for the recipe, else none)."""
   if optimizer == "adam":
     model.compile(optimizer=keras.optimizers.Adam(
-        learning_rate, global_clipnorm=clip_norm), scale_steps=scale_steps)
+        learning_rate, global_clipnorm=clip_norm, epsilon=epsilon),
+                  scale_steps=scale_steps)
     return []
   if optimizer == "recipe":  # the schedule scales the steps instead
     model.compile(scale_steps=False)

@@ -33,11 +33,15 @@ class PlainFitTest(tf.test.TestCase):
         ("adam", True, True, 0), ("recipe", True, False, 1)):
       model = memtk.NTM("lstm", 4, memory_size=8, word_size=4,
                         controller_units=8)
-      got = plain_fit.compile_model(model, optimizer, 1e-3, 50.0, scale)
+      got = plain_fit.compile_model(model, optimizer, 1e-3, 50.0, scale,
+                                    epsilon=1e-4)
       self.assertEqual(model.scale_steps, want_scale, optimizer)
       self.assertLen(got, callbacks)
       if optimizer == "adam":
         self.assertEqual(model.optimizer.global_clipnorm, 50.0)
+        self.assertAllClose(model.optimizer.epsilon, 1e-4)
+      else:  # compile()'s own optimizer
+        self.assertAllClose(model.optimizer.epsilon, 1e-7)
 
   def test_table_counts_successes_in_budget_and_collapses(self):
     out = self.get_temp_dir()
