@@ -6,6 +6,7 @@ from memtk import controllers
 from memtk import diagnostics
 from memtk import estimators
 from memtk import factories
+from memtk import hard_training
 from memtk import heads
 from memtk import memory
 from memtk import metrics
@@ -19,7 +20,7 @@ from memtk.model import NTM
 from memtk.unroll import unroll
 
 __all__ = ["addressing", "baseline", "controllers", "diagnostics",
-           "estimators", "factories", "heads", "memory", "metrics",
+           "estimators", "factories", "hard_training", "heads", "memory", "metrics",
            "sequence_model", "sparse_unroll", "training", "LSTMBaseline",
            "NTMCell", "NTMState", "NTM", "unroll"]
 __version__ = "0.1.0"
