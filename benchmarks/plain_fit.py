@@ -25,8 +25,8 @@ the task's training distribution (`train_sample`, tasks.train's).
 At every test the run also records memtk.diagnostics on a fixed batch of 64
 (gradient norm per part of the model, gate, sharpening, key strength and
 entropy per head kind), the numbers that show how a solved model collapses.
-Writes <out>/seed<N>/history.json per seed and <out>/plain_fit.md, the
-table: per seed the steps to < 1 and < 0.1, the worst test after the first
+Writes <out>/seed<N>/history.json per seed, <out>/learning_curves.png and
+<out>/plain_fit.md, the table: per seed the steps to < 1 and < 0.1, the worst test after the first
 < 1 (above 10 bits: a collapse of a nearly solved model) and after the first
 < 0.1 (above 1: a relapse the target forbids), the final error, the count of
 seeds under 0.1 within the budget with its Wilson interval and the count of
@@ -47,6 +47,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.plain_fit_table import compile_model
+from benchmarks.plain_fit_table import curves
 from benchmarks.plain_fit_table import finished
 from benchmarks.plain_fit_table import markdown
 from benchmarks.plain_fit_table import model_kwargs
@@ -252,6 +253,12 @@ def main(argv):
   with open(os.path.join(_OUT.value, "plain_fit.md"), "w") as f:
     f.write(table)
   print(table)
+  from memtk import viz  # pylint: disable=g-import-not-at-top
+  viz.plot_learning_curves(
+      os.path.join(_OUT.value, "learning_curves.png"),
+      curves(_OUT.value, seeds, BATCH_SIZE),
+      title=f"a plain fit ({_OPTIMIZER.value}): bit errors on "
+      f"{TEST_SEQUENCES:,} fresh sequences")
 
 
 if __name__ == "__main__":

@@ -109,3 +109,16 @@ def markdown(out, seeds, command):
               f"{float(np.median(finals)):.3f} (range {finals[0]:.3f}-"
               f"{finals[-1]:.3f})."]
   return "\n".join(lines) + "\n"
+
+
+def curves(out, seeds, batch_size):
+  """(label, training sequences, test errors) of every seed with a history
+  under `out`, for memtk.viz.plot_learning_curves."""
+  got = []
+  for seed in seeds:
+    path = os.path.join(out, f"seed{seed}", "history.json")
+    if os.path.exists(path):
+      history = common.load_json(path)["history"]
+      got.append((f"seed {seed}", [r["step"] * batch_size for r in history],
+                  [r["bits_per_sequence"] for r in history]))
+  return got

@@ -65,6 +65,10 @@ class PlainFitTest(tf.test.TestCase):
     self.assertIn("Tested above 10 bits after a test under 1 (a collapse): "
                   "1 of 3.", table)
     self.assertIn("median 0.050 (range 0.020-0.080)", table)
+    got = plain_fit.curves(out, [0, 1, 7], batch_size=32)
+    self.assertEqual([c[0] for c in got], ["seed 0", "seed 1"])
+    self.assertEqual(got[1][1], [6400, 12800, 19200, 25600])
+    self.assertEqual(got[1][2], [30.0, 0.05, 35.0, 0.08])
 
 
 if __name__ == "__main__":
