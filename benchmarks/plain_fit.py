@@ -15,8 +15,9 @@ until --max_minutes of training (or --steps) have passed:
 --optimizer=compile is `model.compile()` with no optimizer and no callback
 (the library's defaults alone); --optimizer=adam compiles with
 keras.optimizers.Adam(--learning_rate, global_clipnorm=--clip_norm,
-epsilon=--epsilon), no callback; with --scale_steps both compile with scale_steps=True (the steps
-shrink with the training error; compile's default is off). --optimizer=recipe is
+epsilon=--epsilon), no callback; with --scale_steps both compile with
+scale_steps=True (the steps shrink with the training error; compile's
+default is off). --optimizer=recipe is
 `model.compile(scale_steps=False)` with memtk.training.ErrorScaledRate
 watching the held-out error. --data=uniform
 draws `task.sample` (every bit uniform: what a user generates), --data=train
@@ -26,13 +27,13 @@ At every test the run also records memtk.diagnostics on a fixed batch of 64
 (gradient norm per part of the model, gate, sharpening, key strength and
 entropy per head kind), the numbers that show how a solved model collapses.
 Writes <out>/seed<N>/history.json per seed, <out>/learning_curves.png and
-<out>/plain_fit.md, the table: per seed the steps to < 1 and < 0.1, the worst test after the first
-< 1 (above 10 bits: a collapse of a nearly solved model) and after the first
-< 0.1 (above 1: a relapse the target forbids), the final error, the count of
-seeds under 0.1 within the budget with its Wilson interval and the count of
-collapses. A seed whose
-history is finished is not run again (rerun the command to resume a study;
-an unfinished seed starts over).
+<out>/plain_fit.md, the table: per seed the steps to < 1 and < 0.1, the
+worst test after the first < 1 (above 10 bits: a collapse of a nearly solved
+model) and after the first < 0.1 (above 1: a relapse the target forbids),
+the final error, the count of seeds under 0.1 within the budget with its
+Wilson interval and the count of collapses. A seed whose history is
+finished is not run again (rerun the command to resume a study; an
+unfinished seed starts over).
 """
 
 import os
@@ -51,6 +52,7 @@ from benchmarks.plain_fit_table import curves
 from benchmarks.plain_fit_table import finished
 from benchmarks.plain_fit_table import markdown
 from benchmarks.plain_fit_table import model_kwargs
+from benchmarks.plain_fit_table import seed_runs
 import memtk
 from tasks import common
 
@@ -249,14 +251,15 @@ def main(argv):
     for process in running:
       process.wait()
   command = "python -m benchmarks.plain_fit " + " ".join(sys.argv[1:])
-  table = markdown(_OUT.value, seeds, command)
+  runs = seed_runs(_OUT.value, seeds)
+  table = markdown(runs, command)
   with open(os.path.join(_OUT.value, "plain_fit.md"), "w") as f:
     f.write(table)
   print(table)
   from memtk import viz  # pylint: disable=g-import-not-at-top
   viz.plot_learning_curves(
       os.path.join(_OUT.value, "learning_curves.png"),
-      curves(_OUT.value, seeds, BATCH_SIZE),
+      curves(runs, BATCH_SIZE),
       title=f"a plain fit ({_OPTIMIZER.value}): bit errors on "
       f"{TEST_SEQUENCES:,} fresh sequences")
 

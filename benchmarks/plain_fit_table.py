@@ -52,8 +52,7 @@ def finished(out):
 
 
 # A test above this many bit errors per sequence after one under 1 bit is a
-# collapse: copy's chance is about 42 (4 bits a vector, lengths 1-20), a
-# model that copies nothing but the delimiter's neighbourhood makes 20-35.
+# collapse (copy's chance is about 42: 4 bits a vector, lengths 1-20).
 COLLAPSE_BITS = 10.0
 
 
@@ -78,18 +77,24 @@ def seed_line(seed, history, budget_seconds):
       "solved": solved, "held": held, "final": final, "collapsed": collapsed}
 
 
-def markdown(out, seeds, command):
-  """The study's table (module docstring) from out/seed<N>/history.json."""
+def seed_runs(out, seeds):
+  """{seed: its history.json} for the seeds with one under out/seed<N>."""
+  runs = {}
+  for seed in seeds:
+    path = os.path.join(out, f"seed{seed}", "history.json")
+    if os.path.exists(path):
+      runs[seed] = common.load_json(path)
+  return runs
+
+
+def markdown(runs, command):
+  """The study's table (module docstring) from seed_runs."""
   lines = [f"`{command}`", "",
            "| seed | steps to <1 | worst after <1 | steps to <0.1 | "
            "s to <0.1 | worst after <0.1 | steps run | final bits/seq |",
            "|---|---|---|---|---|---|---|---|"]
   results = []
-  for seed in seeds:
-    path = os.path.join(out, f"seed{seed}", "history.json")
-    if not os.path.exists(path):
-      continue
-    run = common.load_json(path)
+  for seed, run in runs.items():
     line, result = seed_line(seed, run["history"],
                              60 * run["flags"]["max_minutes"])
     lines.append(line)
@@ -111,14 +116,9 @@ def markdown(out, seeds, command):
   return "\n".join(lines) + "\n"
 
 
-def curves(out, seeds, batch_size):
-  """(label, training sequences, test errors) of every seed with a history
-  under `out`, for memtk.viz.plot_learning_curves."""
-  got = []
-  for seed in seeds:
-    path = os.path.join(out, f"seed{seed}", "history.json")
-    if os.path.exists(path):
-      history = common.load_json(path)["history"]
-      got.append((f"seed {seed}", [r["step"] * batch_size for r in history],
-                  [r["bits_per_sequence"] for r in history]))
-  return got
+def curves(runs, batch_size):
+  """(label, training sequences, test errors) of every run of seed_runs,
+  for memtk.viz.plot_learning_curves."""
+  return [(f"seed {seed}", [r["step"] * batch_size for r in run["history"]],
+           [r["bits_per_sequence"] for r in run["history"]])
+          for seed, run in runs.items()]

@@ -55,7 +55,9 @@ class PlainFitTest(tf.test.TestCase):
                         "flags": {"max_minutes": 0.5}, "history": history})
     self.assertTrue(plain_fit.finished(os.path.join(out, "seed0")))
     self.assertFalse(plain_fit.finished(os.path.join(out, "seed7")))
-    table = plain_fit.markdown(out, [0, 1, 2, 7], "the command")
+    runs = plain_fit.seed_runs(out, [0, 1, 2, 7])
+    self.assertEqual(list(runs), [0, 1, 2])  # seed 7 has no history
+    table = plain_fit.markdown(runs, "the command")
     self.assertIn("| 1 | 400 | 35.00 | 400 | 20 | 35.00 | 800 | 0.080 |",
                   table)
     self.assertIn("| 2 | 600 | 1.50 | 1000 | 50 | 0.05 | 1000 | 0.050 |",
@@ -65,7 +67,8 @@ class PlainFitTest(tf.test.TestCase):
     self.assertIn("Tested above 10 bits after a test under 1 (a collapse): "
                   "1 of 3.", table)
     self.assertIn("median 0.050 (range 0.020-0.080)", table)
-    got = plain_fit.curves(out, [0, 1, 7], batch_size=32)
+    got = plain_fit.curves(plain_fit.seed_runs(out, [0, 1, 7]),
+                           batch_size=32)
     self.assertEqual([c[0] for c in got], ["seed 0", "seed 1"])
     self.assertEqual(got[1][1], [6400, 12800, 19200, 25600])
     self.assertEqual(got[1][2], [30.0, 0.05, 35.0, 0.08])
