@@ -29,12 +29,15 @@ def _keep_factors(write_weights, erase):
 
 
 def _address_forward(memory, previous, keys, strengths, gates, shift_weights,
-                     gammas, memory_norms=None):
+                     gammas, memory_norms=None, skip_empty=False):
   """addressing.address and every intermediate its backward pass needs."""
   num_shifts = shift_weights.shape[-1]
   cosine, key_norms, memory_norms = addressing.cosine_similarity(
       memory, keys, memory_norms)
-  content = tf.nn.softmax(strengths[:, :, None] * cosine, -1)
+  fill = (addressing.log_fill(memory_norms)[:, None, :] if skip_empty
+          else None)
+  content = tf.nn.softmax(
+      addressing.content_scores(cosine, strengths, fill), -1)
   gated = addressing.interpolate(content, previous, gates)
   gated_rolls = addressing.rolls(gated, num_shifts)
   shifted = sum(shift_weights[:, :, k:k + 1] * gated_rolls[k]
@@ -47,7 +50,7 @@ def _address_forward(memory, previous, keys, strengths, gates, shift_weights,
 
 
 def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
-                      shift_weights, gammas):
+                      shift_weights, gammas, skip_empty=False):
   """Gradients of addressing.address's inputs from d_w = dL/dw [B, H, N];
   `v` holds _address_forward's intermediates."""
   num_shifts = shift_weights.shape[-1]
@@ -84,6 +87,9 @@ def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
   d_cos_cos = d_cosine * cosine
   d_key_norms = -tf.reduce_sum(d_cos_cos, -1) / key_norms  # [B,H]
   d_memory_norms = -tf.reduce_sum(d_cos_cos, 1) / memory_norms  # [B,N]
+  if skip_empty:
+    d_memory_norms += _fill_norm_gradient(tf.reduce_sum(d_scores, 1),
+                                          memory_norms)
   d_keys = (tf.einsum("bhn,bnw->bhw", d_dots, memory)
             + (d_key_norms / key_norms)[:, :, None] * keys)
   # Summed over the few heads element-wise rather than as a matmul, so that
@@ -94,8 +100,22 @@ def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
           d_gammas)
 
 
+def _fill_norm_gradient(d_fill, memory_norms):
+  """dL/dn [B, N] through log f(i) (addressing.log_fill) of the rows' norms
+  n = sqrt(s + eps), s = |M(i)|^2, from d_fill = dL/dlog f [B, N]:
+  dlog f/ds = c / (s (s + c)) where s is above the TINY floor (else 0), and
+  ds/dn = 2 n."""
+  squared = tf.maximum(tf.square(memory_norms) - addressing.EPS, 0.0)
+  above = squared > addressing.TINY
+  d_squared = tf.where(
+      above, addressing.FILL_HALF / (tf.where(above, squared, 1.0)
+                                     * (squared + addressing.FILL_HALF)),
+      0.0)
+  return d_fill * d_squared * 2.0 * memory_norms
+
+
 def address(memory, previous, keys, strengths, gates, shift_weights, gammas,
-            memory_norms=None):
+            memory_norms=None, skip_empty=False):
   """addressing.address (all arguments as there) with a hand-fused gradient.
 
   The same value; the backward pass recomputes the forward intermediates and
@@ -110,11 +130,11 @@ def address(memory, previous, keys, strengths, gates, shift_weights, gammas,
   def fused(memory, memory_norms, previous, keys, strengths, gates,
             shift_weights, gammas):
     inputs = (memory, previous, keys, strengths, gates, shift_weights, gammas)
-    weights = _address_forward(*inputs, memory_norms)["weights"]
+    weights = _address_forward(*inputs, memory_norms, skip_empty)["weights"]
 
     def grad(d_weights):
-      v = _address_forward(*inputs, memory_norms)
-      d = _address_backward(v, d_weights, *inputs)
+      v = _address_forward(*inputs, memory_norms, skip_empty)
+      d = _address_backward(v, d_weights, *inputs, skip_empty=skip_empty)
       return (d[0], None) + d[1:]
 
     return weights, grad
@@ -124,7 +144,7 @@ def address(memory, previous, keys, strengths, gates, shift_weights, gammas,
 
 
 def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
-                erase, add, num_read_heads):
+                erase, add, num_read_heads, skip_empty=False):
   """Address all heads, write, then read; see the module docstring.
 
   Args:
@@ -134,6 +154,8 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
     shift_weights: [B, H, S]; gammas: [B, H] (>= 1): head parameters.
     erase: [B, H_w, W] erase vectors; add: [B, H_w, W] add vectors.
     num_read_heads: H_r (a Python int); H_w = H - H_r.
+    skip_empty: content weights weigh rows by their fill
+      (addressing.content_weights).
 
   Returns:
     (weights [B, H, N] w_t, memory [B, N, W] M_t, read [B, H_r, W] r_t).
@@ -143,7 +165,7 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
               erase, add):
     """The access and every intermediate the backward pass needs."""
     v = _address_forward(memory, previous, keys, strengths, gates,
-                         shift_weights, gammas)
+                         shift_weights, gammas, skip_empty=skip_empty)
     weights = v["weights"]
     read_weights = weights[:, :num_read_heads]
     write_weights = weights[:, num_read_heads:]
@@ -184,7 +206,8 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
       d_erase = -tf.reduce_sum(d_factor * write_weights[:, :, :, None], 2)
       d_add = tf.einsum("bnw,bhn->bhw", d_memory, write_weights)
       d_w = d_weights + tf.concat([d_read_weights, d_write_weights], 1)
-      d_address = _address_backward(v, d_w, *inputs[:7])
+      d_address = _address_backward(v, d_w, *inputs[:7],
+                                    skip_empty=skip_empty)
       return (d_memory * keep + d_address[0],) + d_address[1:] + (d_erase,
                                                                   d_add)
 

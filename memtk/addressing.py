@@ -14,12 +14,27 @@ The full addressing chain of one head at step t is
 and `address` composes the four. A head without content addressing skips the
 first two steps and only moves from where it was, w_t = sharpen(shift(w_{t-1}))
 (`address_by_shift`).
+
+With `skip_empty=True` the content weights also weigh each row by how much
+it holds,
+
+    w_c(i) = softmax_i(beta * K[k, M(i)] + log f(i)),
+    f(i)   = |M(i)|^2 / (|M(i)|^2 + c)                    (`log_fill`)
+
+so a row that holds nothing (never written, in a constant or zero memory)
+takes no content weight, however many such rows there are: the cosine of an
+empty row is 0, which with eq. 5 alone gives every unused cell the same
+weight and lets N - (rows written) of them share the content mass.
 """
 
 import tensorflow as tf
 
 EPS = 1e-6  # keeps the cosine finite (and its gradient) for all-zero rows/keys
 TINY = 1e-30  # floor before log() of a weight: exp(-69) is far below float32 use
+# c in f(i) = |M(i)|^2 / (|M(i)|^2 + c): a written row holds an add vector of
+# sigmoid outputs (|M(i)|^2 of order W/4 = 5), f = 0.998; a constant-memory
+# row (W entries of 1e-6) has |M(i)|^2 = 2e-11, f = 2e-9, log f = -20.
+FILL_HALF = 1e-2
 
 
 def norms(rows):
@@ -48,13 +63,31 @@ def cosine_similarity(memory, keys, memory_norms=None):
   return cosine, key_norms, memory_norms
 
 
+def log_fill(memory_norms):
+  """log f(i) = log(|M(i)|^2 / (|M(i)|^2 + c)) of rows with the given
+  norms(M(i)) [...] (c = FILL_HALF): about 0 for a row that holds a written
+  vector, log(|M(i)|^2 / c) for a nearly empty one, log(TINY) = -69 (finite,
+  with a zero gradient) for an all-zero row."""
+  squared = tf.maximum(tf.square(memory_norms) - EPS, 0.0)
+  return (tf.math.log(tf.maximum(squared, TINY))
+          - tf.math.log(squared + FILL_HALF))
+
+
+def content_scores(cosine, strengths, fill=None):
+  """[B, H, N] the logits of w_c: beta * K[k, M(i)] (cosine [B, H, N],
+  strengths [B, H]), plus log f(i) when `fill` (log_fill, broadcast to
+  [B, H, N]) is given (skip_empty)."""
+  scores = strengths[:, :, None] * cosine
+  return scores if fill is None else scores + fill
+
+
 def rolls(weights, num_shifts):
   """[roll(w, o) for o = k - S // 2, k = 0 .. S-1]; roll(w, o)[i] = w[i - o]."""
   half = num_shifts // 2
   return [tf.roll(weights, shift=k - half, axis=-1) for k in range(num_shifts)]
 
 
-def content_weights(memory, keys, strengths):
+def content_weights(memory, keys, strengths, skip_empty=False):
   """Content-based weights, w_c(i) = softmax_i(beta * K[k, M(i)]) (eq. 5-6).
 
   K is the cosine similarity k.M(i) / (|k| |M(i)|). Norms are taken as
@@ -65,12 +98,14 @@ def content_weights(memory, keys, strengths):
     memory: [B, N, W] memory matrix M_{t-1}.
     keys: [B, H, W] key vectors k_t, one per head.
     strengths: [B, H] key strengths beta_t >= 0.
+    skip_empty: weigh each row by its fill f(i) as well (module docstring).
 
   Returns:
     [B, H, N] weights; each row sums to 1.
   """
-  cosine, _, _ = cosine_similarity(memory, keys)
-  return tf.nn.softmax(strengths[:, :, None] * cosine, axis=-1)
+  cosine, _, memory_norms = cosine_similarity(memory, keys)
+  fill = log_fill(memory_norms)[:, None, :] if skip_empty else None
+  return tf.nn.softmax(content_scores(cosine, strengths, fill), axis=-1)
 
 
 def interpolate(content, previous, gates):
@@ -129,7 +164,8 @@ def sharpen(weights, gammas):
   return tf.nn.softmax(gammas[:, :, None] * log_weights, axis=-1)
 
 
-def address(memory, previous, keys, strengths, gates, shift_weights, gammas):
+def address(memory, previous, keys, strengths, gates, shift_weights, gammas,
+            skip_empty=False):
   """The whole NTM addressing chain for H heads at once (eq. 5-9).
 
   Args:
@@ -140,11 +176,12 @@ def address(memory, previous, keys, strengths, gates, shift_weights, gammas):
     gates: [B, H] interpolation gates g_t.
     shift_weights: [B, H, S] shift distributions s_t.
     gammas: [B, H] sharpening exponents gamma_t >= 1.
+    skip_empty: content weights weigh rows by their fill (content_weights).
 
   Returns:
     [B, H, N] weights w_t.
   """
-  content = content_weights(memory, keys, strengths)
+  content = content_weights(memory, keys, strengths, skip_empty)
   gated = interpolate(content, previous, gates)
   return sharpen(shift(gated, shift_weights), gammas)
 
@@ -239,19 +276,22 @@ def top_cells(scores, k):
                    within, batch_dims=2)
 
 
-def sparse_content_weights(rows, keys, strengths):
+def sparse_content_weights(rows, keys, strengths, skip_empty=False):
   """Content weights on a support, softmax_k(beta * K[k, M(i_k)]) (eq. 5-6).
 
   Args:
     rows: [B, H, K] + [W] the memory rows M(i_k) of each head's support.
     keys: [B, H, W] keys k_t; strengths: [B, H] beta_t >= 0.
+    skip_empty: weigh each row by its fill f(i) as well (content_weights).
 
   Returns:
     [B, H, K] weights; each row sums to 1. Norms as in `cosine_similarity`.
   """
   dots = tf.einsum("bhw,bhkw->bhk", keys, rows)
-  cosine = dots / (norms(keys)[:, :, None] * norms(rows))
-  return tf.nn.softmax(strengths[:, :, None] * cosine, axis=-1)
+  row_norms = norms(rows)
+  cosine = dots / (norms(keys)[:, :, None] * row_norms)
+  fill = log_fill(row_norms) if skip_empty else None
+  return tf.nn.softmax(content_scores(cosine, strengths, fill), axis=-1)
 
 
 def sparse_address(content_indices, content, previous_indices, previous,

@@ -140,7 +140,8 @@ class NTMCell(keras.layers.Layer):
                content_addressing=True,
                gate_bias=heads_lib.DEFAULT_GATE_BIAS,
                gamma_bias=heads_lib.DEFAULT_GAMMA_BIAS,
-               sparse_k=DEFAULT_SPARSE_K, initial_window=None, **kwargs):
+               sparse_k=DEFAULT_SPARSE_K, initial_window=None,
+               skip_empty_rows=False, **kwargs):
     super().__init__(**kwargs)
     if initial_window is None:
       initial_window = min(memory_size, DEFAULT_INITIAL_WINDOW)
@@ -171,9 +172,10 @@ class NTMCell(keras.layers.Layer):
           f"memory_init must be one of {MEMORY_INITS}, got {memory_init!r}")
     if not clip_value > 0:
       raise ValueError(f"clip_value must be > 0, got {clip_value!r}")
-    if not isinstance(content_addressing, bool):
-      raise ValueError(f"content_addressing must be True or False, got "
-                       f"{content_addressing!r}")
+    for name, value in [("content_addressing", content_addressing),
+                        ("skip_empty_rows", skip_empty_rows)]:
+      if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
     if isinstance(controller, str):
       controller = controllers_lib.make_controller(controller, controller_units)
     controllers_lib.check_controller(controller)
@@ -194,6 +196,7 @@ class NTMCell(keras.layers.Layer):
     self.clip_value = float(clip_value)
     self.controller_units = controller_units
     self.content_addressing = content_addressing
+    self.skip_empty_rows = skip_empty_rows
     self.interface = heads_lib.HeadInterface(
         num_read_heads, num_write_heads, word_size, 2 * shift_range + 1,
         clip_value=self.clip_value, gate_bias=gate_bias,
@@ -427,7 +430,8 @@ class NTMCell(keras.layers.Layer):
     """
     if self.content_addressing:  # addressing.address, with a fused gradient
       return access.address(memory, previous, p.key, p.strength, p.gate,
-                            p.shift, p.gamma, memory_norms)
+                            p.shift, p.gamma, memory_norms,
+                            self.skip_empty_rows)
     return addressing_lib.address_by_shift(previous, p.shift, p.gamma)
 
   def emit(self, controller_output, read):
@@ -465,7 +469,8 @@ class NTMCell(keras.layers.Layer):
         content_addressing=self.content_addressing,
         gate_bias=self.interface.gate_bias,
         gamma_bias=self.interface.gamma_bias, sparse_k=self.sparse_k,
-        initial_window=self.initial_window)
+        initial_window=self.initial_window,
+        skip_empty_rows=self.skip_empty_rows)
     return config
 
   @classmethod

@@ -103,6 +103,7 @@ DEFAULT_CONFIG = {
     "shift_range": 1,
     "memory_init": "constant",
     "content_addressing": True,
+    "skip_empty_rows": False,
     "gate_bias": memtk.heads.DEFAULT_GATE_BIAS,
     "gamma_bias": memtk.heads.DEFAULT_GAMMA_BIAS,
     "addressing": "soft",
@@ -292,6 +293,8 @@ def _ntm(config, task):
       sparse_k=config["sparse_k"],
       # None (runs saved before it existed, and new runs): min(N, 128).
       initial_window=config.get("initial_window"),
+      # Runs saved before the option existed scored empty rows by cosine.
+      skip_empty_rows=config.get("skip_empty_rows", False),
       **{key: config[key] for key in HARD_DEFAULTS})
 
 

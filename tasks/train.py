@@ -60,6 +60,10 @@ _MEMORY_INIT = flags.DEFINE_string(
 _CONTENT_ADDRESSING = flags.DEFINE_boolean(
     "content_addressing", _D["content_addressing"], "Heads address by content "
     "(and shift); --nocontent_addressing: heads only shift from cell 0.")
+_SKIP_EMPTY_ROWS = flags.DEFINE_boolean(
+    "skip_empty_rows", _D["skip_empty_rows"], "Content lookups weigh each "
+    "row by how much it holds, so rows never written take no content weight "
+    "at any memory size (memtk.addressing, skip_empty).")
 _GATE_BIAS = flags.DEFINE_float(
     "gate_bias", _D["gate_bias"], "Initial bias of every head's "
     "interpolation gate (negative: heads start from their previous weighting).")
@@ -352,6 +356,7 @@ def _flag_config():
       "shift_range": _SHIFT_RANGE.value,
       "memory_init": _MEMORY_INIT.value,
       "content_addressing": _CONTENT_ADDRESSING.value,
+      "skip_empty_rows": _SKIP_EMPTY_ROWS.value,
       "gate_bias": _GATE_BIAS.value,
       "gamma_bias": _GAMMA_BIAS.value,
       "addressing": _ADDRESSING.value,

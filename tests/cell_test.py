@@ -222,7 +222,8 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
       ("content", dict(content_addressing="no"), "content_addressing"),
       ("window_wider_than_memory", dict(initial_window=9),
        "initial_window must be <= memory_size=8, got 9"),
-      ("window", dict(initial_window=0), "initial_window"))
+      ("window", dict(initial_window=0), "initial_window"),
+      ("skip_empty_rows", dict(skip_empty_rows=1), "skip_empty_rows"))
   def test_bad_constructor_arguments(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)
@@ -255,6 +256,24 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
     learned(self.x)
     with self.assertRaisesRegex(ValueError, "memory_init='learned'"):
       learned.with_memory_size(32)
+
+  @parameterized.parameters(("soft", 0.005), ("sparse", 1e-6), ("hard", 1e-6))
+  def test_skip_empty_rows_runs_alike_at_any_memory_size(self, addressing,
+                                                         tolerance):
+    """With skip_empty_rows a model's outputs hardly change when its memory
+    grows from 16 to 512 cells (the unused rows take no content weight; a
+    soft model's first step, on an all-empty memory, still spreads over
+    every cell); without it they do."""
+    x = np.round(self.x[:, :, :5] > 0).astype(np.float32)
+    changes = {}
+    for skip in (False, True):
+      keras.utils.set_random_seed(0)
+      model = small_model(memory_size=16, addressing=addressing,
+                          skip_empty_rows=skip)
+      changes[skip] = np.abs(model(x) - model.with_memory_size(512)(x)).max()
+      self.assertEqual(model.get_config()["skip_empty_rows"], skip)
+    self.assertLess(changes[True], tolerance, changes)
+    self.assertGreater(changes[False], 3 * tolerance, changes)
 
   def test_check_numerics_reports_bad_inputs(self):
     bad = self.x.copy()
