@@ -15,9 +15,10 @@ until --max_minutes of training (or --steps) have passed:
 --optimizer=compile is `model.compile()` with no optimizer and no callback
 (the library's defaults alone); --optimizer=adam compiles with
 keras.optimizers.Adam(--learning_rate, global_clipnorm=--clip_norm,
-epsilon=--epsilon), no callback; with --scale_steps both compile with
-scale_steps=True (the steps shrink with the training error; compile's
-default is off). --optimizer=recipe is
+epsilon=--epsilon), no callback; both compile with
+scale_steps=--scale_steps (on, compile's default: the steps shrink with the
+training error; --noscale_steps: the optimizer's steps as they are).
+--optimizer=recipe is
 `model.compile(scale_steps=False)` with memtk.training.ErrorScaledRate
 watching the held-out error. --data=uniform
 draws `task.sample` (every bit uniform: what a user generates), --data=train
@@ -81,9 +82,9 @@ _EPSILON = flags.DEFINE_float(
     "compile()'s): a step is about rate x gradient / epsilon where the "
     "gradient's running RMS is below it, the full rate above.")
 _SCALE_STEPS = flags.DEFINE_bool(
-    "scale_steps", False, "compile(scale_steps=...) for --optimizer=compile "
-    "and adam: the steps shrink with the training error (SequenceModel); "
-    "off, compile's default: the optimizer's steps as they are.")
+    "scale_steps", True, "compile(scale_steps=...) for --optimizer=compile "
+    "and adam: the steps shrink with the training error (SequenceModel; "
+    "compile's default); --noscale_steps: the optimizer's steps as they are.")
 _MODEL_FLAGS = flags.DEFINE_list(
     "model", [], "NTM keyword arguments as name=value (Python literals), "
     "e.g. memory_init='learned'.")

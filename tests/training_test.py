@@ -359,17 +359,19 @@ class ScaleStepsTest(tf.test.TestCase):
     self.assertEqual(model._step_error.numpy()[2], 1.0)  # pylint: disable=protected-access
 
   def test_a_saved_model_compiles_as_it_was(self):
-    model = tiny_model()
-    model.compile(scale_steps=True, jit_compile=False,
-                  run_eagerly=True)
-    x, y, m = copy_batch(size=4)
-    model.fit(x, y, sample_weight=m, verbose=0)
-    path = os.path.join(self.get_temp_dir(), "scaled.keras")
-    model.save(path)
-    self.assertTrue(keras.models.load_model(path).scale_steps)
+    for scale_steps in (False, True):
+      model = tiny_model()
+      model.compile(scale_steps=scale_steps, jit_compile=False,
+                    run_eagerly=True)
+      x, y, m = copy_batch(size=4)
+      model.fit(x, y, sample_weight=m, verbose=0)
+      path = os.path.join(self.get_temp_dir(), f"scaled{scale_steps}.keras")
+      model.save(path)
+      self.assertEqual(keras.models.load_model(path).scale_steps, scale_steps)
     plain = tiny_model()
     plain.compile()
-    self.assertFalse(plain.scale_steps)  # off by default
+    self.assertTrue(plain.scale_steps)  # on by default
+    self.assertIsNotNone(plain._step_error)  # pylint: disable=protected-access
 
   def test_bad_setting(self):
     with self.assertRaisesRegex(ValueError, "scale_steps must be True or "
