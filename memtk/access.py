@@ -29,15 +29,15 @@ def _keep_factors(write_weights, erase):
 
 
 def _address_forward(memory, previous, keys, strengths, gates, shift_weights,
-                     gammas, memory_norms=None, skip_empty=False):
+                     gammas, memory_norms=None, empty_rows_as=None):
   """addressing.address and every intermediate its backward pass needs."""
   num_shifts = shift_weights.shape[-1]
   cosine, key_norms, memory_norms = addressing.cosine_similarity(
       memory, keys, memory_norms)
-  fill = (addressing.log_fill(memory_norms)[:, None, :] if skip_empty
-          else None)
+  presence = (None if empty_rows_as is None else addressing.log_presence(
+      memory_norms, empty_rows_as)[:, None, :])
   content = tf.nn.softmax(
-      addressing.content_scores(cosine, strengths, fill), -1)
+      addressing.content_scores(cosine, strengths, presence), -1)
   gated = addressing.interpolate(content, previous, gates)
   gated_rolls = addressing.rolls(gated, num_shifts)
   shifted = sum(shift_weights[:, :, k:k + 1] * gated_rolls[k]
@@ -50,7 +50,7 @@ def _address_forward(memory, previous, keys, strengths, gates, shift_weights,
 
 
 def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
-                      shift_weights, gammas, skip_empty=False):
+                      shift_weights, gammas, empty_rows_as=None):
   """Gradients of addressing.address's inputs from d_w = dL/dw [B, H, N];
   `v` holds _address_forward's intermediates."""
   num_shifts = shift_weights.shape[-1]
@@ -87,9 +87,9 @@ def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
   d_cos_cos = d_cosine * cosine
   d_key_norms = -tf.reduce_sum(d_cos_cos, -1) / key_norms  # [B,H]
   d_memory_norms = -tf.reduce_sum(d_cos_cos, 1) / memory_norms  # [B,N]
-  if skip_empty:
-    d_memory_norms += _fill_norm_gradient(tf.reduce_sum(d_scores, 1),
-                                          memory_norms)
+  if empty_rows_as is not None:
+    d_memory_norms += _presence_norm_gradient(
+        tf.reduce_sum(d_scores, 1), memory_norms, empty_rows_as)
   d_keys = (tf.einsum("bhn,bnw->bhw", d_dots, memory)
             + (d_key_norms / key_norms)[:, :, None] * keys)
   # Summed over the few heads element-wise rather than as a matmul, so that
@@ -100,22 +100,28 @@ def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
           d_gammas)
 
 
-def _fill_norm_gradient(d_fill, memory_norms):
-  """dL/dn [B, N] through log f(i) (addressing.log_fill) of the rows' norms
-  n = sqrt(s + eps), s = |M(i)|^2, from d_fill = dL/dlog f [B, N]:
-  dlog f/ds = c / (s (s + c)) where s is above the TINY floor (else 0), and
-  ds/dn = 2 n."""
+def _presence_norm_gradient(d_presence, memory_norms, empty_rows_as):
+  """dL/dn [B, N] through log g(i) (addressing.log_presence) of the rows'
+  norms n = sqrt(s + eps), s = |M(i)|^2, from d_presence = dL/dlog g [B, N],
+  with E constant: dlog g/df = (1 - S/E) / g where g is above the TINY
+  floor (else 0), df/ds = c / (s + c)^2, ds/dn = 2 n where s > 0."""
+  c = addressing.FILL_HALF
   squared = tf.maximum(tf.square(memory_norms) - addressing.EPS, 0.0)
-  above = squared > addressing.TINY
-  d_squared = tf.where(
-      above, addressing.FILL_HALF / (tf.where(above, squared, 1.0)
-                                     * (squared + addressing.FILL_HALF)),
-      0.0)
-  return d_fill * d_squared * 2.0 * memory_norms
+  fill = squared / (squared + c)
+  keep = 1.0
+  if empty_rows_as:
+    empty = tf.maximum(tf.reduce_sum(1.0 - fill, -1, keepdims=True), 1.0)
+    keep = 1.0 - empty_rows_as / empty
+    fill = fill + (1.0 - fill) * (empty_rows_as / empty)
+  above = fill > addressing.TINY
+  d_fill = tf.where(above, d_presence * keep / tf.where(above, fill, 1.0),
+                    0.0)
+  d_squared = d_fill * c / tf.square(squared + c)
+  return tf.where(squared > 0.0, d_squared * 2.0 * memory_norms, 0.0)
 
 
 def address(memory, previous, keys, strengths, gates, shift_weights, gammas,
-            memory_norms=None, skip_empty=False):
+            memory_norms=None, empty_rows_as=None):
   """addressing.address (all arguments as there) with a hand-fused gradient.
 
   The same value; the backward pass recomputes the forward intermediates and
@@ -130,11 +136,13 @@ def address(memory, previous, keys, strengths, gates, shift_weights, gammas,
   def fused(memory, memory_norms, previous, keys, strengths, gates,
             shift_weights, gammas):
     inputs = (memory, previous, keys, strengths, gates, shift_weights, gammas)
-    weights = _address_forward(*inputs, memory_norms, skip_empty)["weights"]
+    weights = _address_forward(*inputs, memory_norms,
+                               empty_rows_as)["weights"]
 
     def grad(d_weights):
-      v = _address_forward(*inputs, memory_norms, skip_empty)
-      d = _address_backward(v, d_weights, *inputs, skip_empty=skip_empty)
+      v = _address_forward(*inputs, memory_norms, empty_rows_as)
+      d = _address_backward(v, d_weights, *inputs,
+                            empty_rows_as=empty_rows_as)
       return (d[0], None) + d[1:]
 
     return weights, grad
@@ -144,7 +152,7 @@ def address(memory, previous, keys, strengths, gates, shift_weights, gammas,
 
 
 def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
-                erase, add, num_read_heads, skip_empty=False):
+                erase, add, num_read_heads, empty_rows_as=None):
   """Address all heads, write, then read; see the module docstring.
 
   Args:
@@ -154,8 +162,8 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
     shift_weights: [B, H, S]; gammas: [B, H] (>= 1): head parameters.
     erase: [B, H_w, W] erase vectors; add: [B, H_w, W] add vectors.
     num_read_heads: H_r (a Python int); H_w = H - H_r.
-    skip_empty: content weights weigh rows by their fill
-      (addressing.content_weights).
+    empty_rows_as: None or S >= 0: content weights weigh rows by how much
+      they hold (addressing.content_weights).
 
   Returns:
     (weights [B, H, N] w_t, memory [B, N, W] M_t, read [B, H_r, W] r_t).
@@ -165,7 +173,7 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
               erase, add):
     """The access and every intermediate the backward pass needs."""
     v = _address_forward(memory, previous, keys, strengths, gates,
-                         shift_weights, gammas, skip_empty=skip_empty)
+                         shift_weights, gammas, empty_rows_as=empty_rows_as)
     weights = v["weights"]
     read_weights = weights[:, :num_read_heads]
     write_weights = weights[:, num_read_heads:]
@@ -207,7 +215,7 @@ def soft_access(memory, previous, keys, strengths, gates, shift_weights, gammas,
       d_add = tf.einsum("bnw,bhn->bhw", d_memory, write_weights)
       d_w = d_weights + tf.concat([d_read_weights, d_write_weights], 1)
       d_address = _address_backward(v, d_w, *inputs[:7],
-                                    skip_empty=skip_empty)
+                                    empty_rows_as=empty_rows_as)
       return (d_memory * keep + d_address[0],) + d_address[1:] + (d_erase,
                                                                   d_add)
 

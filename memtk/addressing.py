@@ -15,16 +15,19 @@ and `address` composes the four. A head without content addressing skips the
 first two steps and only moves from where it was, w_t = sharpen(shift(w_{t-1}))
 (`address_by_shift`).
 
-With `skip_empty=True` the content weights also weigh each row by how much
-it holds,
+With `empty_rows_as=S` the content weights also weigh each row by how much
+it holds, and all rows that hold (almost) nothing together as S rows,
 
-    w_c(i) = softmax_i(beta * K[k, M(i)] + log f(i)),
-    f(i)   = |M(i)|^2 / (|M(i)|^2 + c)                    (`log_fill`)
+    w_c(i) = softmax_i(beta * K[k, M(i)] + log g(i)),
+    g(i)   = f(i) + (1 - f(i)) S / E,   E = max(sum_j (1 - f(j)), 1),
+    f(i)   = |M(i)|^2 / (|M(i)|^2 + c)                    (`log_presence`)
 
-so a row that holds nothing (never written, in a constant or zero memory)
-takes no content weight, however many such rows there are: the cosine of an
-empty row is 0, which with eq. 5 alone gives every unused cell the same
-weight and lets N - (rows written) of them share the content mass.
+(E, the number of empty rows, held constant in gradients). The cosine of an
+empty row is 0, so with eq. 5 alone every unused cell takes the same share
+of a lookup and N - (rows written) of them share its mass: the lookup
+changes with N. With S = 0 empty rows take no content weight; with S > 0
+they keep the share of S rows of cosine 0 at any N (S = 128: about what
+they weigh in a 128-cell memory with a few rows written).
 """
 
 import tensorflow as tf
@@ -63,22 +66,27 @@ def cosine_similarity(memory, keys, memory_norms=None):
   return cosine, key_norms, memory_norms
 
 
-def log_fill(memory_norms):
-  """log f(i) = log(|M(i)|^2 / (|M(i)|^2 + c)) of rows with the given
-  norms(M(i)) [...] (c = FILL_HALF): about 0 for a row that holds a written
-  vector, log(|M(i)|^2 / c) for a nearly empty one, log(TINY) = -69 (finite,
-  with a zero gradient) for an all-zero row."""
+def log_presence(memory_norms, empty_rows_as=0.0):
+  """[..., N] log g(i) (module docstring) of rows whose norms(M(i)) are
+  `memory_norms` [..., N], the last axis every row of the memory: about 0
+  for a row that holds a written vector; for an empty one log(S / E), or
+  with S = 0 log f(i) (a constant-memory row: -20; an all-zero row:
+  log(TINY) = -69, finite, with a zero gradient)."""
   squared = tf.maximum(tf.square(memory_norms) - EPS, 0.0)
-  return (tf.math.log(tf.maximum(squared, TINY))
-          - tf.math.log(squared + FILL_HALF))
+  fill = squared / (squared + FILL_HALF)
+  if empty_rows_as:
+    empty = tf.stop_gradient(tf.maximum(
+        tf.reduce_sum(1.0 - fill, -1, keepdims=True), 1.0))
+    fill = fill + (1.0 - fill) * (empty_rows_as / empty)
+  return tf.math.log(tf.maximum(fill, TINY))
 
 
-def content_scores(cosine, strengths, fill=None):
+def content_scores(cosine, strengths, presence=None):
   """[B, H, N] the logits of w_c: beta * K[k, M(i)] (cosine [B, H, N],
-  strengths [B, H]), plus log f(i) when `fill` (log_fill, broadcast to
-  [B, H, N]) is given (skip_empty)."""
+  strengths [B, H]), plus log g(i) when `presence` (log_presence, broadcast
+  to [B, H, N]) is given (empty_rows_as)."""
   scores = strengths[:, :, None] * cosine
-  return scores if fill is None else scores + fill
+  return scores if presence is None else scores + presence
 
 
 def rolls(weights, num_shifts):
@@ -87,7 +95,7 @@ def rolls(weights, num_shifts):
   return [tf.roll(weights, shift=k - half, axis=-1) for k in range(num_shifts)]
 
 
-def content_weights(memory, keys, strengths, skip_empty=False):
+def content_weights(memory, keys, strengths, empty_rows_as=None):
   """Content-based weights, w_c(i) = softmax_i(beta * K[k, M(i)]) (eq. 5-6).
 
   K is the cosine similarity k.M(i) / (|k| |M(i)|). Norms are taken as
@@ -98,14 +106,16 @@ def content_weights(memory, keys, strengths, skip_empty=False):
     memory: [B, N, W] memory matrix M_{t-1}.
     keys: [B, H, W] key vectors k_t, one per head.
     strengths: [B, H] key strengths beta_t >= 0.
-    skip_empty: weigh each row by its fill f(i) as well (module docstring).
+    empty_rows_as: None (eq. 5), or S >= 0: weigh each row by how much it
+      holds, the empty ones together as S rows (module docstring).
 
   Returns:
     [B, H, N] weights; each row sums to 1.
   """
   cosine, _, memory_norms = cosine_similarity(memory, keys)
-  fill = log_fill(memory_norms)[:, None, :] if skip_empty else None
-  return tf.nn.softmax(content_scores(cosine, strengths, fill), axis=-1)
+  presence = (None if empty_rows_as is None else
+              log_presence(memory_norms, empty_rows_as)[:, None, :])
+  return tf.nn.softmax(content_scores(cosine, strengths, presence), axis=-1)
 
 
 def interpolate(content, previous, gates):
@@ -165,7 +175,7 @@ def sharpen(weights, gammas):
 
 
 def address(memory, previous, keys, strengths, gates, shift_weights, gammas,
-            skip_empty=False):
+            empty_rows_as=None):
   """The whole NTM addressing chain for H heads at once (eq. 5-9).
 
   Args:
@@ -176,12 +186,12 @@ def address(memory, previous, keys, strengths, gates, shift_weights, gammas,
     gates: [B, H] interpolation gates g_t.
     shift_weights: [B, H, S] shift distributions s_t.
     gammas: [B, H] sharpening exponents gamma_t >= 1.
-    skip_empty: content weights weigh rows by their fill (content_weights).
+    empty_rows_as: None or S >= 0, as in content_weights.
 
   Returns:
     [B, H, N] weights w_t.
   """
-  content = content_weights(memory, keys, strengths, skip_empty)
+  content = content_weights(memory, keys, strengths, empty_rows_as)
   gated = interpolate(content, previous, gates)
   return sharpen(shift(gated, shift_weights), gammas)
 
@@ -282,7 +292,9 @@ def sparse_content_weights(rows, keys, strengths, skip_empty=False):
   Args:
     rows: [B, H, K] + [W] the memory rows M(i_k) of each head's support.
     keys: [B, H, W] keys k_t; strengths: [B, H] beta_t >= 0.
-    skip_empty: weigh each row by its fill f(i) as well (content_weights).
+    skip_empty: weigh each row by how much it holds, f(i), so empty rows
+      take no weight (content_weights with empty_rows_as=0; a support does
+      not know the rest of the memory, so S > 0 has no sparse form).
 
   Returns:
     [B, H, K] weights; each row sums to 1. Norms as in `cosine_similarity`.
@@ -290,8 +302,8 @@ def sparse_content_weights(rows, keys, strengths, skip_empty=False):
   dots = tf.einsum("bhw,bhkw->bhk", keys, rows)
   row_norms = norms(rows)
   cosine = dots / (norms(keys)[:, :, None] * row_norms)
-  fill = log_fill(row_norms) if skip_empty else None
-  return tf.nn.softmax(content_scores(cosine, strengths, fill), axis=-1)
+  presence = log_presence(row_norms) if skip_empty else None
+  return tf.nn.softmax(content_scores(cosine, strengths, presence), axis=-1)
 
 
 def sparse_address(content_indices, content, previous_indices, previous,

@@ -98,6 +98,18 @@ def _check_positive_int(name, value):
     raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
+def _check_empty_rows_as(value, addressing):
+  if value is None:
+    return
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+      0 <= value < float("inf")):
+    raise ValueError(f"empty_rows_as must be None or a number >= 0, got "
+                     f"{value!r}")
+  if value and addressing == "sparse":
+    raise ValueError(f"empty_rows_as={value!r}: sparse heads take only 0 "
+                     "(a support does not see how many rows are empty)")
+
+
 @keras.saving.register_keras_serializable(package="memtk")
 class NTMCell(keras.layers.Layer):
   """A Neural Turing Machine step as a Keras RNN cell.
@@ -131,6 +143,13 @@ class NTMCell(keras.layers.Layer):
       w_0 of a soft or hard head may cover (None: min(N, 128)); every other
       cell starts at 0. With it fixed, the weights do not depend on N: a
       model trained with one memory size runs with a larger one.
+    empty_rows_as: None gives the NTM paper's content weights, where each
+      unused row scores a cosine of 0 and N - (rows written) of them share a
+      lookup, so the lookup changes with N. A number S >= 0 weighs each row
+      by how much it holds, f(i) = |M(i)|^2 / (|M(i)|^2 + 0.01), and the
+      rows that hold nothing (never written, in a 'constant' or 'zeros'
+      memory) together as S rows of cosine 0, at any N (memtk.addressing).
+      Sparse heads take 0 only (a support does not see the other rows).
   """
 
   def __init__(self, controller, output_size, memory_size=128, word_size=20,
@@ -141,7 +160,7 @@ class NTMCell(keras.layers.Layer):
                gate_bias=heads_lib.DEFAULT_GATE_BIAS,
                gamma_bias=heads_lib.DEFAULT_GAMMA_BIAS,
                sparse_k=DEFAULT_SPARSE_K, initial_window=None,
-               skip_empty_rows=False, **kwargs):
+               empty_rows_as=None, **kwargs):
     super().__init__(**kwargs)
     if initial_window is None:
       initial_window = min(memory_size, DEFAULT_INITIAL_WINDOW)
@@ -172,10 +191,10 @@ class NTMCell(keras.layers.Layer):
           f"memory_init must be one of {MEMORY_INITS}, got {memory_init!r}")
     if not clip_value > 0:
       raise ValueError(f"clip_value must be > 0, got {clip_value!r}")
-    for name, value in [("content_addressing", content_addressing),
-                        ("skip_empty_rows", skip_empty_rows)]:
-      if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+    if not isinstance(content_addressing, bool):
+      raise ValueError(f"content_addressing must be True or False, got "
+                       f"{content_addressing!r}")
+    _check_empty_rows_as(empty_rows_as, addressing)
     if isinstance(controller, str):
       controller = controllers_lib.make_controller(controller, controller_units)
     controllers_lib.check_controller(controller)
@@ -196,7 +215,8 @@ class NTMCell(keras.layers.Layer):
     self.clip_value = float(clip_value)
     self.controller_units = controller_units
     self.content_addressing = content_addressing
-    self.skip_empty_rows = skip_empty_rows
+    self.empty_rows_as = (None if empty_rows_as is None
+                          else float(empty_rows_as))
     self.interface = heads_lib.HeadInterface(
         num_read_heads, num_write_heads, word_size, 2 * shift_range + 1,
         clip_value=self.clip_value, gate_bias=gate_bias,
@@ -431,7 +451,7 @@ class NTMCell(keras.layers.Layer):
     if self.content_addressing:  # addressing.address, with a fused gradient
       return access.address(memory, previous, p.key, p.strength, p.gate,
                             p.shift, p.gamma, memory_norms,
-                            self.skip_empty_rows)
+                            self.empty_rows_as)
     return addressing_lib.address_by_shift(previous, p.shift, p.gamma)
 
   def emit(self, controller_output, read):
@@ -470,7 +490,7 @@ class NTMCell(keras.layers.Layer):
         gate_bias=self.interface.gate_bias,
         gamma_bias=self.interface.gamma_bias, sparse_k=self.sparse_k,
         initial_window=self.initial_window,
-        skip_empty_rows=self.skip_empty_rows)
+        empty_rows_as=self.empty_rows_as)
     return config
 
   @classmethod

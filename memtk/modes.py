@@ -84,7 +84,7 @@ class SoftMode:
     if cell.content_addressing:  # the fused access computes w_t itself
       weights, memory, read = access.soft_access(
           state.memory, state.weights, p.key, p.strength, p.gate, p.shift,
-          p.gamma, p.erase, p.add, cell.num_read_heads, cell.skip_empty_rows)
+          p.gamma, p.erase, p.add, cell.num_read_heads, cell.empty_rows_as)
     else:
       weights = addressing.address_by_shift(state.weights, p.shift, p.gamma)
       memory, read = access.dense_access(state.memory, weights, p.erase, p.add,
@@ -261,15 +261,15 @@ class SparseMode:
       if fixed is None:
         memory, norms = memory
         cosine, _, _ = addressing.cosine_similarity(memory, p.key, norms)
-        if cell.skip_empty_rows:  # rank by w_c's logits, fill included
+        if cell.empty_rows_as is not None:  # rank by w_c's logits (S = 0)
           cosine = addressing.content_scores(
-              cosine, p.strength, addressing.log_fill(norms)[:, None, :])
+              cosine, p.strength, addressing.log_presence(norms)[:, None, :])
         content_indices = addressing.top_cells(cosine, k)
         rows = tf.gather(memory, content_indices, batch_dims=1)
       else:
         content_indices, rows = fixed[1], memory[0]
-      content = addressing.sparse_content_weights(rows, p.key, p.strength,
-                                                  cell.skip_empty_rows)
+      content = addressing.sparse_content_weights(
+          rows, p.key, p.strength, cell.empty_rows_as is not None)
     indices, weights = addressing.sparse_address(
         content_indices, content, previous_indices, previous_weights, p.gate,
         p.shift, p.gamma, cell.memory_size, k,

@@ -103,7 +103,7 @@ DEFAULT_CONFIG = {
     "shift_range": 1,
     "memory_init": "constant",
     "content_addressing": True,
-    "skip_empty_rows": False,
+    "empty_rows_as": None,
     "gate_bias": memtk.heads.DEFAULT_GATE_BIAS,
     "gamma_bias": memtk.heads.DEFAULT_GAMMA_BIAS,
     "addressing": "soft",
@@ -293,8 +293,10 @@ def _ntm(config, task):
       sparse_k=config["sparse_k"],
       # None (runs saved before it existed, and new runs): min(N, 128).
       initial_window=config.get("initial_window"),
-      # Runs saved before the option existed scored empty rows by cosine.
-      skip_empty_rows=config.get("skip_empty_rows", False),
+      # Runs saved before the option existed scored empty rows by cosine;
+      # its first form, skip_empty_rows=True, is empty_rows_as=0.
+      empty_rows_as=config.get(
+          "empty_rows_as", 0.0 if config.get("skip_empty_rows") else None),
       **{key: config[key] for key in HARD_DEFAULTS})
 
 

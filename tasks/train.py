@@ -60,10 +60,11 @@ _MEMORY_INIT = flags.DEFINE_string(
 _CONTENT_ADDRESSING = flags.DEFINE_boolean(
     "content_addressing", _D["content_addressing"], "Heads address by content "
     "(and shift); --nocontent_addressing: heads only shift from cell 0.")
-_SKIP_EMPTY_ROWS = flags.DEFINE_boolean(
-    "skip_empty_rows", _D["skip_empty_rows"], "Content lookups weigh each "
-    "row by how much it holds, so rows never written take no content weight "
-    "at any memory size (memtk.addressing, skip_empty).")
+_EMPTY_ROWS_AS = flags.DEFINE_float(
+    "empty_rows_as", _D["empty_rows_as"], "Content lookups weigh each row by "
+    "how much it holds and the never-written rows together as this many "
+    "rows, at any memory size (0: they take no weight; unset: the NTM "
+    "paper's lookup, where each unused row counts; memtk.addressing).")
 _GATE_BIAS = flags.DEFINE_float(
     "gate_bias", _D["gate_bias"], "Initial bias of every head's "
     "interpolation gate (negative: heads start from their previous weighting).")
@@ -356,7 +357,7 @@ def _flag_config():
       "shift_range": _SHIFT_RANGE.value,
       "memory_init": _MEMORY_INIT.value,
       "content_addressing": _CONTENT_ADDRESSING.value,
-      "skip_empty_rows": _SKIP_EMPTY_ROWS.value,
+      "empty_rows_as": _EMPTY_ROWS_AS.value,
       "gate_bias": _GATE_BIAS.value,
       "gamma_bias": _GAMMA_BIAS.value,
       "addressing": _ADDRESSING.value,

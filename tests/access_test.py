@@ -11,9 +11,9 @@ from memtk import memory as memory_lib
 
 
 def composed(memory, previous, keys, strengths, gates, shifts, gammas, erase,
-             add, num_read_heads, skip_empty=False):
+             add, num_read_heads, empty_rows_as=None):
   weights = addressing.address(memory, previous, keys, strengths, gates, shifts,
-                               gammas, skip_empty)
+                               gammas, empty_rows_as)
   new_memory = memory_lib.write(memory, weights[:, num_read_heads:], erase, add)
   return weights, new_memory, memory_lib.read(new_memory,
                                                weights[:, :num_read_heads])
@@ -82,10 +82,11 @@ class AccessTest(tf.test.TestCase, parameterized.TestCase):
       self.assertTrue(np.all(np.isfinite(fused.numpy())))
       self.assertAllClose(fused, reference, atol=1e-8, rtol=1e-6)
 
-  @parameterized.parameters("constant", "zero")
-  def test_skip_empty_matches_composition(self, empty):
-    """Fused access and address with skip_empty, on a memory whose rows 0,
-    3 and 5 are empty (constant 1e-6 or all zero), equal the composition
+  @parameterized.parameters(("constant", 0.0), ("zero", 0.0),
+                            ("constant", 1.5), ("zero", 1.5))
+  def test_empty_rows_as_matches_composition(self, empty, empty_rows_as):
+    """Fused access and address with empty_rows_as, on a memory whose rows
+    0, 3 and 5 are empty (constant 1e-6 or all zero), equal the composition
     with autodiff in value and float64 gradient."""
     rng = np.random.default_rng(12)
     inputs = random_inputs(rng, 2, 1)
@@ -96,7 +97,7 @@ class AccessTest(tf.test.TestCase, parameterized.TestCase):
     for fn in (access.soft_access, composed):
       with tf.GradientTape() as tape:
         tape.watch(inputs)
-        outputs = fn(*inputs, num_read_heads=2, skip_empty=True)
+        outputs = fn(*inputs, num_read_heads=2, empty_rows_as=empty_rows_as)
         if cotangents is None:
           cotangents = [tf.constant(rng.normal(size=o.shape)) for o in outputs]
         loss = sum(tf.reduce_sum(o * c) for o, c in zip(outputs, cotangents))
@@ -106,20 +107,20 @@ class AccessTest(tf.test.TestCase, parameterized.TestCase):
     for fused, reference in zip(results[0][1], results[1][1]):
       self.assertTrue(np.all(np.isfinite(fused.numpy())))
       self.assertAllClose(fused, reference, atol=1e-8, rtol=1e-6)
-    # The empty rows take (almost) no weight from a head's content part,
-    # and the option is not ignored: without it they take their share.
+    # The option is not ignored: without it the empty rows take another
+    # share.
     plain = access.soft_access(*inputs, num_read_heads=2)[0]
     self.assertGreater(np.abs(plain - results[0][0][0]).max(), 1e-3)
     with tf.GradientTape() as tape:
       tape.watch(inputs)
-      weights = access.address(*inputs[:7], skip_empty=True)
+      weights = access.address(*inputs[:7], empty_rows_as=empty_rows_as)
       loss = tf.reduce_sum(weights * cotangents[0])
     fused = tape.gradient(loss, inputs[:7])
     self.assertAllClose(weights, results[1][0][0], atol=1e-10)
     with tf.GradientTape() as tape:
       tape.watch(inputs)
-      loss = tf.reduce_sum(addressing.address(*inputs[:7], skip_empty=True)
-                           * cotangents[0])
+      loss = tf.reduce_sum(addressing.address(
+          *inputs[:7], empty_rows_as=empty_rows_as) * cotangents[0])
     for got, want in zip(fused, tape.gradient(loss, inputs[:7])):
       self.assertAllClose(got, want, atol=1e-8, rtol=1e-6)
 

@@ -22,11 +22,15 @@ def np_content(memory, keys, strengths, eps=1e-6):
   return out
 
 
-def np_content_skip_empty(memory, keys, strengths, eps=1e-6, c=1e-2,
-                          tiny=1e-30):
-  """softmax_i(beta cos + log f(i)), f(i) = |M(i)|^2 / (|M(i)|^2 + c)."""
+def np_content_skip_empty(memory, keys, strengths, empty_rows_as=0.0,
+                          eps=1e-6, c=1e-2, tiny=1e-30):
+  """softmax_i(beta cos + log g(i)), g(i) = f(i) + (1 - f(i)) S / E,
+  f(i) = |M(i)|^2 / (|M(i)|^2 + c), E = max(sum_j (1 - f(j)), 1)."""
   squared = (memory ** 2).sum(-1)  # [B, N]
-  log_fill = np.log(np.maximum(squared, tiny)) - np.log(squared + c)
+  fill = squared / (squared + c)
+  empty = np.maximum((1 - fill).sum(-1, keepdims=True), 1.0)
+  log_fill = np.log(np.maximum(fill + (1 - fill) * empty_rows_as / empty,
+                               tiny))
   cosine = np.einsum("bhw,bnw->bhn", keys, memory) / (
       np.sqrt((keys ** 2).sum(-1) + eps)[:, :, None]
       * np.sqrt(squared + eps)[:, None, :])
@@ -95,46 +99,56 @@ class AddressingTest(tf.test.TestCase, parameterized.TestCase):
     for g in grads:
       self.assertTrue(np.all(np.isfinite(g.numpy())))
 
-  def test_skip_empty_content_matches_numpy(self):
+  @parameterized.parameters(0.0, 2.5)
+  def test_empty_rows_as_content_matches_numpy(self, empty_rows_as):
     memory = self.rng.normal(size=(2, 7, 5))
     memory[:, 1] = 1e-6  # never written, constant memory
     memory[0, 4] = 0.0  # all zero
     memory[1, 2] = 0.03  # a faint row: f = 0.31
     keys = self.rng.normal(size=(2, 3, 5))
     strengths = self.rng.uniform(0, 10, size=(2, 3))
-    got = addressing.content_weights(memory, keys, strengths, skip_empty=True)
-    self.assertAllClose(got, np_content_skip_empty(memory, keys, strengths),
-                        atol=1e-6)
-    self.assertLess(got.numpy()[:, :, 1].max(), 1e-7)
+    got = addressing.content_weights(memory, keys, strengths, empty_rows_as)
+    self.assertAllClose(got, np_content_skip_empty(memory, keys, strengths,
+                                                   empty_rows_as), atol=1e-6)
+    if not empty_rows_as:
+      self.assertLess(got.numpy()[:, :, 1].max(), 1e-7)
     # The option is not ignored: plain content weights give row 1 its share.
     plain = addressing.content_weights(memory, keys, strengths)
     self.assertGreater(plain.numpy()[:, :, 1].max(), 1e-3)
 
-  def test_skip_empty_content_does_not_depend_on_unused_rows(self):
-    """Written rows keep their weights when 1,000 never-written rows join
-    them (the case of a model run with a larger memory)."""
+  @parameterized.parameters(0.0, 4.0)
+  def test_empty_rows_as_content_does_not_depend_on_unused_rows(
+      self, empty_rows_as):
+    """Written rows keep their weights, and the empty ones their total,
+    when 1,000 more never-written rows join them (a model run with a larger
+    memory)."""
     written = self.rng.uniform(0, 1, size=(2, 6, 20)).astype(np.float32)
     empty = np.full((2, 1000, 20), 1e-6, np.float32)
     keys = self.rng.normal(size=(2, 3, 20)).astype(np.float32)
     strengths = np.float32(self.rng.uniform(0, 3, size=(2, 3)))
-    small = addressing.content_weights(written, keys, strengths,
-                                       skip_empty=True)
+    small = addressing.content_weights(
+        np.concatenate([written, empty[:, :10]], 1), keys, strengths,
+        empty_rows_as)
     large = addressing.content_weights(np.concatenate([written, empty], 1),
-                                       keys, strengths, skip_empty=True)
-    self.assertAllClose(large[:, :, :6], small, atol=1e-6)
+                                       keys, strengths, empty_rows_as)
+    # With S > 0 a written row keeps a sliver (1 - f(i)) S / E of the
+    # empty rows' share, f(i) = 0.998 here: within 2e-3.
+    atol = 2e-3 if empty_rows_as else 1e-6
+    self.assertAllClose(large[:, :, :6], small[:, :, :6], atol=atol)
+    self.assertAllClose(tf.reduce_sum(large[:, :, 6:], -1),
+                        tf.reduce_sum(small[:, :, 6:], -1), atol=atol)
     plain = addressing.content_weights(np.concatenate([written, empty], 1),
                                        keys, strengths)
     self.assertGreater(plain.numpy()[:, :, 6:].sum(-1).min(), 0.5)
 
-  def test_skip_empty_on_an_empty_memory_is_uniform_and_finite(self):
+  def test_empty_rows_as_on_an_empty_memory_is_uniform_and_finite(self):
     for value in (0.0, 1e-6):
       memory = tf.fill((2, 6, 4), value)
       keys = tf.constant(self.rng.normal(size=(2, 3, 4)), tf.float32)
       strengths = tf.constant(self.rng.uniform(0, 5, size=(2, 3)), tf.float32)
       with tf.GradientTape() as tape:
         tape.watch([memory, keys, strengths])
-        weights = addressing.content_weights(memory, keys, strengths,
-                                             skip_empty=True)
+        weights = addressing.content_weights(memory, keys, strengths, 0.0)
         loss = tf.reduce_sum(weights * tf.range(6, dtype=tf.float32))
       self.assertAllClose(weights, np.full((2, 3, 6), 1 / 6), atol=1e-5)
       for g in tape.gradient(loss, [memory, keys, strengths]):

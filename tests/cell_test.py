@@ -223,7 +223,10 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
       ("window_wider_than_memory", dict(initial_window=9),
        "initial_window must be <= memory_size=8, got 9"),
       ("window", dict(initial_window=0), "initial_window"),
-      ("skip_empty_rows", dict(skip_empty_rows=1), "skip_empty_rows"))
+      ("empty_rows_as", dict(empty_rows_as=-1.0), "empty_rows_as must be"),
+      ("empty_rows_as_bool", dict(empty_rows_as=True), "empty_rows_as must"),
+      ("empty_rows_as_sparse", dict(addressing="sparse", empty_rows_as=2.0),
+       "sparse heads take only 0"))
   def test_bad_constructor_arguments(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       small_model(**kwargs)
@@ -258,22 +261,33 @@ class CellTest(tf.test.TestCase, parameterized.TestCase):
       learned.with_memory_size(32)
 
   @parameterized.parameters(("soft", 0.005), ("sparse", 1e-6), ("hard", 1e-6))
-  def test_skip_empty_rows_runs_alike_at_any_memory_size(self, addressing,
-                                                         tolerance):
-    """With skip_empty_rows a model's outputs hardly change when its memory
+  def test_empty_rows_as_zero_runs_alike_at_any_memory_size(self, addressing,
+                                                            tolerance):
+    """With empty_rows_as=0 a model's outputs hardly change when its memory
     grows from 16 to 512 cells (the unused rows take no content weight; a
     soft model's first step, on an all-empty memory, still spreads over
     every cell); without it they do."""
     x = np.round(self.x[:, :, :5] > 0).astype(np.float32)
     changes = {}
-    for skip in (False, True):
+    for empty_rows_as in (None, 0.0):
       keras.utils.set_random_seed(0)
       model = small_model(memory_size=16, addressing=addressing,
-                          skip_empty_rows=skip)
-      changes[skip] = np.abs(model(x) - model.with_memory_size(512)(x)).max()
-      self.assertEqual(model.get_config()["skip_empty_rows"], skip)
-    self.assertLess(changes[True], tolerance, changes)
-    self.assertGreater(changes[False], 3 * tolerance, changes)
+                          empty_rows_as=empty_rows_as)
+      changes[empty_rows_as] = np.abs(
+          model(x) - model.with_memory_size(512)(x)).max()
+      self.assertEqual(model.get_config()["empty_rows_as"], empty_rows_as)
+    self.assertLess(changes[0.0], tolerance, changes)
+    self.assertGreater(changes[None], 3 * tolerance, changes)
+
+  @parameterized.parameters("soft", "hard")
+  def test_empty_rows_as_reaches_the_lookups(self, addressing):
+    x = np.round(self.x[:, :, :5] > 0).astype(np.float32)
+    outputs = []
+    for empty_rows_as in (0.0, 16.0):
+      keras.utils.set_random_seed(0)
+      outputs.append(small_model(addressing=addressing,
+                                 empty_rows_as=empty_rows_as)(x))
+    self.assertGreater(np.abs(outputs[0] - outputs[1]).max(), 1e-3)
 
   def test_check_numerics_reports_bad_inputs(self):
     bad = self.x.copy()

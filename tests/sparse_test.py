@@ -23,12 +23,12 @@ BATCH, STEPS, INPUTS, OUTPUTS = 2, 6, 5, 3
 
 
 def sparse_cell(content=True, heads=(1, 1), memory_size=9, k=3,
-                memory_init="learned", skip_empty_rows=False):
+                memory_init="learned", empty_rows_as=None):
   cell = cell_lib.NTMCell(
       "lstm", OUTPUTS, memory_size=memory_size, word_size=4,
       num_read_heads=heads[0], num_write_heads=heads[1], addressing="sparse",
       sparse_k=k, memory_init=memory_init, content_addressing=content,
-      controller_units=8, skip_empty_rows=skip_empty_rows)
+      controller_units=8, empty_rows_as=empty_rows_as)
   cell.build((None, INPUTS))
   return cell
 
@@ -180,9 +180,9 @@ class SoftEqualityTest(Float64TestCase):
   @parameterized.named_parameters(
       ("content", True, (1, 1), 5, 5), ("content_heads", True, (2, 2), 4, 6),
       ("shift", False, (1, 1), 5, 5), ("shift_heads", False, (2, 1), 4, 9),
-      ("skip_empty_rows", True, (2, 1), 6, 6, True))
+      ("empty_rows_as_zero", True, (2, 1), 6, 6, 0.0))
   def test_sparse_with_k_at_least_n_is_soft(self, content, heads, n, k,
-                                            skip_empty_rows=False):
+                                            empty_rows_as=None):
     models = []
     for mode in ("soft", "sparse"):
       keras.utils.set_random_seed(3)
@@ -190,7 +190,7 @@ class SoftEqualityTest(Float64TestCase):
                         num_read_heads=heads[0], num_write_heads=heads[1],
                         addressing=mode, sparse_k=k, controller_units=8,
                         content_addressing=content,
-                        skip_empty_rows=skip_empty_rows)
+                        empty_rows_as=empty_rows_as)
       model.build((None, None, INPUTS))
       models.append(model)
     soft, sparse = models
@@ -225,12 +225,12 @@ class RowLoopTest(Float64TestCase):
       ("shift_constant_memory", False, (2, 2), 6, 3, "constant"),
       ("content_random_memory", True, (1, 1), 9, 3, "random"),
       # Content ranked and weighted by the rows' fill: empty rows untouched.
-      ("content_skip_empty_rows", True, (2, 1), 9, 3, "constant", True))
+      ("content_empty_rows_as_zero", True, (2, 1), 9, 3, "constant", 0.0))
   def test_values_and_gradients_equal_dense_step(
       self, content, heads, memory_size, k, memory_init="learned",
-      skip_empty_rows=False):
+      empty_rows_as=None):
     cell = sparse_cell(content, heads, memory_size, k, memory_init,
-                       skip_empty_rows)
+                       empty_rows_as)
     if memory_init == "random":  # one draw of M_0 for both loops
       memory = cell.initial_ntm_state(BATCH).memory
       cell.initial_ntm_state = lambda batch, f=cell.initial_ntm_state: f(

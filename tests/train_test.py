@@ -107,7 +107,7 @@ def _hard_custom_controller(tmp):
 def _sparse_run(tmp):
   return _trained_and_evaluated(
       os.path.join(tmp, "sparse"),
-      ["--addressing=sparse", "--sparse_k=3", "--skip_empty_rows", *_TINY],
+      ["--addressing=sparse", "--sparse_k=3", "--empty_rows_as=0", *_TINY],
       ["--sizes=21", "--num_sequences=10", "--test_sequences=30"])
 
 
@@ -288,7 +288,7 @@ class TrainCliTest(tf.test.TestCase):
     self.assertIn("sparse (K=3) addressing", result.stdout)
     config = _load(logdir, "config.json")
     self.assertEqual((config["addressing"], config["sparse_k"]), ("sparse", 3))
-    self.assertTrue(config["skip_empty_rows"])
+    self.assertEqual(config["empty_rows_as"], 0.0)
     self.assertEqual(evaluation["addressing"], "sparse")
     self.assertNotIn("sampled", evaluation)
     # The saved model keeps K: evaluating it gives the run's own result.
