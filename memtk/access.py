@@ -101,22 +101,16 @@ def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
 
 
 def _presence_norm_gradient(d_presence, memory_norms, empty_rows_as):
-  """dL/dn [B, N] through log g(i) (addressing.log_presence) of the rows'
-  norms n = sqrt(s + eps), s = |M(i)|^2, from d_presence = dL/dlog g [B, N],
-  with E constant: dlog g/df = (1 - S/E) / g where g is above the TINY
-  floor (else 0), df/ds = c / (s + c)^2, ds/dn = 2 n where s > 0."""
-  c = addressing.FILL_HALF
-  squared = tf.maximum(tf.square(memory_norms) - addressing.EPS, 0.0)
-  fill = squared / (squared + c)
-  keep = 1.0
-  if empty_rows_as:
-    empty = tf.maximum(tf.reduce_sum(1.0 - fill, -1, keepdims=True), 1.0)
-    keep = 1.0 - empty_rows_as / empty
-    fill = fill + (1.0 - fill) * (empty_rows_as / empty)
-  above = fill > addressing.TINY
-  d_fill = tf.where(above, d_presence * keep / tf.where(above, fill, 1.0),
-                    0.0)
-  d_squared = d_fill * c / tf.square(squared + c)
+  """dL/dn [B, N] through log g(i) (addressing.presence) of the rows' norms
+  n = sqrt(s + eps), s = |M(i)|^2, from d_presence = dL/dlog g [B, N]:
+  dlog g/df = (dg/df) / g where g is above the TINY floor (else 0),
+  df/ds = c / (s + c)^2, ds/dn = 2 n where s > 0."""
+  squared, presence, d_fill = addressing.presence(memory_norms, empty_rows_as)
+  above = presence > addressing.TINY
+  d_fill = tf.where(above, d_presence * d_fill / tf.where(above, presence,
+                                                          1.0), 0.0)
+  d_squared = d_fill * addressing.FILL_HALF / tf.square(
+      squared + addressing.FILL_HALF)
   return tf.where(squared > 0.0, d_squared * 2.0 * memory_norms, 0.0)
 
 

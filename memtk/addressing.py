@@ -20,7 +20,7 @@ it holds, and all rows that hold (almost) nothing together as S rows,
 
     w_c(i) = softmax_i(beta * K[k, M(i)] + log g(i)),
     g(i)   = f(i) + (1 - f(i)) S / E,   E = max(sum_j (1 - f(j)), 1),
-    f(i)   = |M(i)|^2 / (|M(i)|^2 + c)                    (`log_presence`)
+    f(i)   = |M(i)|^2 / (|M(i)|^2 + c)                    (`presence`)
 
 (E, the number of empty rows, held constant in gradients). The cosine of an
 empty row is 0, so with eq. 5 alone every unused cell takes the same share
@@ -66,19 +66,28 @@ def cosine_similarity(memory, keys, memory_norms=None):
   return cosine, key_norms, memory_norms
 
 
-def log_presence(memory_norms, empty_rows_as=0.0):
-  """[..., N] log g(i) (module docstring) of rows whose norms(M(i)) are
-  `memory_norms` [..., N], the last axis every row of the memory: about 0
-  for a row that holds a written vector; for an empty one log(S / E), or
-  with S = 0 log f(i) (a constant-memory row: -20; an all-zero row:
-  log(TINY) = -69, finite, with a zero gradient)."""
+def presence(memory_norms, empty_rows_as=0.0):
+  """(s, g, dg/df) of rows whose norms(M(i)) are `memory_norms` [..., N],
+  the last axis every row of the memory: s = |M(i)|^2 and g(i) (module
+  docstring), [..., N] each, and dg/df = 1 - S / E ([..., 1], or 1 with
+  S = 0), with E held constant in gradients."""
   squared = tf.maximum(tf.square(memory_norms) - EPS, 0.0)
   fill = squared / (squared + FILL_HALF)
-  if empty_rows_as:
-    empty = tf.stop_gradient(tf.maximum(
-        tf.reduce_sum(1.0 - fill, -1, keepdims=True), 1.0))
-    fill = fill + (1.0 - fill) * (empty_rows_as / empty)
-  return tf.math.log(tf.maximum(fill, TINY))
+  if not empty_rows_as:
+    return squared, fill, 1.0
+  empty = tf.stop_gradient(tf.maximum(
+      tf.reduce_sum(1.0 - fill, -1, keepdims=True), 1.0))
+  share = empty_rows_as / empty
+  return squared, fill + (1.0 - fill) * share, 1.0 - share
+
+
+def log_presence(memory_norms, empty_rows_as=0.0):
+  """[..., N] log g(i) (`presence`): about 0 for a row that holds a written
+  vector; for an empty one log(S / E), or with S = 0 log f(i) (a
+  constant-memory row: -20; an all-zero row: log(TINY) = -69, finite, with
+  a zero gradient)."""
+  return tf.math.log(tf.maximum(presence(memory_norms, empty_rows_as)[1],
+                                TINY))
 
 
 def content_scores(cosine, strengths, presence=None):
