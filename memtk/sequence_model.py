@@ -161,7 +161,9 @@ class SequenceModel(keras.Model):
     training error's rule (module docstring); returns the scale."""
     if mask is None:
       mask = tf.ones(tf.shape(logits)[:2], logits.dtype)
-    error = global_mean(metrics_lib.bit_errors(logits, targets, mask))
+    # The state is float32 whatever the model's dtype (a float64 model too).
+    error = tf.cast(global_mean(metrics_lib.bit_errors(logits, targets, mask)),
+                    self._step_error.dtype)
     mean, best, phase = tf.unstack(self._step_error)
     new_phase = self._error_phase()
     restart = tf.logical_or(mean < 0.0, tf.not_equal(phase, new_phase))
@@ -173,7 +175,8 @@ class SequenceModel(keras.Model):
     self._step_error.assign(tf.where(
         finite, tf.stack([mean, best, new_phase]), self._step_error))
     for variable, value in zip(variables, old):
-      variable.assign(value + scale * (variable - value))
+      variable.assign(
+          value + tf.cast(scale, variable.dtype) * (variable - value))
     return scale
 
   def test_step(self, data):
