@@ -22,7 +22,7 @@ def np_content(memory, keys, strengths, eps=1e-6):
   return out
 
 
-def np_content_skip_empty(memory, keys, strengths, empty_rows_as=0.0,
+def np_content_presence(memory, keys, strengths, empty_rows_as=0.0,
                           eps=1e-6, c=1e-2, tiny=1e-30):
   """softmax_i(beta cos + log g(i)), g(i) = f(i) + (1 - f(i)) S / E,
   f(i) = |M(i)|^2 / (|M(i)|^2 + c), E = max(sum_j (1 - f(j)), 1)."""
@@ -108,7 +108,7 @@ class AddressingTest(tf.test.TestCase, parameterized.TestCase):
     keys = self.rng.normal(size=(2, 3, 5))
     strengths = self.rng.uniform(0, 10, size=(2, 3))
     got = addressing.content_weights(memory, keys, strengths, empty_rows_as)
-    self.assertAllClose(got, np_content_skip_empty(memory, keys, strengths,
+    self.assertAllClose(got, np_content_presence(memory, keys, strengths,
                                                    empty_rows_as), atol=1e-6)
     if not empty_rows_as:
       self.assertLess(got.numpy()[:, :, 1].max(), 1e-7)
@@ -163,7 +163,7 @@ class AddressingTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(
         addressing.sparse_content_weights(rows, keys, strengths,
                                           skip_empty=True),
-        np_content_skip_empty(memory, keys, strengths), atol=1e-6)
+        np_content_presence(memory, keys, strengths), atol=1e-6)
 
   def test_interpolate_matches_numpy(self):
     content = softmax(self.rng.normal(size=(2, 3, 5)))
