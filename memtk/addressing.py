@@ -295,15 +295,15 @@ def top_cells(scores, k):
                    within, batch_dims=2)
 
 
-def sparse_content_weights(rows, keys, strengths, skip_empty=False):
+def sparse_content_weights(rows, keys, strengths, empty_rows_as=None):
   """Content weights on a support, softmax_k(beta * K[k, M(i_k)]) (eq. 5-6).
 
   Args:
     rows: [B, H, K] + [W] the memory rows M(i_k) of each head's support.
     keys: [B, H, W] keys k_t; strengths: [B, H] beta_t >= 0.
-    skip_empty: weigh each row by how much it holds, f(i), so empty rows
-      take no weight (content_weights with empty_rows_as=0; a support does
-      not know the rest of the memory, so S > 0 has no sparse form).
+    empty_rows_as: None, or 0: weigh each row by how much it holds, f(i),
+      so empty rows take no weight (as content_weights; a support does not
+      see how many rows are empty, so S > 0 has no sparse form).
 
   Returns:
     [B, H, K] weights; each row sums to 1. Norms as in `cosine_similarity`.
@@ -311,7 +311,10 @@ def sparse_content_weights(rows, keys, strengths, skip_empty=False):
   dots = tf.einsum("bhw,bhkw->bhk", keys, rows)
   row_norms = norms(rows)
   cosine = dots / (norms(keys)[:, :, None] * row_norms)
-  presence = log_presence(row_norms) if skip_empty else None
+  if empty_rows_as:
+    raise ValueError(f"empty_rows_as={empty_rows_as!r}: a support's content "
+                     "weights take only None or 0")
+  presence = None if empty_rows_as is None else log_presence(row_norms)
   return tf.nn.softmax(content_scores(cosine, strengths, presence), axis=-1)
 
 

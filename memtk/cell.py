@@ -98,16 +98,16 @@ def _check_positive_int(name, value):
     raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def _check_empty_rows_as(value, addressing):
+def _check_empty_rows_as(value, mode):
   if value is None:
     return
   if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
       0 <= value < float("inf")):
     raise ValueError(f"empty_rows_as must be None or a number >= 0, got "
                      f"{value!r}")
-  if value and addressing == "sparse":
-    raise ValueError(f"empty_rows_as={value!r}: sparse heads take only 0 "
-                     "(a support does not see how many rows are empty)")
+  if value and not mode.sees_every_row:
+    raise ValueError(f"empty_rows_as={value!r}: {mode.name} heads take only "
+                     "0 (a support does not see how many rows are empty)")
 
 
 @keras.saving.register_keras_serializable(package="memtk")
@@ -194,7 +194,6 @@ class NTMCell(keras.layers.Layer):
     if not isinstance(content_addressing, bool):
       raise ValueError(f"content_addressing must be True or False, got "
                        f"{content_addressing!r}")
-    _check_empty_rows_as(empty_rows_as, addressing)
     if isinstance(controller, str):
       controller = controllers_lib.make_controller(controller, controller_units)
     controllers_lib.check_controller(controller)
@@ -210,6 +209,7 @@ class NTMCell(keras.layers.Layer):
     self.sparse_k = sparse_k
     self.initial_window = initial_window
     self.mode = modes.make_mode(addressing, sparse_k)
+    _check_empty_rows_as(empty_rows_as, self.mode)
     self.shift_range = shift_range
     self.memory_init = memory_init
     self.clip_value = float(clip_value)

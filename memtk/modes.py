@@ -68,6 +68,7 @@ class SoftMode:
   choices = ("soft",)
   default_choice = "soft"
   estimated = False  # trained by plain backpropagation
+  sees_every_row = True  # a lookup can count the empty rows (empty_rows_as)
 
   def initial_cells(self, cell):
     """The cells w_0 may cover: the cell's initial window."""
@@ -100,6 +101,7 @@ class HardMode:
   choices = ("greedy", "sample", "gumbel", "soft")
   default_choice = "greedy"
   estimated = True  # trained through a gradient estimator
+  sees_every_row = True
 
   def support_size(self, cell):
     del cell
@@ -225,6 +227,7 @@ class SparseMode:
   choices = ("sparse",)
   default_choice = "sparse"
   estimated = False
+  sees_every_row = False  # a support's weights see its K rows only
 
   def __init__(self, k):
     self.k = k
@@ -268,8 +271,8 @@ class SparseMode:
         rows = tf.gather(memory, content_indices, batch_dims=1)
       else:
         content_indices, rows = fixed[1], memory[0]
-      content = addressing.sparse_content_weights(
-          rows, p.key, p.strength, cell.empty_rows_as is not None)
+      content = addressing.sparse_content_weights(rows, p.key, p.strength,
+                                                  cell.empty_rows_as)
     indices, weights = addressing.sparse_address(
         content_indices, content, previous_indices, previous_weights, p.gate,
         p.shift, p.gamma, cell.memory_size, k,

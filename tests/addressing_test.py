@@ -154,16 +154,17 @@ class AddressingTest(tf.test.TestCase, parameterized.TestCase):
       for g in tape.gradient(loss, [memory, keys, strengths]):
         self.assertTrue(np.all(np.isfinite(g.numpy())))
 
-  def test_skip_empty_sparse_content_matches_dense(self):
+  def test_empty_rows_as_sparse_content_matches_dense(self):
     memory = self.rng.normal(size=(2, 6, 4))
     memory[:, 2] = 1e-6
     keys = self.rng.normal(size=(2, 3, 4))
     strengths = self.rng.uniform(0, 5, size=(2, 3))
     rows = np.broadcast_to(memory[:, None], (2, 3, 6, 4))
     self.assertAllClose(
-        addressing.sparse_content_weights(rows, keys, strengths,
-                                          skip_empty=True),
+        addressing.sparse_content_weights(rows, keys, strengths, 0.0),
         np_content_presence(memory, keys, strengths), atol=1e-6)
+    with self.assertRaisesRegex(ValueError, "empty_rows_as=2.0"):
+      addressing.sparse_content_weights(rows, keys, strengths, 2.0)
 
   def test_interpolate_matches_numpy(self):
     content = softmax(self.rng.normal(size=(2, 3, 5)))
