@@ -56,7 +56,10 @@ _MODES = flags.DEFINE_list("modes", ["soft", "hard", "sparse"],
 _SPARSE_K = flags.DEFINE_integer("sparse_k", 8, "K of the sparse mode.")
 _CONTENT = flags.DEFINE_list(
     "content", ["on", "off"],
-    "Heads with ('on') and/or without ('off') content addressing.")
+    "Heads with ('on') and/or without ('off') content addressing; for sparse "
+    "heads also 'written' and/or 'hash': content lookups through that "
+    "memtk.content_index instead of the scan of every row (other modes "
+    "skip these).")
 _MEMORY_SIZES = flags.DEFINE_list(
     "memory_sizes",
     ["128", "1024", "8192", "16384", "65536", "1048576"],
@@ -84,6 +87,8 @@ _PLOT = flags.DEFINE_string("plot", None, "Write the log-log PNG here.")
 _WORKER = flags.DEFINE_string("worker", None, "Internal: run one configuration "
                               "given as JSON and print its result.")
 
+INDEXES = ("written", "hash")  # content lookups through memtk.content_index
+CONTENT_KINDS = ("on", "off") + INDEXES
 _INPUT_SIZE = 10
 _OUTPUT_SIZE = 8
 _RESULT_PREFIX = "COST_RESULT "
@@ -94,7 +99,7 @@ _RESULT_PREFIX = "COST_RESULT "
 def configurations():
   for name, values, allowed in [("modes", _MODES.value,
                                  ("soft", "hard", "sparse")),
-                                ("content", _CONTENT.value, ("on", "off")),
+                                ("content", _CONTENT.value, CONTENT_KINDS),
                                 ("phases", _PHASES.value, ("forward", "train"))]:
     bad = [v for v in values if v not in allowed]
     if bad or not values:
@@ -115,7 +120,8 @@ def configurations():
                seq_len=_SEQ_LEN.value,
                **({"sparse_k": _SPARSE_K.value} if mode == "sparse" else {}))
           for phase in _PHASES.value for mode in _MODES.value
-          for content in _CONTENT.value for size in sorted(sizes)]
+          for content in _CONTENT.value for size in sorted(sizes)
+          if mode == "sparse" or content not in INDEXES]
 
 
 def run_configuration(config):
@@ -211,7 +217,9 @@ def worker(job):
   model = NTM("lstm", _OUTPUT_SIZE, memory_size=n, word_size=w,
               addressing=job["mode"], controller_units=job["controller_units"],
               sparse_k=job.get("sparse_k", 8),
-              content_addressing=job["content"] == "on")
+              content_addressing=job["content"] != "off",
+              content_index=(job["content"] if job["content"] in INDEXES
+                             else None))
   model.compile(optimizer="adam")
   rng = np.random.default_rng(0)
   x = tf.constant(rng.integers(0, 2, (batch, steps, _INPUT_SIZE)),
@@ -248,6 +256,13 @@ def worker(job):
   if (job["mode"] != "soft" and job["phase"] == "forward"
       and job["content"] == "on"):
     result["scan_ms"] = _scan_ms(model.cell, batch, repeats=max(3, repeats))
+  if job["content"] in INDEXES:
+    index = model.cell.content_index
+    capacity = min(n, steps * model.cell.num_write_heads
+                   * model.cell.mode.support_size(model.cell))
+    # int32 entries and one mask byte per row, against the memory's floats.
+    result["index_mb"] = batch * (4 * index.int_entries(capacity) + n) / 2**20
+    result["memory_mb"] = batch * n * w * 4 / 2**20
   print(_RESULT_PREFIX + json.dumps(result), flush=True)
   return 0
 

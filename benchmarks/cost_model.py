@@ -67,10 +67,12 @@ def format_table(results):
                    f"{r['memory_size']:>8} skipped: {r['skipped']}")
       continue
     fraction = r.get("bandwidth_fraction")
+    index = (f"  index {r['index_mb']:.2f} MB beside the memory's "
+             f"{r['memory_mb']:.1f} MB" if "index_mb" in r else "")
     lines.append(
         f"{r['mode']:<6} {r['content']:<7} {r['phase']:<7} "
         f"{r['memory_size']:>8} {r['ms_per_step']:>9.3f} {r['peak_mb']:>9.1f} "
-        f"{'' if fraction is None else format(fraction, '.0%'):>9}")
+        f"{'' if fraction is None else format(fraction, '.0%'):>9}{index}")
   return "\n".join(lines)
 
 

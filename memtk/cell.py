@@ -55,6 +55,7 @@ import tensorflow as tf
 
 from memtk import access
 from memtk import addressing as addressing_lib
+from memtk import content_index as content_index_lib
 from memtk import controllers as controllers_lib
 from memtk import estimators
 from memtk import heads as heads_lib
@@ -110,6 +111,20 @@ def _check_empty_rows_as(value, mode):
                      "0 (a support does not see how many rows are empty)")
 
 
+def _check_content_index(cell):
+  """A ValueError for a content_index the cell's other settings rule out."""
+  if cell.content_index is None:
+    return
+  for name, value, allowed in [
+      ("addressing", cell.addressing, ("sparse",)),
+      ("content_addressing", cell.content_addressing, (True,)),
+      ("memory_init", cell.memory_init, ("constant", "zeros")),
+      ("empty_rows_as", cell.empty_rows_as, (None,))]:
+    if value not in allowed:
+      raise ValueError(f"content_index needs {name} in {allowed}, got "
+                       f"{name}={value!r}")
+
+
 @keras.saving.register_keras_serializable(package="memtk")
 class NTMCell(keras.layers.Layer):
   """A Neural Turing Machine step as a Keras RNN cell.
@@ -150,6 +165,13 @@ class NTMCell(keras.layers.Layer):
       rows that hold nothing (never written, in a 'constant' or 'zeros'
       memory) together as S rows of cosine 0, at any N (memtk.addressing).
       Sparse heads take 0 only (a support does not see the other rows).
+    content_index: None (a content lookup scans every row), or for sparse
+      heads 'written' (score only the rows written so far: exact) or
+      'hash' (hashed candidates: approximate), or a dict with 'kind' and
+      the index's settings: the row-access loop looks keys up in an index
+      kept in the step's state, at a cost that does not grow with N
+      (memtk.content_index; needs a 'constant' or 'zeros' memory and
+      empty_rows_as=None).
   """
 
   def __init__(self, controller, output_size, memory_size=128, word_size=20,
@@ -160,7 +182,7 @@ class NTMCell(keras.layers.Layer):
                gate_bias=heads_lib.DEFAULT_GATE_BIAS,
                gamma_bias=heads_lib.DEFAULT_GAMMA_BIAS,
                sparse_k=DEFAULT_SPARSE_K, initial_window=None,
-               empty_rows_as=None, **kwargs):
+               empty_rows_as=None, content_index=None, **kwargs):
     super().__init__(**kwargs)
     if initial_window is None:
       initial_window = min(memory_size, DEFAULT_INITIAL_WINDOW)
@@ -217,6 +239,8 @@ class NTMCell(keras.layers.Layer):
     self.content_addressing = content_addressing
     self.empty_rows_as = (None if empty_rows_as is None
                           else float(empty_rows_as))
+    self.content_index = content_index_lib.parse(content_index)
+    _check_content_index(self)
     self.interface = heads_lib.HeadInterface(
         num_read_heads, num_write_heads, word_size, 2 * shift_range + 1,
         clip_value=self.clip_value, gate_bias=gate_bias,
@@ -490,7 +514,9 @@ class NTMCell(keras.layers.Layer):
         gate_bias=self.interface.gate_bias,
         gamma_bias=self.interface.gamma_bias, sparse_k=self.sparse_k,
         initial_window=self.initial_window,
-        empty_rows_as=self.empty_rows_as)
+        empty_rows_as=self.empty_rows_as,
+        content_index=(None if self.content_index is None
+                       else self.content_index.config()))
     return config
 
   @classmethod

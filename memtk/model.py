@@ -57,7 +57,8 @@ class NTM(sequence_model.SequenceModel):
   memory_size=128, word_size=20, num_read_heads=1, num_write_heads=1,
   addressing='soft', shift_range=1, memory_init='constant', clip_value=20,
   controller_units=100, content_addressing=True, gate_bias=0,
-  gamma_bias=0, sparse_k=8, initial_window=None, empty_rows_as=None), and
+  gamma_bias=0, sparse_k=8, initial_window=None, empty_rows_as=None,
+  content_index=None), and
   for a hard model the estimator settings of HARD_DEFAULTS (see the module
   docstring).
 
@@ -95,7 +96,7 @@ class NTM(sequence_model.SequenceModel):
                read_reward_heads=HARD_DEFAULTS["read_reward_heads"],
                check_numerics=False,
                sparse_k=cell_lib.DEFAULT_SPARSE_K, initial_window=None,
-               empty_rows_as=None, **kwargs):
+               empty_rows_as=None, content_index=None, **kwargs):
     super().__init__(check_numerics=check_numerics, **kwargs)
     self.hard_settings = hard_training.checked_hard_settings(
         estimator=estimator, entropy_bonus=entropy_bonus,
@@ -117,7 +118,7 @@ class NTM(sequence_model.SequenceModel):
         content_addressing=content_addressing, gate_bias=gate_bias,
         gamma_bias=gamma_bias, sparse_k=sparse_k,
         initial_window=initial_window, empty_rows_as=empty_rows_as,
-        name="ntm_cell")
+        content_index=content_index, name="ntm_cell")
     # Whether the train step being traced runs after the soft-to-hard
     # curriculum (make_train_function).
     self._purely_hard = False

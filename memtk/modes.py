@@ -262,13 +262,8 @@ class SparseMode:
     content_indices = content = None
     if cell.content_addressing:
       if fixed is None:
-        memory, norms = memory
-        cosine, _, _ = addressing.cosine_similarity(memory, p.key, norms)
-        if cell.empty_rows_as is not None:  # rank by w_c's logits (S = 0)
-          cosine = addressing.content_scores(
-              cosine, p.strength, addressing.log_presence(norms)[:, None, :])
-        content_indices = addressing.top_cells(cosine, k)
-        rows = tf.gather(memory, content_indices, batch_dims=1)
+        content_indices = self._content_cells(cell, p, memory, k)
+        rows = tf.gather(memory[0], content_indices, batch_dims=1)
       else:
         content_indices, rows = fixed[1], memory[0]
       content = addressing.sparse_content_weights(rows, p.key, p.strength,
@@ -280,6 +275,20 @@ class SparseMode:
     kept = (indices,) + ((content_indices,) if cell.content_addressing else ())
     return Selection(indices, weights, _zeros_log_prob(weights),
                      sparse_entropy(weights), kept, (indices, weights))
+
+  @staticmethod
+  def _content_cells(cell, p, memory, k):
+    """[B, H, K] the content support: the K best rows of the exact scan of
+    `memory` (memory, norms), or of the candidates of its index (memory,
+    norms, content_index.Lookup)."""
+    if len(memory) == 3:
+      return memory[2].top_cells(memory[0], memory[1], p.key, k)
+    memory, norms = memory
+    cosine, _, _ = addressing.cosine_similarity(memory, p.key, norms)
+    if cell.empty_rows_as is not None:  # rank by w_c's logits (S = 0)
+      cosine = addressing.content_scores(
+          cosine, p.strength, addressing.log_presence(norms)[:, None, :])
+    return addressing.top_cells(cosine, k)
 
   def dense_step(self, cell, state, p, choice=None, noise=None,
                  temperature=1.0, soft=None, gumbel=None):

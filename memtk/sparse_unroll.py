@@ -389,6 +389,8 @@ def _make_store(cell, initial, batch, static_steps, rows_per_head, store):
   if store is None:
     store = ("log" if allowed and static_steps * rows < cell.memory_size
              else "dense")
+  if store == "dense" and cell.content_index is not None:
+    return _indexed_store(cell, initial, static_steps, rows_per_head)
   if store == "dense":
     return _StoreFactory(stores.DenseStore, initial.memory)
   if not allowed:
@@ -404,3 +406,20 @@ def _make_store(cell, initial, batch, static_steps, rows_per_head, store):
   return _StoreFactory(
       lambda s: stores.LogStore(s, batch, static_steps, rows, cell.word_size),
       source)
+
+
+def _indexed_store(cell, initial, static_steps, rows_per_head):
+  """The dense store with the cell's content index (memtk.content_index):
+  a sequence writes at most T H_w K distinct rows (or N), and the K lowest
+  unwritten rows lie among the first K + that many."""
+  if static_steps is None:
+    raise ValueError("content_index needs a number of steps known when the "
+                     "loop is built (a fixed sequence length), got None")
+  capacity = min(cell.memory_size,
+                 static_steps * cell.num_write_heads * rows_per_head)
+  window = min(cell.memory_size, capacity + rows_per_head)
+  first_write_slot = cell.num_read_heads * rows_per_head
+  return _StoreFactory(
+      lambda memory: stores.IndexedStore(memory, cell.content_index,
+                                         first_write_slot, capacity, window),
+      initial.memory)

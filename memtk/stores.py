@@ -10,6 +10,9 @@ head's K rows).
     term, with the rows' norms kept up to date as rows change); the rows go
     back by a scatter that depends on every read of the step, so XLA updates
     the buffer in place instead of copying it.
+  IndexedStore (sparse heads with a content_index): the dense buffer and a
+    hashed index of its rows (memtk.content_index), so a content lookup
+    scores a fixed number of candidate rows instead of all N.
   LogStore (heads without content, constant or learned initial memory): no
     [B, N, W] buffer at all. A row reads as its latest value in a log of the
     rows touched so far, or its initial value; nothing scales with N.
@@ -18,6 +21,7 @@ head's K rows).
 import tensorflow as tf
 
 from memtk import addressing
+from memtk import content_index
 from memtk import memory as memory_lib
 
 
@@ -93,6 +97,45 @@ class DenseStore:
 
   def d_source(self, d_state):
     return d_state
+
+
+class IndexedStore(DenseStore):
+  """The dense buffer and an index of its rows for content lookups.
+
+  The state is (memory, norms, the index's state). A write files the rows
+  the write heads touched (slots from `first_write_slot` on: read heads
+  come first) in the index; `memory(state)` gives the lookup with it.
+  Undoing a step leaves the index as it is: the backward pass redoes each
+  step on the support its forward pass kept and never looks up.
+  `capacity`: the most distinct rows a sequence writes; `window`: the
+  first rows of the memory that hold the K lowest unwritten ones
+  (memtk.content_index).
+  """
+
+  def __init__(self, memory, index, first_write_slot, capacity, window):
+    super().__init__(memory)
+    self._index, self._first_write_slot = index, first_write_slot
+    self._capacity, self._window = capacity, window
+
+  def initial_state(self):
+    memory, norms = super().initial_state()
+    shape = tf.shape(memory)
+    return memory, norms, self._index.initial_state(
+        shape[0], memory.shape[1] or shape[1], self._capacity)
+
+  def memory(self, state):
+    """(memory [B, N, W], row norms [B, N], content_index.Lookup)."""
+    return state[0], state[1], content_index.Lookup(self._index, state[2],
+                                                    self._window)
+
+  def write(self, state, t, indices, touched):
+    memory, norms = super().write(state[:2], t, indices, touched)
+    first = self._first_write_slot
+    return memory, norms, self._index.insert(state[2], indices[:, first:],
+                                             touched[:, first:])
+
+  def undo(self, state, t, indices, old_rows):
+    return super().undo(state[:2], t, indices, old_rows) + (state[2],)
 
 
 class LogStore:

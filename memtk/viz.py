@@ -177,7 +177,9 @@ def plot_cost(results, path):
     path: where to write the PNG.
 
   One column per phase, rows time and peak memory; soft in blue, hard in
-  orange, sparse in green, solid with content addressing, dashed without. The grey lines are
+  orange, sparse in green, solid with content addressing, dashed without,
+  dash-dotted and dotted with the 'written' and 'hash' content indexes
+  (memtk.content_index). The grey lines are
   O(N) and O(1) references through each panel's first point.
   """
   plt = _pyplot()
@@ -186,22 +188,24 @@ def plot_cost(results, path):
   fig, axes = plt.subplots(2, len(phases), figsize=(6 * len(phases), 8),
                            squeeze=False)
   colours = {"soft": "C0", "hard": "C1", "sparse": "C2"}
+  # The scan of every row, none, and lookups through a content index.
+  styles = {"on": "o-", "off": "s--", "written": "^-.", "hash": "v:"}
   for column, phase in enumerate(phases):
     for row, (key, label) in enumerate([("ms_per_step", "ms per time step"),
                                         ("peak_mb", "peak MB above resting")]):
       ax = axes[row][column]
       anchor = None
       for mode in colours:
-        for content in ("on", "off"):
+        for content, style in styles.items():
           points = sorted((r["memory_size"], r[key]) for r in results
                           if r["phase"] == phase and r["mode"] == mode
                           and r["content"] == content and r.get(key))
           if not points:
             continue
           xs, ys = zip(*points)
-          ax.plot(xs, ys, "o-" if content == "on" else "s--",
-                  color=colours[mode], ms=4,
-                  label=f"{mode}, content {content}")
+          ax.plot(xs, ys, style, color=colours[mode], ms=4,
+                  label=(f"{mode}, content {content}" if content in ("on", "off")
+                         else f"{mode}, content index '{content}'"))
           if anchor is None or xs[0] < anchor[0]:
             anchor = (xs[0], ys[0], xs[-1])
       if anchor is not None:

@@ -18,7 +18,8 @@ FIELDS = {"mode", "content", "phase", "memory_size", "word_size", "batch_size",
 
 def _cost_runs(out):
   """The cost benchmark at tiny sizes; its JSON; the same with --resume."""
-  args = ["--modes=soft,hard,sparse", "--sparse_k=3", "--content=on",
+  args = ["--modes=soft,hard,sparse", "--sparse_k=3",
+          "--content=on,written,hash",
           "--phases=forward,train", "--memory_sizes=8", "--word_size=3",
           "--batch_size=2", "--seq_len=3", "--repeats=1",
           "--controller_units=4", f"--json={out}/cost.json",
@@ -50,7 +51,8 @@ class CostBenchmarkTest(tf.test.TestCase):
     self.assertIn("ms/step", process.stdout)
     self.assertIn("content_scores", process.stdout)  # the soft breakdown
     self.assertIn("content scan", process.stdout)  # hard and sparse scans
-    self.assertLen(rows, 6)
+    # on: every mode; the indexes: sparse only.
+    self.assertLen(rows, 10)
     for row in rows:
       self.assertContainsSubset(FIELDS, row)
       self.assertGreater(row["ms_per_step"], 0)
@@ -60,7 +62,14 @@ class CostBenchmarkTest(tf.test.TestCase):
         self.assertGreater(row["bandwidth_fraction"], 0)
       else:
         self.assertNotIn("bandwidth_fraction", row)
-      scanned = row["mode"] != "soft" and row["phase"] == "forward"
+      indexed = row["content"] in ("written", "hash")
+      self.assertTrue(row["mode"] == "sparse" or not indexed)
+      self.assertEqual("index_mb" in row, indexed)
+      if indexed:
+        self.assertGreater(row["index_mb"], 0)
+        self.assertEqual(row["memory_mb"], 2 * 8 * 3 * 4 / 2**20)
+      scanned = (row["mode"] != "soft" and row["phase"] == "forward"
+                 and not indexed)
       self.assertEqual("scan_ms" in row, scanned)
       if scanned:
         self.assertGreater(row["scan_bandwidth_fraction"], 0)
@@ -73,7 +82,7 @@ class CostBenchmarkTest(tf.test.TestCase):
     self.assertGreater(os.path.getsize(os.path.join(out, "cost.png")), 10000)
     # --resume keeps every measured row and measures nothing again.
     self.assertEqual(again.returncode, 0, again.stderr[-3000:])
-    self.assertEqual(again.stdout.count("kept from"), 6)
+    self.assertEqual(again.stdout.count("kept from"), 10)
     with open(os.path.join(out, "cost.json")) as f:
       self.assertEqual(json.load(f), rows)
 

@@ -1,0 +1,284 @@
+"""Content lookups for sparse heads that do not scan the memory.
+
+An exact content lookup scores all N rows and a sparse head keeps the K
+best: O(N W) per head and step, whatever K. With a `content_index` a sparse
+head scores a set of candidate rows kept in the step's state instead, so a
+lookup costs the same at every N. Two kinds, one object each, with the same
+interface (initial_state, insert, candidates, config):
+
+  * 'written' (WrittenRows): the list of every row written so far. A
+    lookup scores them all, so it finds exactly the scan's K cells, at
+    O(T R W) per head and step (T steps, R rows written per step: H_w K),
+    whatever N: the index of choice while T R is well below N.
+  * 'hash' (HashIndex): L tables of 2^b buckets of S slots each
+    ([B, L, 2^b, S] row numbers, -1 empty). Table l files a vector v in the
+    bucket whose b bits are the signs of P_l v, for b fixed random
+    hyperplanes P_l (SimHash: two vectors at angle theta share a bucket of
+    a table with probability (1 - theta / pi)^b, so a bucket gathers rows
+    of one direction, which is what a cosine ranks). A write files each row
+    it changed in the bucket of its new value in every table, unless it is
+    there already; a bucket's slots are a ring, a full bucket forgets its
+    oldest entry. A row whose value has moved on stays in its old buckets
+    too (a stale slot: every candidate is scored again exactly, so it costs
+    one candidate, never a wrong score). A lookup takes the S slots of the
+    key's bucket in every table: O(L S W) per head and step, whatever N and
+    T, and approximate: a row of the scan's K best that shares no bucket
+    with the key is missed (recall below 1).
+
+Both keep a [B, N] mask of the rows written (a scatter per write). Rows
+never written hold the memory's initial value, one value for all of them
+('constant' or 'zeros' memory), so they tie, and the exact scan takes the
+lowest-numbered of tied rows (`addressing.top_cells`); the K lowest
+unwritten rows lie among the first K + (rows written so far) rows, so a
+lookup reads at most K + T R entries of the mask and adds those K rows to
+its candidates. The candidates are scored by the cosine as the scan scores
+them and the K best are the support, ties to the lowest row.
+
+So whenever the candidates hold every written row the scan ranks among its
+K best ('written': always), the support is the scan's, and the weights on
+it and their gradients are the scan's (either way the support is held
+constant, as in Sparse Access Memory). The backward pass redoes each step
+on the support its forward pass kept, so it never looks up and an index
+needs no undoing. Traces (model.trace, the dense step) use the exact scan.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from memtk import addressing
+
+KINDS = ("written", "hash")
+
+
+def _mark_written(written, ids):
+  """The [B, N] mask `written` with rows ids [B, R] set."""
+  batch = tf.broadcast_to(tf.range(tf.shape(ids)[0])[:, None], tf.shape(ids))
+  return tf.tensor_scatter_nd_update(written, tf.stack([batch, ids], -1),
+                                     tf.ones(tf.shape(ids), tf.bool))
+
+
+def _repeats(ids):
+  """[B, R] bool: an entry whose row an earlier entry of ids [B, R] names."""
+  num = tf.shape(ids)[1]
+  earlier = tf.range(num)[None, :] < tf.range(num)[:, None]  # [r, r'] r' < r
+  return tf.reduce_any(tf.logical_and(
+      tf.equal(ids[:, :, None], ids[:, None, :]), earlier), -1)
+
+
+class WrittenState(NamedTuple):
+  written: tf.Tensor  # [B, N] bool rows written since the start
+  rows: tf.Tensor  # [B, C + 1] int32 the rows written, in order; -1 after
+  count: tf.Tensor  # [B] int32 rows listed
+
+
+class WrittenRows(NamedTuple):
+  """Every written row is a candidate: exact (module docstring)."""
+
+  kind = "written"
+
+  def initial_state(self, batch, num_cells, capacity):
+    """`capacity`: the most distinct rows a sequence can write."""
+    return WrittenState(tf.zeros([batch, num_cells], tf.bool),
+                        tf.fill([batch, capacity + 1], -1),
+                        tf.zeros([batch], tf.int32))
+
+  def insert(self, state, ids, rows):
+    """The index after rows [B, R, W] were written at rows `ids` [B, R]."""
+    del rows
+    new = tf.logical_not(tf.logical_or(
+        tf.gather(state.written, ids, batch_dims=1), _repeats(ids)))
+    capacity = state.rows.shape[1] - 1
+    position = tf.where(new, state.count[:, None] + tf.cumsum(
+        tf.cast(new, tf.int32), axis=1, exclusive=True), capacity)
+    batch = tf.broadcast_to(tf.range(tf.shape(ids)[0])[:, None], tf.shape(ids))
+    listed = tf.tensor_scatter_nd_update(
+        state.rows, tf.stack([batch, position], -1), tf.where(new, ids, -1))
+    return WrittenState(_mark_written(state.written, ids), listed,
+                        state.count + tf.reduce_sum(tf.cast(new, tf.int32), 1))
+
+  def candidates(self, state, keys, k, window):
+    """[B, H, C + k] int32 candidate rows of keys [B, H, W] (-1: none)."""
+    listed = state.rows[:, :-1]
+    shape = [tf.shape(keys)[0], tf.shape(keys)[1], listed.shape[1]]
+    return tf.concat([tf.broadcast_to(listed[:, None], shape),
+                      _fresh(state.written, keys, k, window)], -1)
+
+  def int_entries(self, capacity):
+    """int32 entries of one sequence's index, besides its [N] bool mask."""
+    return capacity + 2
+
+  def config(self):
+    return {"kind": self.kind}
+
+
+class HashState(NamedTuple):
+  written: tf.Tensor  # [B, N] bool rows written since the start
+  tables: tf.Tensor  # [B, L, 2^b, S + 1] int32 rows, -1 empty; slot S unused
+  cursors: tf.Tensor  # [B, L, 2^b] int32 the slot each bucket fills next
+
+
+class HashIndex(NamedTuple):
+  """Random-hyperplane hash tables (module docstring): `tables` L, `bits` b
+  per table (2^b buckets), `slots` S per bucket, `seed` of the planes."""
+  tables: int = 8
+  bits: int = 8
+  slots: int = 8
+  seed: int = 0
+
+  kind = "hash"
+
+  def planes(self, word_size, dtype):
+    """[L, b, W] the hyperplanes, the same for every run of these settings."""
+    rng = np.random.default_rng(self.seed)
+    return tf.constant(rng.standard_normal(
+        (self.tables, self.bits, word_size)), dtype=dtype)
+
+  def buckets(self, vectors):
+    """[..., L] int32 the bucket of vectors [..., W] in each table."""
+    products = tf.einsum("lbw,...w->...lb",
+                         self.planes(vectors.shape[-1], vectors.dtype),
+                         vectors)
+    return tf.reduce_sum(tf.cast(products > 0, tf.int32)
+                         * 2 ** tf.range(self.bits), -1)
+
+  def initial_state(self, batch, num_cells, capacity):
+    del capacity
+    buckets = 2 ** self.bits
+    return HashState(
+        tf.zeros([batch, num_cells], tf.bool),
+        tf.fill([batch, self.tables, buckets, self.slots + 1], -1),
+        tf.zeros([batch, self.tables, buckets], tf.int32))
+
+  def insert(self, state, ids, rows):
+    """The index after rows [B, R, W] were written at rows `ids` [B, R]
+    (entries with equal ids carry equal values; each is filed once)."""
+    where = _table_positions(self.buckets(rows))  # [B, R, L, 3]
+    filed = tf.gather_nd(state.tables, where)[..., :self.slots]
+    present = tf.reduce_any(tf.equal(filed, ids[:, :, None, None]), -1)
+    new = tf.logical_and(tf.logical_not(present),
+                         tf.logical_not(_repeats(ids))[:, :, None])
+    # New entries of one bucket take consecutive slots after its cursor.
+    buckets = where[..., 2]
+    num = tf.shape(ids)[1]
+    earlier = tf.range(num)[None, :] < tf.range(num)[:, None]
+    offset = tf.reduce_sum(tf.cast(tf.logical_and(
+        tf.logical_and(tf.equal(buckets[:, :, None], buckets[:, None]),
+                       new[:, None]),
+        earlier[None, :, :, None]), tf.int32), 2)  # [B, R, L]
+    new = tf.logical_and(new, offset < self.slots)  # a ring holds S a step
+    cursor = tf.gather_nd(state.cursors, where)
+    slot = tf.where(new, tf.math.floormod(cursor + offset, self.slots),
+                    self.slots)
+    tables = tf.tensor_scatter_nd_update(
+        state.tables, tf.concat([where, slot[..., None]], -1),
+        tf.where(new, tf.broadcast_to(ids[:, :, None], tf.shape(slot)), -1))
+    cursors = tf.math.floormod(tf.tensor_scatter_nd_add(
+        state.cursors, where, tf.cast(new, tf.int32)), self.slots)
+    return HashState(_mark_written(state.written, ids), tables, cursors)
+
+  def candidates(self, state, keys, k, window):
+    """[B, H, L S + k] int32 candidate rows of keys [B, H, W] (-1: none)."""
+    filed = tf.gather_nd(state.tables, _table_positions(self.buckets(keys)))
+    shape = tf.shape(filed)
+    filed = tf.reshape(filed[..., :self.slots],
+                       [shape[0], shape[1], self.tables * self.slots])
+    return tf.concat([filed, _fresh(state.written, keys, k, window)], -1)
+
+  def int_entries(self, capacity):
+    """int32 entries of one sequence's index, besides its [N] bool mask."""
+    del capacity
+    return self.tables * 2 ** self.bits * (self.slots + 2)
+
+  def config(self):
+    return {"kind": self.kind, **self._asdict()}
+
+
+def _table_positions(buckets):
+  """[B, R, L, 3] (batch, table, bucket) of buckets [B, R, L]."""
+  shape = tf.shape(buckets)
+  batch = tf.broadcast_to(tf.range(shape[0])[:, None, None], shape)
+  table = tf.broadcast_to(tf.range(shape[2])[None, None, :], shape)
+  return tf.stack([batch, table, buckets], -1)
+
+
+def parse(value):
+  """The index `content_index` names: None (the exact scan), 'written',
+  'hash' (the default settings), a dict with 'kind' (and for 'hash' any
+  HashIndex fields), or a WrittenRows or HashIndex."""
+  if value is None or isinstance(value, (WrittenRows, HashIndex)):
+    return value
+  usage = (f"content_index must be None, one of {KINDS} or a dict with "
+           f"'kind' (and for 'hash' the fields {HashIndex._fields}), got "
+           f"{value!r}")
+  if isinstance(value, str):
+    value = {"kind": value}
+  if not isinstance(value, dict) or value.get("kind") not in KINDS:
+    raise ValueError(usage)
+  fields = {name: v for name, v in value.items() if name != "kind"}
+  if value["kind"] == "written":
+    if fields:
+      raise ValueError(f"content_index 'written' takes no settings, got "
+                       f"{sorted(fields)}")
+    return WrittenRows()
+  unknown = sorted(set(fields) - set(HashIndex._fields))
+  if unknown:
+    raise ValueError(f"content_index has unknown fields {unknown}; 'hash' "
+                     f"takes {HashIndex._fields}")
+  fields = {**HashIndex._field_defaults, **fields}
+  for name in HashIndex._fields:
+    v, low = fields[name], 0 if name == "seed" else 1
+    if isinstance(v, bool) or not isinstance(v, int) or v < low:
+      raise ValueError(f"content_index {name} must be an int >= {low}, got "
+                       f"{v!r}")
+  if fields["bits"] > 24:
+    raise ValueError(f"content_index bits must be <= 24, got {fields['bits']}")
+  return HashIndex(**fields)
+
+
+def lowest_unwritten(written, k, window):
+  """[B, k] int32 the k lowest rows not written, in increasing order (then
+  the lowest written ones, if fewer than k of the first `window` rows are
+  unwritten); `window` >= k + rows written, or N."""
+  position = tf.range(window)
+  rank = tf.where(written[:, :window], window - position,
+                  2 * window - position)
+  return tf.math.top_k(rank, k=k, sorted=True).indices
+
+
+def _fresh(written, keys, k, window):
+  """[B, H, k] the k lowest unwritten rows, for every head of keys."""
+  return tf.broadcast_to(lowest_unwritten(written, k, window)[:, None],
+                         [tf.shape(keys)[0], tf.shape(keys)[1], k])
+
+
+def best_of(memory, norms, rows, keys, k):
+  """[B, H, k] int32 the k candidates `rows` [B, H, C] (-1: none; repeats
+  allowed) of highest cosine with keys [B, H, W], scored as the exact scan
+  scores them, ties to the lowest row, in increasing row order; needs at
+  least k distinct rows."""
+  num_cells = memory.shape[1] or tf.shape(memory)[1]
+  ids = tf.sort(tf.where(rows < 0, num_cells, rows), axis=-1)
+  repeat = tf.concat([tf.zeros_like(ids[..., :1], tf.bool),
+                      tf.equal(ids[..., 1:], ids[..., :-1])], -1)
+  usable = tf.logical_and(ids < num_cells, tf.logical_not(repeat))
+  safe = tf.minimum(ids, num_cells - 1)
+  gathered = tf.gather(memory, safe, batch_dims=1)  # [B, H, C, W]
+  dots = tf.reduce_sum(keys[:, :, None, :] * gathered, -1)
+  cosine = dots / (addressing.norms(keys)[:, :, None]
+                   * tf.gather(norms, safe, batch_dims=1))
+  scores = tf.where(usable, tf.stop_gradient(cosine), cosine.dtype.min)
+  return tf.gather(ids, addressing.top_indices(scores, k), batch_dims=2)
+
+
+class Lookup(NamedTuple):
+  """An index as a step's lookup sees it."""
+  index: object  # WrittenRows or HashIndex
+  state: object  # its state
+  window: int  # rows of the written mask that hold the K lowest unwritten
+
+  def top_cells(self, memory, norms, keys, k):
+    """[B, H, k] the support of keys [B, H, W] (module docstring)."""
+    rows = self.index.candidates(self.state, keys, k, self.window)
+    return best_of(memory, norms, rows, keys, k)
