@@ -53,8 +53,9 @@ _METHODS = flags.DEFINE_list(
     "methods", ["soft"], "Methods to compare: soft, reinforce, gumbel (hard "
     "addressing with that estimator and the soft-to-hard curriculum of "
     "tasks.common.SOFT_TO_HARD), reinforce_scratch (REINFORCE with no soft "
-    "batch), sparse (K = 8), sparse_k2 (K = 2), lstm (the LSTM baseline, no "
-    "external memory).")
+    "batch), sparse (K = 8), sparse_k2 (K = 2), sparse_written and "
+    "sparse_hash (K = 8, content lookups through that memtk.content_index), "
+    "lstm (the LSTM baseline, no external memory).")
 _METHOD_SEEDS = flags.DEFINE_list(
     "method_seeds", [], "Run only the first k seeds (of those of each task) "
     "for a method, as method:k (e.g. gumbel:2).")

@@ -2,6 +2,7 @@
 
 from memtk import addressing
 from memtk import baseline
+from memtk import content_index
 from memtk import controllers
 from memtk import diagnostics
 from memtk import estimators
@@ -19,7 +20,7 @@ from memtk.cell import NTMState
 from memtk.model import NTM
 from memtk.unroll import unroll
 
-__all__ = ["addressing", "baseline", "controllers", "diagnostics",
+__all__ = ["addressing", "baseline", "content_index", "controllers", "diagnostics",
            "estimators", "factories", "hard_training", "heads", "memory", "metrics",
            "sequence_model", "sparse_unroll", "training", "LSTMBaseline",
            "NTMCell", "NTMState", "NTM", "unroll"]

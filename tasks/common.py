@@ -108,6 +108,9 @@ DEFAULT_CONFIG = {
     "gamma_bias": memtk.heads.DEFAULT_GAMMA_BIAS,
     "addressing": "soft",
     "sparse_k": memtk.cell.DEFAULT_SPARSE_K,  # used by addressing="sparse"
+    # Sparse content lookups through an index (memtk.content_index) instead
+    # of the scan of every row: None, "written" or "hash".
+    "content_index": None,
     **HARD_DEFAULTS,  # used by addressing="hard" only
     **SOFT_TO_HARD,  # likewise
     "batch_size": 32,
@@ -228,6 +231,11 @@ METHODS = {
     "gumbel": {"addressing": "hard", "estimator": "gumbel", **SOFT_TO_HARD},
     "sparse": {"addressing": "sparse", "sparse_k": 8},
     "sparse_k2": {"addressing": "sparse", "sparse_k": 2},
+    # K = 8 with content lookups through memtk.content_index's indexes.
+    "sparse_written": {"addressing": "sparse", "sparse_k": 8,
+                       "content_index": "written"},
+    "sparse_hash": {"addressing": "sparse", "sparse_k": 8,
+                    "content_index": "hash"},
     "lstm": {"model": "lstm"},
 }
 
@@ -297,6 +305,7 @@ def _ntm(config, task):
       # its first form, skip_empty_rows=True, is empty_rows_as=0.
       empty_rows_as=config.get(
           "empty_rows_as", 0.0 if config.get("skip_empty_rows") else None),
+      content_index=config.get("content_index"),
       **{key: config[key] for key in HARD_DEFAULTS})
 
 

@@ -80,6 +80,12 @@ _ADDRESSING = flags.DEFINE_enum(
 _SPARSE_K = flags.DEFINE_integer(
     "sparse_k", _D["sparse_k"], "K, the cells a sparse head attends to "
     "(--addressing=sparse only).")
+_CONTENT_INDEX = flags.DEFINE_enum(
+    "content_index", _D["content_index"], list(memtk.content_index.KINDS),
+    "Sparse heads look keys up in an index kept in the step's state instead "
+    "of scanning every row: written (only the rows written so far; exact) "
+    "or hash (random-hyperplane tables; approximate); unset: the scan "
+    "(memtk.content_index).")
 
 # --- hard addressing (used with --addressing=hard only) ---
 _ESTIMATOR = flags.DEFINE_enum(
@@ -362,6 +368,7 @@ def _flag_config():
       "gamma_bias": _GAMMA_BIAS.value,
       "addressing": _ADDRESSING.value,
       "sparse_k": _SPARSE_K.value,
+      "content_index": _CONTENT_INDEX.value,
       "estimator": _ESTIMATOR.value,
       "entropy_bonus": _ENTROPY_BONUS.value,
       "entropy_steps": _ENTROPY_STEPS.value,
