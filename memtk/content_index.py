@@ -48,6 +48,7 @@ import numpy as np
 import tensorflow as tf
 
 from memtk import addressing
+from memtk import memory as memory_lib
 
 KINDS = ("written", "hash")
 
@@ -61,10 +62,7 @@ def _mark_written(written, ids):
 
 def _repeats(ids):
   """[B, R] bool: an entry whose row an earlier entry of ids [B, R] names."""
-  num = tf.shape(ids)[1]
-  earlier = tf.range(num)[None, :] < tf.range(num)[:, None]  # [r, r'] r' < r
-  return tf.reduce_any(tf.logical_and(
-      tf.equal(ids[:, :, None], ids[:, None, :]), earlier), -1)
+  return tf.logical_not(memory_lib.first_of_equal(ids, ids, diagonal=True))
 
 
 class WrittenState(NamedTuple):
