@@ -252,7 +252,7 @@ def top_indices(scores, k):
   than eager. Here the k-th largest value v is found first; every position
   above v is kept and, of those equal to v, the lowest ones fill the rest.
   """
-  n = scores.shape[-1]
+  n = scores.shape[-1] or tf.shape(scores)[-1]
   scores = tf.stop_gradient(scores)
   kth = tf.reduce_min(tf.math.top_k(scores, k=k, sorted=False).values, -1,
                       keepdims=True)

@@ -87,7 +87,7 @@ class WrittenRows(NamedTuple):
     del rows
     new = tf.logical_not(tf.logical_or(
         tf.gather(state.written, ids, batch_dims=1), _repeats(ids)))
-    capacity = state.rows.shape[1] - 1
+    capacity = tf.shape(state.rows)[1] - 1
     position = tf.where(new, state.count[:, None] + tf.cumsum(
         tf.cast(new, tf.int32), axis=1, exclusive=True), capacity)
     batch = tf.broadcast_to(tf.range(tf.shape(ids)[0])[:, None], tf.shape(ids))
@@ -99,7 +99,7 @@ class WrittenRows(NamedTuple):
   def candidates(self, state, keys, k, window):
     """[B, H, C + k] int32 candidate rows of keys [B, H, W] (-1: none)."""
     listed = state.rows[:, :-1]
-    shape = [tf.shape(keys)[0], tf.shape(keys)[1], listed.shape[1]]
+    shape = [tf.shape(keys)[0], tf.shape(keys)[1], tf.shape(listed)[1]]
     return tf.concat([tf.broadcast_to(listed[:, None], shape),
                       _fresh(state.written, keys, k, window)], -1)
 
@@ -274,7 +274,8 @@ class Lookup(NamedTuple):
   """An index as a step's lookup sees it."""
   index: object  # WrittenRows or HashIndex
   state: object  # its state
-  window: int  # rows of the written mask that hold the K lowest unwritten
+  window: object  # int (or scalar tensor): rows of the written mask that
+  # hold the K lowest unwritten
 
   def top_cells(self, memory, norms, keys, k):
     """[B, H, k] the support of keys [B, H, W] (module docstring)."""

@@ -332,7 +332,7 @@ def unroll(cell, inputs, noise, choice, store=None):
   first_previous = mode.first_previous(cell, initial)
   first_floats = _float_leaves(first_previous)
   store = _make_store(cell, initial, batch, static_steps,
-                      mode.support_size(cell), store)
+                      mode.support_size(cell), store, num_steps)
 
   @tf.custom_gradient
   def run(inputs_tm, noise_tm, memory_source, read, *rest):
@@ -379,18 +379,21 @@ def log_store_allowed(cell, static_steps):
           and cell.memory_init in ("learned", "constant", "zeros"))
 
 
-def _make_store(cell, initial, batch, static_steps, rows_per_head, store):
+def _make_store(cell, initial, batch, static_steps, rows_per_head, store,
+                num_steps):
   """The store `store` names ('log' or 'dense'); None: the log where it is
   allowed and smaller than the memory (T steps x rows touched per step < N
   cells: every lookup compares its rows with the log's slots, which past N
-  costs more than the dense buffer's in-place updates), else the dense one."""
+  costs more than the dense buffer's in-place updates), else the dense one,
+  with the cell's content index if it has one (`num_steps`: T, an int or a
+  scalar tensor)."""
   rows = cell.num_heads * rows_per_head
   allowed = log_store_allowed(cell, static_steps)
   if store is None:
     store = ("log" if allowed and static_steps * rows < cell.memory_size
              else "dense")
   if store == "dense" and cell.content_index is not None:
-    return _indexed_store(cell, initial, static_steps, rows_per_head)
+    return _indexed_store(cell, initial, num_steps, rows_per_head)
   if store == "dense":
     return _StoreFactory(stores.DenseStore, initial.memory)
   if not allowed:
@@ -408,16 +411,15 @@ def _make_store(cell, initial, batch, static_steps, rows_per_head, store):
       source)
 
 
-def _indexed_store(cell, initial, static_steps, rows_per_head):
+def _indexed_store(cell, initial, num_steps, rows_per_head):
   """The dense store with the cell's content index (memtk.content_index):
-  a sequence writes at most T H_w K distinct rows (or N), and the K lowest
-  unwritten rows lie among the first K + that many."""
-  if static_steps is None:
-    raise ValueError("content_index needs a number of steps known when the "
-                     "loop is built (a fixed sequence length), got None")
-  capacity = min(cell.memory_size,
-                 static_steps * cell.num_write_heads * rows_per_head)
-  window = min(cell.memory_size, capacity + rows_per_head)
+  a sequence of T = `num_steps` steps writes at most T H_w K distinct rows
+  (or N), and the K lowest unwritten rows lie among the first K + that
+  many (ints, or scalar tensors when T is known only when the loop runs)."""
+  smaller = min if isinstance(num_steps, int) else tf.minimum
+  capacity = smaller(cell.memory_size,
+                     num_steps * cell.num_write_heads * rows_per_head)
+  window = smaller(cell.memory_size, capacity + rows_per_head)
   first_write_slot = cell.num_read_heads * rows_per_head
   return _StoreFactory(
       lambda memory: stores.IndexedStore(memory, cell.content_index,
