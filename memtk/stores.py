@@ -10,9 +10,9 @@ head's K rows).
     term, with the rows' norms kept up to date as rows change); the rows go
     back by a scatter that depends on every read of the step, so XLA updates
     the buffer in place instead of copying it.
-  IndexedStore (sparse heads with a content_index): the dense buffer and a
-    hashed index of its rows (memtk.content_index), so a content lookup
-    scores a fixed number of candidate rows instead of all N.
+  IndexedStore (sparse heads with a content_index): the dense buffer and an
+    index of its rows (memtk.content_index: the rows written so far, or
+    hash tables), so a content lookup scores candidate rows, not all N.
   LogStore (heads without content, constant or learned initial memory): no
     [B, N, W] buffer at all. A row reads as its latest value in a log of the
     rows touched so far, or its initial value; nothing scales with N.

@@ -415,7 +415,9 @@ def describe_model(config, task, model):
   if mode == "hard":
     mode += f" ({config['estimator']})"
   elif mode == "sparse":
-    mode += f" (K={config['sparse_k']})"
+    index = config.get("content_index")
+    mode += f" (K={config['sparse_k']}" + (
+        f", content index {index!r})" if index else ")")
   return (f"{mode} addressing: {config['controller']} controller, "
           f"N={config['memory_size']} W={config['word_size']}, {parameters}")
 

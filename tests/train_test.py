@@ -111,6 +111,15 @@ def _sparse_run(tmp):
       ["--sizes=21", "--num_sequences=10", "--test_sequences=30"])
 
 
+def _indexed_run(tmp):
+  # The written-rows index, evaluated at a length the training never ran.
+  return _trained_and_evaluated(
+      os.path.join(tmp, "indexed"),
+      ["--addressing=sparse", "--sparse_k=3", "--content_index=written",
+       *_TINY],
+      ["--sizes=21", "--num_sequences=10", "--test_sequences=30"])
+
+
 def _own_task(tmp):
   # A task with only the contract's required parts (no sizes, no fixed
   # num_steps, no difficulty), trained and evaluated by the baseline.
@@ -187,6 +196,7 @@ COMMANDS = {
     "test_train_resume_and_evaluate": _resume_and_evaluate,
     "test_hard_run_with_a_custom_controller": _hard_custom_controller,
     "test_sparse_run_saves_and_reloads_its_k": _sparse_run,
+    "test_indexed_sparse_run_keeps_its_index": _indexed_run,
     "test_bad_flags_give_one_line_errors": _bad_flags,
     "test_a_task_with_its_own_error_measure": _own_error_measure,
     "test_changed_settings_in_same_logdir_are_refused": _changed_settings,
@@ -293,6 +303,18 @@ class TrainCliTest(tf.test.TestCase):
     self.assertNotIn("sampled", evaluation)
     # The saved model keeps K: evaluating it gives the run's own result.
     self.assert_evaluate_repeats_the_run(evaluated, evaluation)
+
+  def test_indexed_sparse_run_keeps_its_index(self):
+    logdir, result, evaluation, evaluated = self.ran()
+    self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
+    self.assertIn("sparse (K=3, content index 'written') addressing",
+                  result.stdout)
+    self.assertEqual(_load(logdir, "config.json")["content_index"], "written")
+    self.assertEqual(set(evaluation["generalisation"]), {"20", "24"})
+    # The saved model keeps its index; at length 21 it runs a loop whose
+    # length the compiled step learns only when it runs.
+    self.assert_evaluate_repeats_the_run(evaluated, evaluation)
+    self.assertIn("length=21", evaluated.stdout)
 
   def test_own_task_with_the_lstm_baseline(self):
     logdir, result, evaluation, evaluated, sized = self.ran()
