@@ -1,7 +1,7 @@
 r"""How much of the exact scan's support a content index finds.
 
     python -m benchmarks.index_recall --memory_size=1048576 \
-        --runs=benchmarks/results/convergence_index/associative_recall-sparse-seed0 \
+        --trained=benchmarks/results/convergence_index/associative_recall-sparse-seed0 \
         --json=benchmarks/results/index_recall.json
 
 For a sparse model at `--memory_size` cells, runs sequences step by step
@@ -11,7 +11,7 @@ cells, from an index fed with the same writes. The recall is the fraction
 of the scan's K cells the index found, over steps, heads and sequences;
 'exact' is the fraction of lookups that found all K. Sources: an untrained
 model (its weights from `--seed`) on uniform random inputs of
-`--seq_len` steps ("random"), and each trained run of `--runs` (a
+`--seq_len` steps ("random"), and each trained run of `--trained` (a
 tasks.train logdir of a sparse model) on its own task's sequences at its
 training size. A model trained at N = 128 runs at `--memory_size` (its
 weights do not depend on N), so a recall at N = 2^20 is measured on the
@@ -27,7 +27,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
-_RUNS = flags.DEFINE_list("runs", [], "tasks.train logdirs of sparse models.")
+_TRAINED = flags.DEFINE_list("trained", [], "tasks.train logdirs of trained "
+                             "sparse models.")
 _INDEXES = flags.DEFINE_list(
     "indexes", ["written", "hash"],
     "Indexes to measure: written, hash (default settings) or "
@@ -122,10 +123,10 @@ def sources():
   model.build((None, None, 10))
   inputs = rng.integers(0, 2, (_BATCH_SIZE.value, _SEQ_LEN.value, 10))
   yield "random", model.cell, tf.constant(inputs, tf.float32)
-  for run in _RUNS.value:
+  for run in _TRAINED.value:
     model, task, _, _ = evaluation.load_run(run)
     if model.cell.addressing != "sparse":
-      raise ValueError(f"--runs: {run} is a {model.cell.addressing} model; "
+      raise ValueError(f"--trained: {run} is a {model.cell.addressing} model; "
                        "the indexes are for sparse ones")
     model = model.with_memory_size(_MEMORY_SIZE.value)
     inputs, _, _ = task.sample(rng, _BATCH_SIZE.value)

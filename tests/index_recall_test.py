@@ -60,7 +60,7 @@ class IndexRecallTest(tf.test.TestCase):
     process = subprocess.run(
         [sys.executable, "-m", "benchmarks.index_recall", "--memory_size=256",
          "--batch_size=2", "--seq_len=6", "--indexes=written,hash:2:2:4",
-         f"--runs={run}", f"--json={out}"],
+         f"--trained={run}", f"--json={out}"],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     self.assertEqual(process.returncode, 0, process.stderr[-3000:])
     self.assertIn("recall", process.stdout)
