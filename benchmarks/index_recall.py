@@ -58,57 +58,6 @@ def parse_index(text):
                    f"hash:tables:bits:slots, got {text!r}")
 
 
-def measure(cell, inputs, indexes):
-  """{index label: (cells found, cells looked up, lookups, lookups that
-  found all K)} over one batch of inputs [B, T, I], the cell running with
-  the exact scan."""
-  import tensorflow as tf
-  from memtk import addressing
-  from memtk import content_index
-
-  k = cell.mode.support_size(cell)
-  batch, steps = inputs.shape[0], inputs.shape[1]
-  capacity = min(cell.memory_size, steps * cell.num_write_heads * k)
-  window = min(cell.memory_size, capacity + k)
-  parsed = {label: content_index.parse(value)
-            for label, value in indexes.items()}
-
-  @tf.function(jit_compile=True)
-  def step(x, state, index_states):
-    _, _, p = cell.control(x, state)
-    norms = addressing.norms(state.memory)
-    cosine, _, _ = addressing.cosine_similarity(state.memory, p.key, norms)
-    exact = addressing.top_cells(cosine, k)
-    counts = []
-    for label, index in parsed.items():
-      found = content_index.best_of(
-          state.memory, norms,
-          index.candidates(index_states[label], p.key, k, window), p.key, k)
-      hits = tf.reduce_sum(tf.cast(tf.equal(
-          exact[..., :, None], found[..., None, :]), tf.int32), [-1, -2])
-      counts.append(tf.stack([tf.reduce_sum(hits),
-                              tf.reduce_sum(tf.cast(hits == k, tf.int32))]))
-    _, state = cell.choice_step(x, state, "sparse")
-    written = addressing.top_indices(state.weights[:, cell.num_read_heads:], k)
-    shape = tf.shape(written)
-    slots = tf.reshape(written, [shape[0], shape[1] * shape[2]])
-    rows = tf.gather(state.memory, slots, batch_dims=1)
-    index_states = {label: index.insert(index_states[label], slots, rows)
-                    for label, index in parsed.items()}
-    return state, index_states, tf.stack(counts)
-
-  state = cell.initial_ntm_state(batch)
-  index_states = {label: index.initial_state(batch, cell.memory_size, capacity)
-                  for label, index in parsed.items()}
-  totals = np.zeros((len(parsed), 2), np.int64)
-  for t in range(steps):
-    state, index_states, counts = step(inputs[:, t], state, index_states)
-    totals += counts.numpy()
-  lookups = batch * steps * cell.num_heads
-  return {label: (int(totals[i, 0]), lookups * k, lookups, int(totals[i, 1]))
-          for i, label in enumerate(parsed)}
-
-
 def sources():
   """(name, cell at --memory_size, inputs [B, T, I]) of every source."""
   import keras
@@ -135,15 +84,24 @@ def sources():
 
 def main(argv):
   del argv
+  try:
+    return _measure_all()
+  except ValueError as e:
+    sys.exit(f"error: {e}")
+
+
+def _measure_all():
   for name, flag in [("memory_size", _MEMORY_SIZE),
                      ("batch_size", _BATCH_SIZE), ("seq_len", _SEQ_LEN)]:
     if flag.value < 1:
       raise ValueError(f"--{name} must be >= 1, got {flag.value}")
   indexes = {text: parse_index(text) for text in _INDEXES.value}
+  from memtk import diagnostics  # TensorFlow only once the flags are good
+
   results = []
   for name, cell, inputs in sources():
     start = time.perf_counter()
-    counts = measure(cell, inputs, indexes)
+    counts = diagnostics.index_recall(cell, inputs, indexes)
     for label, (found, looked, lookups, complete) in counts.items():
       results.append(dict(source=name, index=label,
                           memory_size=_MEMORY_SIZE.value,

@@ -24,11 +24,17 @@ them has a gradient there. `entropy` near 1 for the write head is that trap.
 `gradient_norms(model, inputs, targets, mask)` gives the global norm of the
 loss gradient per part of the model (controller, interface, output, initial
 state).
+
+`index_recall(cell, inputs, indexes)` counts how much of the exact content
+scan's support each content index (memtk.content_index) finds, step by
+step on the cell's own trajectory (benchmarks.index_recall).
 """
 
 import numpy as np
 import tensorflow as tf
 
+from memtk import addressing
+from memtk import content_index
 from memtk import estimators
 from memtk import metrics
 from memtk.unroll import unroll
@@ -137,3 +143,56 @@ def gradient_norms(model, inputs, targets, mask):
       squares[part] = squares.get(part, 0.0) + float(
           tf.reduce_sum(tf.square(grad)))
   return {part: float(np.sqrt(value)) for part, value in squares.items()}
+
+
+def index_recall(cell, inputs, indexes):
+  """How much of the exact scan's support each content index finds.
+
+  A sparse `cell` runs over inputs [B, T, I] with the exact scan (its own
+  trajectory); at every step each index of `indexes` ({label:
+  content_index value}), fed the same writes, is asked for every head's K
+  cells too. Returns {label: (cells found, cells looked up, lookups,
+  lookups that found all K)} (benchmarks.index_recall).
+  """
+
+  k = cell.mode.support_size(cell)
+  batch, steps = inputs.shape[0], inputs.shape[1]
+  capacity = min(cell.memory_size, steps * cell.num_write_heads * k)
+  window = min(cell.memory_size, capacity + k)
+  parsed = {label: content_index.parse(value)
+            for label, value in indexes.items()}
+
+  @tf.function(jit_compile=True)
+  def step(x, state, index_states):
+    _, _, p = cell.control(x, state)
+    norms = addressing.norms(state.memory)
+    cosine, _, _ = addressing.cosine_similarity(state.memory, p.key, norms)
+    exact = addressing.top_cells(cosine, k)
+    counts = []
+    for label, index in parsed.items():
+      found = content_index.best_of(
+          state.memory, norms,
+          index.candidates(index_states[label], p.key, k, window), p.key, k)
+      hits = tf.reduce_sum(tf.cast(tf.equal(
+          exact[..., :, None], found[..., None, :]), tf.int32), [-1, -2])
+      counts.append(tf.stack([tf.reduce_sum(hits),
+                              tf.reduce_sum(tf.cast(hits == k, tf.int32))]))
+    _, state = cell.choice_step(x, state, "sparse")
+    written = addressing.top_indices(state.weights[:, cell.num_read_heads:], k)
+    shape = tf.shape(written)
+    slots = tf.reshape(written, [shape[0], shape[1] * shape[2]])
+    rows = tf.gather(state.memory, slots, batch_dims=1)
+    index_states = {label: index.insert(index_states[label], slots, rows)
+                    for label, index in parsed.items()}
+    return state, index_states, tf.stack(counts)
+
+  state = cell.initial_ntm_state(batch)
+  index_states = {label: index.initial_state(batch, cell.memory_size, capacity)
+                  for label, index in parsed.items()}
+  totals = np.zeros((len(parsed), 2), np.int64)
+  for t in range(steps):
+    state, index_states, counts = step(inputs[:, t], state, index_states)
+    totals += counts.numpy()
+  lookups = batch * steps * cell.num_heads
+  return {label: (int(totals[i, 0]), lookups * k, lookups, int(totals[i, 1]))
+          for i, label in enumerate(parsed)}
