@@ -257,11 +257,13 @@ def worker(job):
       and job["content"] == "on"):
     result["scan_ms"] = _scan_ms(model.cell, batch, repeats=max(3, repeats))
   if job["content"] in INDEXES:
-    index = model.cell.content_index
-    capacity = min(n, steps * model.cell.num_write_heads
-                   * model.cell.mode.support_size(model.cell))
+    from memtk import content_index
+    cell = model.cell
+    capacity, _ = content_index.sizes(n, steps, cell.num_write_heads,
+                                      cell.mode.support_size(cell))
     # int32 entries and one mask byte per row, against the memory's floats.
-    result["index_mb"] = batch * (4 * index.int_entries(capacity) + n) / 2**20
+    result["index_mb"] = batch * (
+        4 * cell.content_index.int_entries(capacity) + n) / 2**20
     result["memory_mb"] = batch * n * w * 4 / 2**20
   print(_RESULT_PREFIX + json.dumps(result), flush=True)
   return 0

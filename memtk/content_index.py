@@ -235,6 +235,16 @@ def parse(value):
   return HashIndex(**fields)
 
 
+def sizes(num_cells, num_steps, num_write_heads, k):
+  """(capacity, window) of an index over a sequence of `num_steps` steps:
+  it writes at most T H_w K distinct rows (or N), and the K lowest
+  unwritten rows lie among the first K + that many; ints, or scalar
+  tensors when `num_steps` is one (a length known only when the loop runs)."""
+  smaller = min if isinstance(num_steps, int) else tf.minimum
+  capacity = smaller(num_cells, num_steps * num_write_heads * k)
+  return capacity, smaller(num_cells, capacity + k)
+
+
 def lowest_unwritten(written, k, window):
   """[B, k] int32 the k lowest rows not written, in increasing order (then
   the lowest written ones, if fewer than k of the first `window` rows are

@@ -36,6 +36,7 @@ import tensorflow as tf
 from memtk import addressing
 from memtk import content_index
 from memtk import estimators
+from memtk import memory as memory_lib
 from memtk import metrics
 from memtk.unroll import unroll
 
@@ -157,8 +158,8 @@ def index_recall(cell, inputs, indexes):
 
   k = cell.mode.support_size(cell)
   batch, steps = inputs.shape[0], inputs.shape[1]
-  capacity = min(cell.memory_size, steps * cell.num_write_heads * k)
-  window = min(cell.memory_size, capacity + k)
+  capacity, window = content_index.sizes(cell.memory_size, steps,
+                                         cell.num_write_heads, k)
   parsed = {label: content_index.parse(value)
             for label, value in indexes.items()}
 
@@ -178,9 +179,8 @@ def index_recall(cell, inputs, indexes):
       counts.append(tf.stack([tf.reduce_sum(hits),
                               tf.reduce_sum(tf.cast(hits == k, tf.int32))]))
     _, state = cell.choice_step(x, state, "sparse")
-    written = addressing.top_indices(state.weights[:, cell.num_read_heads:], k)
-    shape = tf.shape(written)
-    slots = tf.reshape(written, [shape[0], shape[1] * shape[2]])
+    slots = memory_lib.as_slots(addressing.top_indices(
+        state.weights[:, cell.num_read_heads:], k))  # the rows written
     rows = tf.gather(state.memory, slots, batch_dims=1)
     index_states = {label: index.insert(index_states[label], slots, rows)
                     for label, index in parsed.items()}

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 import tensorflow as tf
 
+from memtk import content_index
 from memtk import memory as memory_lib
 from memtk import stores
 from memtk.cell import NTMState, StepOutput
@@ -412,14 +413,10 @@ def _make_store(cell, initial, batch, static_steps, rows_per_head, store,
 
 
 def _indexed_store(cell, initial, num_steps, rows_per_head):
-  """The dense store with the cell's content index (memtk.content_index):
-  a sequence of T = `num_steps` steps writes at most T H_w K distinct rows
-  (or N), and the K lowest unwritten rows lie among the first K + that
-  many (ints, or scalar tensors when T is known only when the loop runs)."""
-  smaller = min if isinstance(num_steps, int) else tf.minimum
-  capacity = smaller(cell.memory_size,
-                     num_steps * cell.num_write_heads * rows_per_head)
-  window = smaller(cell.memory_size, capacity + rows_per_head)
+  """The dense store with the cell's content index (memtk.content_index),
+  sized for `num_steps` steps (an int, or a scalar tensor)."""
+  capacity, window = content_index.sizes(cell.memory_size, num_steps,
+                                         cell.num_write_heads, rows_per_head)
   first_write_slot = cell.num_read_heads * rows_per_head
   return _StoreFactory(
       lambda memory: stores.IndexedStore(memory, cell.content_index,

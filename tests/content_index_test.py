@@ -101,6 +101,14 @@ class EquationsTest(tf.test.TestCase):
     self.assertAllEqual(state.rows[0, 4:6], [-1, -1])
     self.assertEqual(int(state.count[0]), 4)
 
+  def test_sizes_of_an_index(self):
+    # T H_w K rows at most (or N), and K more for the lowest unwritten.
+    self.assertEqual(content_index.sizes(100, 5, 2, 3), (30, 33))
+    self.assertEqual(content_index.sizes(31, 5, 2, 3), (30, 31))
+    self.assertEqual(content_index.sizes(20, 5, 2, 3), (20, 20))
+    capacity, window = content_index.sizes(100, tf.constant(5), 2, 3)
+    self.assertEqual((int(capacity), int(window)), (30, 33))
+
   def test_lowest_unwritten_rows(self):
     written = self.rng.random((3, 30)) < 0.5
     written[2, :] = True  # none unwritten: the lowest written ones

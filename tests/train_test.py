@@ -145,11 +145,18 @@ def _own_error_measure(tmp):
                      *_TINY_ANY_TASK)
 
 
+# Steps of the killed run: 70 after its first checkpoint (at 10), so the
+# kill lands before the end even when the machine is busy (at 40 steps a
+# loaded run once wrote its last checkpoint before the kill).
+_KILLED_RUN_STEPS = 80
+
+
 def _killed_and_resumed(tmp):
   # A hard run (sampled choices, curriculum) so the choice noise must resume
   # too. One run goes uninterrupted; the other is SIGKILLed once it has a
   # checkpoint, then restarted with the same command.
-  args = ["--max_steps=40", "--final_eval=false", "--tensorboard=false",
+  args = [f"--max_steps={_KILLED_RUN_STEPS}", "--final_eval=false",
+          "--tensorboard=false",
           "--deterministic", "--addressing=hard", "--estimator=reinforce",
           "--soft_curriculum_hold=0", "--soft_curriculum_steps=20", *_TINY]
   whole = os.path.join(tmp, "whole")
@@ -353,7 +360,8 @@ class TrainCliTest(tf.test.TestCase):
     got = self.ran()
     self.assertEqual(got["result"].returncode, 0, got["result"].stderr)
     self.assertIsNotNone(got["killed_at"])
-    self.assertNotIn("ckpt-40", got["killed_at"])  # killed before the end
+    self.assertNotIn(f"ckpt-{_KILLED_RUN_STEPS}",
+                     got["killed_at"])  # killed before the end
     resumed = got["resumed"]
     self.assertEqual(resumed.returncode, 0, resumed.stderr)
     self.assertIn("resuming from", resumed.stdout)
