@@ -119,10 +119,16 @@ class HashState(NamedTuple):
 
 class HashIndex(NamedTuple):
   """Random-hyperplane hash tables (module docstring): `tables` L, `bits` b
-  per table (2^b buckets), `slots` S per bucket, `seed` of the planes."""
-  tables: int = 8
-  bits: int = 8
-  slots: int = 8
+  per table (2^b buckets), `slots` S per bucket, `seed` of the planes.
+
+  The defaults (512 candidates a lookup) were chosen by recall of the
+  scan's cells on development models (docs/cost.md): few bits put the
+  rows a trained key ranks highest in its bucket far more often than many
+  (8 bits in 8 tables found 0.2-0.5 of them), and many tables make up for
+  the rows a ring of 16 slots forgets."""
+  tables: int = 32
+  bits: int = 2
+  slots: int = 16
   seed: int = 0
 
   kind = "hash"
