@@ -271,19 +271,30 @@ def best_of(memory, norms, rows, keys, k):
   """[B, H, k] int32 the k candidates `rows` [B, H, C] (-1: none; repeats
   allowed) of highest cosine with keys [B, H, W], scored as the exact scan
   scores them, ties to the lowest row, in increasing row order; needs at
-  least k distinct rows."""
+  least k distinct rows.
+
+  k rounds, each taking the best score left (of equal ones, the lowest
+  row) and striking every copy of that row: O(k C) compares, where sorting
+  the candidates to drop repeats and a top-k took ~9 ms a step at C = 520,
+  B = 32, H = 2 on XLA's CPU sort, 5 times the rest of a lookup."""
   num_cells = memory.shape[1] or tf.shape(memory)[1]
-  ids = tf.sort(tf.where(rows < 0, num_cells, rows), axis=-1)
-  repeat = tf.concat([tf.zeros_like(ids[..., :1], tf.bool),
-                      tf.equal(ids[..., 1:], ids[..., :-1])], -1)
-  usable = tf.logical_and(ids < num_cells, tf.logical_not(repeat))
-  safe = tf.minimum(ids, num_cells - 1)
+  usable = rows >= 0
+  safe = tf.where(usable, rows, 0)
   gathered = tf.gather(memory, safe, batch_dims=1)  # [B, H, C, W]
   dots = tf.reduce_sum(keys[:, :, None, :] * gathered, -1)
   cosine = dots / (addressing.norms(keys)[:, :, None]
                    * tf.gather(norms, safe, batch_dims=1))
-  scores = tf.where(usable, tf.stop_gradient(cosine), cosine.dtype.min)
-  return tf.gather(ids, addressing.top_indices(scores, k), batch_dims=2)
+  lowest = cosine.dtype.min
+  scores = tf.where(usable, tf.stop_gradient(cosine), lowest)
+  ids = tf.where(usable, rows, num_cells)
+  chosen = []
+  for _ in range(k):
+    best = tf.reduce_max(scores, -1, keepdims=True)
+    row = tf.reduce_min(tf.where(tf.equal(scores, best), ids, num_cells), -1,
+                        keepdims=True)
+    chosen.append(row)
+    scores = tf.where(tf.equal(ids, row), lowest, scores)
+  return tf.sort(tf.concat(chosen, -1), axis=-1)
 
 
 class Lookup(NamedTuple):

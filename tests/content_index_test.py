@@ -126,6 +126,7 @@ class EquationsTest(tf.test.TestCase):
     rows = self.rng.integers(-1, n, size=(2, 3, 30))
     rows[..., :k] = 25 + np.arange(k)  # enough distinct rows
     rows[..., 5] = rows[..., 6]  # a repeat
+    rows[..., 10:20] = rows[..., :1]  # many copies of one row (across tables)
     norms = addressing.norms(tf.constant(memory))
     got = content_index.best_of(tf.constant(memory), norms,
                                 tf.constant(rows, tf.int32), tf.constant(keys),
