@@ -124,7 +124,7 @@ class HashIndex(NamedTuple):
   The defaults (512 candidates a lookup) were chosen by recall of the
   scan's cells on development models (docs/cost.md): few bits put the
   rows a trained key ranks highest in its bucket far more often than many
-  (8 bits in 8 tables found 0.2-0.5 of them), and many tables make up for
+  (8 bits in 8 tables found 0.2-0.6 of them), and many tables make up for
   the rows a ring of 16 slots forgets."""
   tables: int = 32
   bits: int = 2
@@ -275,8 +275,8 @@ def best_of(memory, norms, rows, keys, k):
 
   k rounds, each taking the best score left (of equal ones, the lowest
   row) and striking every copy of that row: O(k C) compares, where sorting
-  the candidates to drop repeats and a top-k took ~9 ms a step at C = 520,
-  B = 32, H = 2 on XLA's CPU sort, 5 times the rest of a lookup."""
+  the candidates to drop repeats and two top-ks took 7.9 of a lookup's
+  8.8 ms at C = 520, B = 32, H = 2 (XLA sorts slowly on CPUs)."""
   num_cells = memory.shape[1] or tf.shape(memory)[1]
   usable = rows >= 0
   safe = tf.where(usable, rows, 0)
