@@ -34,10 +34,10 @@ def _address_forward(memory, previous, keys, strengths, gates, shift_weights,
   num_shifts = shift_weights.shape[-1]
   cosine, key_norms, memory_norms = addressing.cosine_similarity(
       memory, keys, memory_norms)
-  presence = (None if empty_rows_as is None else addressing.log_presence(
-      memory_norms, empty_rows_as)[:, None, :])
-  content = tf.nn.softmax(
-      addressing.content_scores(cosine, strengths, presence), -1)
+  presence = (None if empty_rows_as is None else
+              addressing.log_presence(memory_norms)[:, None, :])
+  content = addressing.content_softmax(
+      addressing.content_scores(cosine, strengths, presence), empty_rows_as)
   gated = addressing.interpolate(content, previous, gates)
   gated_rolls = addressing.rolls(gated, num_shifts)
   shifted = sum(shift_weights[:, :, k:k + 1] * gated_rolls[k]
@@ -77,7 +77,8 @@ def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
   d_content = g * d_gated
   d_previous = (1.0 - g) * d_gated
   d_gates = tf.reduce_sum((content - previous) * d_gated, -1)
-  # Content: w_c = softmax(beta * cos).
+  # Content: w_c = softmax(beta * cos) (with a sink, the softmax's entries
+  # but the sink's, whose gradient is 0: the same formula).
   d_scores = content * (d_content - tf.reduce_sum(content * d_content, -1,
                                                   keepdims=True))
   d_strengths = tf.reduce_sum(d_scores * cosine, -1)
@@ -88,8 +89,8 @@ def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
   d_key_norms = -tf.reduce_sum(d_cos_cos, -1) / key_norms  # [B,H]
   d_memory_norms = -tf.reduce_sum(d_cos_cos, 1) / memory_norms  # [B,N]
   if empty_rows_as is not None:
-    d_memory_norms += _presence_norm_gradient(
-        tf.reduce_sum(d_scores, 1), memory_norms, empty_rows_as)
+    d_memory_norms += _presence_norm_gradient(tf.reduce_sum(d_scores, 1),
+                                              memory_norms)
   d_keys = (tf.einsum("bhn,bnw->bhw", d_dots, memory)
             + (d_key_norms / key_norms)[:, :, None] * keys)
   # Summed over the few heads element-wise rather than as a matmul, so that
@@ -100,15 +101,14 @@ def _address_backward(v, d_w, memory, previous, keys, strengths, gates,
           d_gammas)
 
 
-def _presence_norm_gradient(d_presence, memory_norms, empty_rows_as):
-  """dL/dn [B, N] through log g(i) (addressing.presence) of the rows' norms
-  n = sqrt(s + eps), s = |M(i)|^2, from d_presence = dL/dlog g [B, N]:
-  dlog g/df = (dg/df) / g where g is above the TINY floor (else 0),
+def _presence_norm_gradient(d_presence, memory_norms):
+  """dL/dn [B, N] through log f(i) (addressing.presence) of the rows' norms
+  n = sqrt(s + eps), s = |M(i)|^2, from d_presence = dL/dlog f [B, N]:
+  dlog f/df = 1 / f where f is above the TINY floor (else 0),
   df/ds = c / (s + c)^2, ds/dn = 2 n where s > 0."""
-  squared, presence, d_fill = addressing.presence(memory_norms, empty_rows_as)
-  above = presence > addressing.TINY
-  d_fill = tf.where(above, d_presence * d_fill / tf.where(above, presence,
-                                                          1.0), 0.0)
+  squared, fill = addressing.presence(memory_norms)
+  above = fill > addressing.TINY
+  d_fill = tf.where(above, d_presence / tf.where(above, fill, 1.0), 0.0)
   d_squared = d_fill * addressing.FILL_HALF / tf.square(
       squared + addressing.FILL_HALF)
   return tf.where(squared > 0.0, d_squared * 2.0 * memory_norms, 0.0)

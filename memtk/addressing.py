@@ -16,18 +16,21 @@ first two steps and only moves from where it was, w_t = sharpen(shift(w_{t-1}))
 (`address_by_shift`).
 
 With `empty_rows_as=S` the content weights also weigh each row by how much
-it holds, and all rows that hold (almost) nothing together as S rows,
+it holds, and give the rows that hold (almost) nothing the share of S rows
+of cosine 0 that no row receives (a sink):
 
-    w_c(i) = softmax_i(beta * K[k, M(i)] + log g(i)),
-    g(i)   = f(i) + (1 - f(i)) S / E,   E = max(sum_j (1 - f(j)), 1),
+    w_c(i) = f(i) exp(beta * K[k, M(i)]) / (sum_j f(j) exp(beta * K[k, M(j)]) + S),
     f(i)   = |M(i)|^2 / (|M(i)|^2 + c)                    (`presence`)
 
-(E, the number of empty rows, held constant in gradients). The cosine of an
-empty row is 0, so with eq. 5 alone every unused cell takes the same share
-of a lookup and N - (rows written) of them share its mass: the lookup
-changes with N. With S = 0 empty rows take no content weight; with S > 0
-they keep the share of S rows of cosine 0 at any N (S = 128: about what
-they weigh in a 128-cell memory with a few rows written).
+The cosine of an empty row is 0, so with eq. 5 alone every unused cell takes
+the same share of a lookup and N - (rows written) of them share its mass:
+the lookup changes with N. With S = 0 empty rows take no content weight and
+the written rows take all of it; with S > 0 a key that matches no written
+row better than cosine 0 sends most of its mass to the sink, so w_c sums to
+less than 1 and the location path (the previous weighting, renormalised by
+sharpening) leads: the lookup finds nothing rather than every empty row,
+at any N. S = 128 is what the empty rows weigh together in a fresh
+128-cell memory under eq. 5.
 """
 
 import tensorflow as tf
@@ -66,28 +69,18 @@ def cosine_similarity(memory, keys, memory_norms=None):
   return cosine, key_norms, memory_norms
 
 
-def presence(memory_norms, empty_rows_as=0.0):
-  """(s, g, dg/df) of rows whose norms(M(i)) are `memory_norms` [..., N],
-  the last axis every row of the memory: s = |M(i)|^2 and g(i) (module
-  docstring), [..., N] each, and dg/df = 1 - S / E ([..., 1], or 1 with
-  S = 0), with E held constant in gradients."""
+def presence(memory_norms):
+  """(s, f) of rows whose norms(M(i)) are `memory_norms` [..., N]:
+  s = |M(i)|^2 and f(i) = s / (s + c) (module docstring), [..., N] each."""
   squared = tf.maximum(tf.square(memory_norms) - EPS, 0.0)
-  fill = squared / (squared + FILL_HALF)
-  if not empty_rows_as:
-    return squared, fill, 1.0
-  empty = tf.stop_gradient(tf.maximum(
-      tf.reduce_sum(1.0 - fill, -1, keepdims=True), 1.0))
-  share = empty_rows_as / empty
-  return squared, fill + (1.0 - fill) * share, 1.0 - share
+  return squared, squared / (squared + FILL_HALF)
 
 
-def log_presence(memory_norms, empty_rows_as=0.0):
-  """[..., N] log g(i) (`presence`): about 0 for a row that holds a written
-  vector; for an empty one log(S / E), or with S = 0 log f(i) (a
-  constant-memory row: -20; an all-zero row: log(TINY) = -69, finite, with
-  a zero gradient)."""
-  return tf.math.log(tf.maximum(presence(memory_norms, empty_rows_as)[1],
-                                TINY))
+def log_presence(memory_norms):
+  """[..., N] log f(i) (`presence`): about 0 for a row that holds a written
+  vector; a constant-memory row -20; an all-zero row log(TINY) = -69,
+  finite, with a zero gradient."""
+  return tf.math.log(tf.maximum(presence(memory_norms)[1], TINY))
 
 
 def content_scores(cosine, strengths, presence=None):
@@ -96,6 +89,17 @@ def content_scores(cosine, strengths, presence=None):
   to [B, H, N]) is given (empty_rows_as)."""
   scores = strengths[:, :, None] * cosine
   return scores if presence is None else scores + presence
+
+
+def content_softmax(scores, empty_rows_as=None):
+  """[B, H, N] w_c from its logits `scores` [B, H, N]: the softmax, or with
+  S = empty_rows_as > 0 the softmax over the N logits and the sink's log S,
+  the sink's share dropped (module docstring)."""
+  if not empty_rows_as:
+    return tf.nn.softmax(scores, axis=-1)
+  sink = tf.fill(tf.shape(scores[..., :1]),
+                 tf.math.log(tf.constant(empty_rows_as, scores.dtype)))
+  return tf.nn.softmax(tf.concat([scores, sink], -1), axis=-1)[..., :-1]
 
 
 def rolls(weights, num_shifts):
@@ -116,15 +120,17 @@ def content_weights(memory, keys, strengths, empty_rows_as=None):
     keys: [B, H, W] key vectors k_t, one per head.
     strengths: [B, H] key strengths beta_t >= 0.
     empty_rows_as: None (eq. 5), or S >= 0: weigh each row by how much it
-      holds, the empty ones together as S rows (module docstring).
+      holds, beside a sink of S rows of cosine 0 (module docstring).
 
   Returns:
-    [B, H, N] weights; each row sums to 1.
+    [B, H, N] weights; each row sums to 1, or with S > 0 to 1 less the
+    sink's share.
   """
   cosine, _, memory_norms = cosine_similarity(memory, keys)
   presence = (None if empty_rows_as is None else
-              log_presence(memory_norms, empty_rows_as)[:, None, :])
-  return tf.nn.softmax(content_scores(cosine, strengths, presence), axis=-1)
+              log_presence(memory_norms)[:, None, :])
+  return content_softmax(content_scores(cosine, strengths, presence),
+                         empty_rows_as)
 
 
 def interpolate(content, previous, gates):
@@ -301,21 +307,19 @@ def sparse_content_weights(rows, keys, strengths, empty_rows_as=None):
   Args:
     rows: [B, H, K] + [W] the memory rows M(i_k) of each head's support.
     keys: [B, H, W] keys k_t; strengths: [B, H] beta_t >= 0.
-    empty_rows_as: None, or 0: weigh each row by how much it holds, f(i),
-      so empty rows take no weight (as content_weights; a support does not
-      see how many rows are empty, so S > 0 has no sparse form).
+    empty_rows_as: None, or S >= 0: weigh each row by how much it holds,
+      beside a sink of S rows of cosine 0 (as content_weights).
 
   Returns:
-    [B, H, K] weights; each row sums to 1. Norms as in `cosine_similarity`.
+    [B, H, K] weights; each row sums to 1 (with S > 0: 1 less the sink's
+    share). Norms as in `cosine_similarity`.
   """
   dots = tf.einsum("bhw,bhkw->bhk", keys, rows)
   row_norms = norms(rows)
   cosine = dots / (norms(keys)[:, :, None] * row_norms)
-  if empty_rows_as:
-    raise ValueError(f"empty_rows_as={empty_rows_as!r}: a support's content "
-                     "weights take only None or 0")
   presence = None if empty_rows_as is None else log_presence(row_norms)
-  return tf.nn.softmax(content_scores(cosine, strengths, presence), axis=-1)
+  return content_softmax(content_scores(cosine, strengths, presence),
+                         empty_rows_as)
 
 
 def sparse_address(content_indices, content, previous_indices, previous,

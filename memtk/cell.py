@@ -99,16 +99,13 @@ def _check_positive_int(name, value):
     raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def _check_empty_rows_as(value, mode):
+def _check_empty_rows_as(value):
   if value is None:
     return
   if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
       0 <= value < float("inf")):
     raise ValueError(f"empty_rows_as must be None or a number >= 0, got "
                      f"{value!r}")
-  if value and not mode.sees_every_row:
-    raise ValueError(f"empty_rows_as={value!r}: {mode.name} heads take only "
-                     "0 (a support does not see how many rows are empty)")
 
 
 def _check_content_index(cell):
@@ -231,7 +228,7 @@ class NTMCell(keras.layers.Layer):
     self.sparse_k = sparse_k
     self.initial_window = initial_window
     self.mode = modes.make_mode(addressing, sparse_k)
-    _check_empty_rows_as(empty_rows_as, self.mode)
+    _check_empty_rows_as(empty_rows_as)
     self.shift_range = shift_range
     self.memory_init = memory_init
     self.clip_value = float(clip_value)

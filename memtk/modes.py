@@ -68,7 +68,6 @@ class SoftMode:
   choices = ("soft",)
   default_choice = "soft"
   estimated = False  # trained by plain backpropagation
-  sees_every_row = True  # a lookup can count the empty rows (empty_rows_as)
 
   def initial_cells(self, cell):
     """The cells w_0 may cover: the cell's initial window."""
@@ -101,7 +100,6 @@ class HardMode:
   choices = ("greedy", "sample", "gumbel", "soft")
   default_choice = "greedy"
   estimated = True  # trained through a gradient estimator
-  sees_every_row = True
 
   def support_size(self, cell):
     del cell
@@ -227,7 +225,6 @@ class SparseMode:
   choices = ("sparse",)
   default_choice = "sparse"
   estimated = False
-  sees_every_row = False  # a support's weights see its K rows only
 
   def __init__(self, k):
     self.k = k
@@ -285,7 +282,7 @@ class SparseMode:
       return memory[2].top_cells(memory[0], memory[1], p.key, k)
     memory, norms = memory
     cosine, _, _ = addressing.cosine_similarity(memory, p.key, norms)
-    if cell.empty_rows_as is not None:  # rank by w_c's logits (S = 0)
+    if cell.empty_rows_as is not None:  # rank by w_c's logits
       cosine = addressing.content_scores(
           cosine, p.strength, addressing.log_presence(norms)[:, None, :])
     return addressing.top_cells(cosine, k)

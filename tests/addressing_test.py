@@ -23,18 +23,17 @@ def np_content(memory, keys, strengths, eps=1e-6):
 
 
 def np_content_presence(memory, keys, strengths, empty_rows_as=0.0,
-                          eps=1e-6, c=1e-2, tiny=1e-30):
-  """softmax_i(beta cos + log g(i)), g(i) = f(i) + (1 - f(i)) S / E,
-  f(i) = |M(i)|^2 / (|M(i)|^2 + c), E = max(sum_j (1 - f(j)), 1)."""
+                        eps=1e-6, c=1e-2):
+  """f(i) exp(beta cos_i) / (sum_j f(j) exp(beta cos_j) + S),
+  f(i) = |M(i)|^2 / (|M(i)|^2 + c): the sink's S rows of cosine 0 take
+  their share and give it to no row."""
   squared = (memory ** 2).sum(-1)  # [B, N]
   fill = squared / (squared + c)
-  empty = np.maximum((1 - fill).sum(-1, keepdims=True), 1.0)
-  log_fill = np.log(np.maximum(fill + (1 - fill) * empty_rows_as / empty,
-                               tiny))
   cosine = np.einsum("bhw,bnw->bhn", keys, memory) / (
       np.sqrt((keys ** 2).sum(-1) + eps)[:, :, None]
       * np.sqrt(squared + eps)[:, None, :])
-  return softmax(strengths[:, :, None] * cosine + log_fill[:, None, :])
+  terms = fill[:, None, :] * np.exp(strengths[:, :, None] * cosine)
+  return terms / (terms.sum(-1, keepdims=True) + empty_rows_as)
 
 
 def np_shift(weights, shifts):
@@ -131,26 +130,34 @@ class AddressingTest(tf.test.TestCase, parameterized.TestCase):
         empty_rows_as)
     large = addressing.content_weights(np.concatenate([written, empty], 1),
                                        keys, strengths, empty_rows_as)
-    # With S > 0 a written row keeps a sliver (1 - f(i)) S / E of the
-    # empty rows' share, f(i) = 0.998 here: within 2e-3.
-    atol = 2e-3 if empty_rows_as else 1e-6
-    self.assertAllClose(large[:, :, :6], small[:, :, :6], atol=atol)
+    self.assertAllClose(large[:, :, :6], small[:, :, :6], atol=1e-5)
     self.assertAllClose(tf.reduce_sum(large[:, :, 6:], -1),
-                        tf.reduce_sum(small[:, :, 6:], -1), atol=atol)
+                        tf.reduce_sum(small[:, :, 6:], -1), atol=1e-5)
+    # The sink takes a share and gives it to no row.
+    total = tf.reduce_sum(large, -1).numpy()
+    if empty_rows_as:
+      self.assertLess(total.max(), 0.999)
+    else:
+      self.assertAllClose(total, np.ones_like(total), atol=1e-6)
     plain = addressing.content_weights(np.concatenate([written, empty], 1),
                                        keys, strengths)
     self.assertGreater(plain.numpy()[:, :, 6:].sum(-1).min(), 0.5)
 
-  def test_empty_rows_as_on_an_empty_memory_is_uniform_and_finite(self):
+  @parameterized.parameters(0.0, 128.0)
+  def test_empty_rows_as_on_an_empty_memory_is_finite(self, empty_rows_as):
+    """An empty memory: with S = 0 every row alike (uniform), with S > 0
+    the sink takes (nearly) everything; finite gradients either way."""
     for value in (0.0, 1e-6):
       memory = tf.fill((2, 6, 4), value)
       keys = tf.constant(self.rng.normal(size=(2, 3, 4)), tf.float32)
       strengths = tf.constant(self.rng.uniform(0, 5, size=(2, 3)), tf.float32)
       with tf.GradientTape() as tape:
         tape.watch([memory, keys, strengths])
-        weights = addressing.content_weights(memory, keys, strengths, 0.0)
+        weights = addressing.content_weights(memory, keys, strengths,
+                                             empty_rows_as)
         loss = tf.reduce_sum(weights * tf.range(6, dtype=tf.float32))
-      self.assertAllClose(weights, np.full((2, 3, 6), 1 / 6), atol=1e-5)
+      want = 0.0 if empty_rows_as else 1 / 6
+      self.assertAllClose(weights, np.full((2, 3, 6), want), atol=1e-5)
       for g in tape.gradient(loss, [memory, keys, strengths]):
         self.assertTrue(np.all(np.isfinite(g.numpy())))
 
@@ -160,11 +167,12 @@ class AddressingTest(tf.test.TestCase, parameterized.TestCase):
     keys = self.rng.normal(size=(2, 3, 4))
     strengths = self.rng.uniform(0, 5, size=(2, 3))
     rows = np.broadcast_to(memory[:, None], (2, 3, 6, 4))
-    self.assertAllClose(
-        addressing.sparse_content_weights(rows, keys, strengths, 0.0),
-        np_content_presence(memory, keys, strengths), atol=1e-6)
-    with self.assertRaisesRegex(ValueError, "empty_rows_as=2.0"):
-      addressing.sparse_content_weights(rows, keys, strengths, 2.0)
+    for empty_rows_as in (0.0, 2.0):
+      self.assertAllClose(
+          addressing.sparse_content_weights(rows, keys, strengths,
+                                            empty_rows_as),
+          np_content_presence(memory, keys, strengths, empty_rows_as),
+          atol=1e-6)
 
   def test_interpolate_matches_numpy(self):
     content = softmax(self.rng.normal(size=(2, 3, 5)))

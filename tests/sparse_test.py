@@ -194,7 +194,8 @@ class SoftEqualityTest(Float64TestCase):
   @parameterized.named_parameters(
       ("content", True, (1, 1), 5, 5), ("content_heads", True, (2, 2), 4, 6),
       ("shift", False, (1, 1), 5, 5), ("shift_heads", False, (2, 1), 4, 9),
-      ("empty_rows_as_zero", True, (2, 1), 6, 6, 0.0))
+      ("empty_rows_as_zero", True, (2, 1), 6, 6, 0.0),
+      ("empty_rows_as_sink", True, (2, 1), 6, 6, 3.0))
   def test_sparse_with_k_at_least_n_is_soft(self, content, heads, n, k,
                                             empty_rows_as=None):
     models = []
@@ -239,7 +240,8 @@ class RowLoopTest(Float64TestCase):
       ("shift_constant_memory", False, (2, 2), 6, 3, "constant"),
       ("content_random_memory", True, (1, 1), 9, 3, "random"),
       # Content ranked and weighted by the rows' fill: empty rows untouched.
-      ("content_empty_rows_as_zero", True, (2, 1), 9, 3, "constant", 0.0))
+      ("content_empty_rows_as_zero", True, (2, 1), 9, 3, "constant", 0.0),
+      ("content_empty_rows_as_sink", True, (2, 1), 9, 3, "constant", 3.0))
   def test_values_and_gradients_equal_dense_step(
       self, content, heads, memory_size, k, memory_init="learned",
       empty_rows_as=None):
