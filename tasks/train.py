@@ -62,9 +62,10 @@ _CONTENT_ADDRESSING = flags.DEFINE_boolean(
     "(and shift); --nocontent_addressing: heads only shift from cell 0.")
 _EMPTY_ROWS_AS = flags.DEFINE_float(
     "empty_rows_as", _D["empty_rows_as"], "Content lookups weigh each row by "
-    "how much it holds and the never-written rows together as this many "
-    "rows, at any memory size (0: they take no weight; unset: the NTM "
-    "paper's lookup, where each unused row counts; memtk.addressing).")
+    "how much it holds (never-written rows take no weight) beside a sink of "
+    "this many rows of cosine 0 that takes the share no written row matches, "
+    "at any memory size (unset: the NTM paper's lookup, where each unused "
+    "row counts; memtk.addressing).")
 _GATE_BIAS = flags.DEFINE_float(
     "gate_bias", _D["gate_bias"], "Initial bias of every head's "
     "interpolation gate (negative: heads start from their previous weighting).")
