@@ -34,10 +34,8 @@ def _address_forward(memory, previous, keys, strengths, gates, shift_weights,
   num_shifts = shift_weights.shape[-1]
   cosine, key_norms, memory_norms = addressing.cosine_similarity(
       memory, keys, memory_norms)
-  presence = (None if empty_rows_as is None else
-              addressing.log_presence(memory_norms)[:, None, :])
-  content = addressing.content_softmax(
-      addressing.content_scores(cosine, strengths, presence), empty_rows_as)
+  content = addressing.lookup_weights(
+      cosine, strengths, memory_norms[:, None, :], empty_rows_as)
   gated = addressing.interpolate(content, previous, gates)
   gated_rolls = addressing.rolls(gated, num_shifts)
   shifted = sum(shift_weights[:, :, k:k + 1] * gated_rolls[k]

@@ -85,7 +85,7 @@ def log_presence(memory_norms):
 
 def content_scores(cosine, strengths, presence=None):
   """[B, H, N] the logits of w_c: beta * K[k, M(i)] (cosine [B, H, N],
-  strengths [B, H]), plus log g(i) when `presence` (log_presence, broadcast
+  strengths [B, H]), plus log f(i) when `presence` (log_presence, broadcast
   to [B, H, N]) is given (empty_rows_as)."""
   scores = strengths[:, :, None] * cosine
   return scores if presence is None else scores + presence
@@ -100,6 +100,15 @@ def content_softmax(scores, empty_rows_as=None):
   sink = tf.fill(tf.shape(scores[..., :1]),
                  tf.math.log(tf.constant(empty_rows_as, scores.dtype)))
   return tf.nn.softmax(tf.concat([scores, sink], -1), axis=-1)[..., :-1]
+
+
+def lookup_weights(cosine, strengths, row_norms, empty_rows_as=None):
+  """[B, H, N] w_c from the cosines [B, H, N]: eq. 5, or with empty_rows_as
+  the rows weighed by presence (their norms `row_norms`, broadcast to the
+  cosines) beside the sink (module docstring)."""
+  presence = None if empty_rows_as is None else log_presence(row_norms)
+  return content_softmax(content_scores(cosine, strengths, presence),
+                         empty_rows_as)
 
 
 def rolls(weights, num_shifts):
@@ -127,10 +136,8 @@ def content_weights(memory, keys, strengths, empty_rows_as=None):
     sink's share.
   """
   cosine, _, memory_norms = cosine_similarity(memory, keys)
-  presence = (None if empty_rows_as is None else
-              log_presence(memory_norms)[:, None, :])
-  return content_softmax(content_scores(cosine, strengths, presence),
-                         empty_rows_as)
+  return lookup_weights(cosine, strengths, memory_norms[:, None, :],
+                        empty_rows_as)
 
 
 def interpolate(content, previous, gates):
@@ -317,9 +324,7 @@ def sparse_content_weights(rows, keys, strengths, empty_rows_as=None):
   dots = tf.einsum("bhw,bhkw->bhk", keys, rows)
   row_norms = norms(rows)
   cosine = dots / (norms(keys)[:, :, None] * row_norms)
-  presence = None if empty_rows_as is None else log_presence(row_norms)
-  return content_softmax(content_scores(cosine, strengths, presence),
-                         empty_rows_as)
+  return lookup_weights(cosine, strengths, row_norms, empty_rows_as)
 
 
 def sparse_address(content_indices, content, previous_indices, previous,
