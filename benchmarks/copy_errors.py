@@ -4,6 +4,8 @@ all-zero input vector against the others, and where the read head starts.
   python -m benchmarks.copy_errors \
       --runs=benchmarks/results/convergence/copy-seed6,benchmarks/results/convergence/copy-seed3
   python -m benchmarks.copy_errors --runs=runs/copy --length=120
+  python -m benchmarks.copy_errors --runs=runs/copy --length=120 \
+      --zero_at=5,15,25,40,60,90,119 --sequences=1000
 
 For every run directory (its model.keras, written by tasks.train) it tests
 --sequences fresh copy sequences (the test distribution: uniform bits; with
@@ -17,6 +19,13 @@ on the cell written first; then the same split for the sequences whose
 first vector is all zeros. It also writes heatmap_zero_start.png into the
 run directory: the model's attention on one fixed test sequence of length
 10 that starts with an all-zero vector.
+
+With --zero_at (and --length) it measures instead how the model takes one
+all-zero vector at each of those steps: the same --sequences sequences with
+no all-zero vector (every one redrawn), then each with the vector at that
+step zeroed, printing for each the mean bit errors, the share of sequences
+copied wrong and the share derailed (more than a quarter of the copy's bits
+wrong).
 """
 
 import os
@@ -37,6 +46,11 @@ _TEST_SEED = flags.DEFINE_integer("test_seed", 12345, "Seeds the test "
 _LENGTH = flags.DEFINE_integer(
     "length", None, "Test sequences of this one length (e.g. 120, the "
     "longest generalisation size) instead of the training distribution.")
+
+
+_ZERO_AT = flags.DEFINE_list(
+    "zero_at", [], "Steps of the input (< --length) at which to test one "
+    "all-zero vector in otherwise zero-free sequences.")
 
 
 def _zero_vectors(inputs, num_bits):
@@ -79,6 +93,50 @@ def zero_start_sequence(task, seed, length=10):
       return inputs[i], targets[i], mask[i]
 
 
+def without_zero_vectors(inputs, targets, mask, num_bits, rng):
+  """Copies of a batch in which every all-zero data vector of the input
+  phase is redrawn (its target too), so that none is left."""
+  inputs, targets = inputs.copy(), targets.copy()
+  lengths = mask.sum(1).astype(int)
+  while True:
+    b, t = np.nonzero(_zero_vectors(inputs, num_bits)
+                      & (np.arange(inputs.shape[1]) < lengths[:, None]))
+    if not len(b):
+      return inputs, targets
+    inputs[b, t, :num_bits] = rng.integers(0, 2, (len(b), num_bits))
+    targets[b, lengths[b] + 1 + t] = inputs[b, t, :num_bits]
+
+
+def with_zero_vector_at(inputs, targets, mask, num_bits, step):
+  """Copies of a batch with the data vector at input `step` (and its
+  target) all zeros."""
+  lengths = mask.sum(1).astype(int)
+  if np.any(step >= lengths) or step < 0:
+    raise ValueError(f"zero_at step {step} is outside the input "
+                     f"(lengths {lengths.min()}-{lengths.max()})")
+  inputs, targets = inputs.copy(), targets.copy()
+  inputs[:, step, :num_bits] = 0.0
+  targets[np.arange(len(lengths)), lengths + 1 + step] = 0.0
+  return inputs, targets
+
+
+def zero_vector_rows(errors_of, inputs, targets, mask, num_bits, steps, rng):
+  """[(step or None, mean bit errors, share wrong, share derailed)]: the batch
+  without zero vectors (None), then with one at each step; errors_of maps
+  (inputs, targets, mask) to [B] bit errors; derailed: more than a quarter
+  of the copy's bits wrong."""
+  clean = without_zero_vectors(inputs, targets, mask, num_bits, rng)
+  bits = mask.sum(1) * num_bits
+  rows = []
+  for step in [None, *steps]:
+    x, y = clean if step is None else with_zero_vector_at(
+        *clean, mask, num_bits, step)
+    errors = errors_of(x, y, mask)
+    rows.append((step, float(errors.mean()), float(np.mean(errors > 0)),
+                 float(np.mean(errors > bits / 4))))
+  return rows
+
+
 def error_split(errors, flagged):
   """Error statistics of the flagged sequences against the others."""
   total = max(float(errors.sum()), 1e-12)
@@ -116,14 +174,13 @@ def main(argv):
                                            _TEST_SEED.value, _LENGTH.value)
   except ValueError as e:
     sys.exit(f"error: --{e}")
+  if _ZERO_AT.value:
+    return _zero_at(task, inputs, targets, mask)
   lengths = mask.sum(1).astype(int)
   flagged = has_zero_vector(inputs, lengths, task.output_size)
   zero_first = starts_with_zero(inputs, task.output_size)
   for logdir in _RUNS.value:
-    path = os.path.join(logdir, "model.keras")
-    if not os.path.exists(path):
-      sys.exit(f"error: --runs entry {logdir!r} has no model.keras")
-    model = keras.models.load_model(path)
+    model = _load(logdir)
     errors = common.Evaluator(model).errors(inputs, targets, mask)
     split = error_split(errors, flagged)
     misses = [read_start_misses(model, inputs, lengths,
@@ -150,6 +207,35 @@ def main(argv):
                              title=f"{os.path.basename(logdir)}, first vector "
                              "all zeros")
     print(f"wrote {heatmap}", flush=True)
+
+
+def _zero_at(task, inputs, targets, mask):
+  try:
+    steps = [int(s) for s in _ZERO_AT.value]
+  except ValueError:
+    sys.exit(f"error: --zero_at must list steps, got {_ZERO_AT.value!r}")
+  length = int(mask.sum(1).min())
+  if _LENGTH.value is None or any(not 0 <= s < length for s in steps):
+    sys.exit(f"error: --zero_at steps must be in [0, --length), got "
+             f"{_ZERO_AT.value!r} with --length={_LENGTH.value}")
+  for logdir in _RUNS.value:
+    model = _load(logdir)
+    errors_of = common.Evaluator(model).errors
+    rows = zero_vector_rows(errors_of, inputs, targets, mask,
+                            task.output_size, steps,
+                            np.random.default_rng(_TEST_SEED.value))
+    for step, mean, wrong, derailed in rows:
+      where = "no all-zero vector" if step is None else f"zero at {step:4d}"
+      print(f"{logdir}: length {length}, {where}: {mean:.3f} bit errors per "
+            f"sequence, {100 * wrong:.1f}% wrong, {100 * derailed:.1f}% "
+            "derailed", flush=True)
+
+
+def _load(logdir):
+  path = os.path.join(logdir, "model.keras")
+  if not os.path.exists(path):
+    sys.exit(f"error: --runs entry {logdir!r} has no model.keras")
+  return keras.models.load_model(path)
 
 
 if __name__ == "__main__":

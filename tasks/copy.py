@@ -12,10 +12,13 @@ Every batch is padded to T = 2 * max_length + 1 steps, so one compiled step
 serves every length in the batch.
 
 Test sequences draw every bit uniformly. Training sequences (train_sample)
-start with an all-zero vector more often: such a vector looks like the
-silence of the output phase, and a sequence that starts with one (1 in 256
-under uniform bits) is otherwise met once every eight batches of 32, too
-rarely for a model to learn where the copy starts (docs/convergence.md).
+hold all-zero vectors more often: such a vector looks like the silence of
+the output phase. A sequence that starts with one (1 in 256 under uniform
+bits) is otherwise met once every eight batches of 32, too rarely for a
+model to learn where the copy starts (docs/convergence.md); one further in
+(1 in 256 vectors) makes a model that never met it often enough move its
+waiting read head off the first cell in 1-2% of the cases, which at length
+120 (0.47 such vectors a sequence) is all of its errors (docs/tasks.md).
 """
 
 import numpy as np
@@ -27,7 +30,7 @@ class CopyTask:
   name = "copy"
 
   def __init__(self, num_bits=8, min_length=1, max_length=20,
-               train_zero_start=1 / 16):
+               train_zero_start=1 / 16, train_zero_vector=1 / 4):
     if num_bits < 1:
       raise ValueError(f"num_bits must be >= 1, got {num_bits}")
     if min_length < 1:
@@ -35,9 +38,10 @@ class CopyTask:
     if max_length < min_length:
       raise ValueError(f"max_length must be >= min_length={min_length}, got "
                        f"{max_length}")
-    if not 0 <= train_zero_start < 1:
-      raise ValueError(f"train_zero_start must be in [0, 1), got "
-                       f"{train_zero_start}")
+    for name, share in [("train_zero_start", train_zero_start),
+                        ("train_zero_vector", train_zero_vector)]:
+      if not 0 <= share < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {share}")
     self.num_bits = num_bits
     self.min_length = min_length
     self.max_length = max_length
@@ -46,6 +50,7 @@ class CopyTask:
     self.num_steps = 2 * max_length + 1
     self.max_size = max_length  # the largest training size, in size_name units
     self.train_zero_start = train_zero_start
+    self.train_zero_vector = train_zero_vector
 
   def sample(self, rng, batch_size, difficulty=1.0):
     """A batch: inputs [B, T, b+1], targets [B, T, b], mask [B, T] (float32).
@@ -53,14 +58,17 @@ class CopyTask:
     `difficulty` in (0, 1] caps the lengths at that fraction of the way from
     min_length to max_length (for a curriculum); the padding stays the same.
     """
-    return self._sample(rng, batch_size, difficulty, zero_start=0.0)
+    return self._sample(rng, batch_size, difficulty, 0.0, 0.0)
 
   def train_sample(self, rng, batch_size, difficulty=1.0):
     """A training batch: as `sample`, but a sequence's first vector is then
-    set to all zeros with probability train_zero_start."""
-    return self._sample(rng, batch_size, difficulty, self.train_zero_start)
+    set to all zeros with probability train_zero_start, and (independently)
+    one vector at a uniformly drawn step of its input with probability
+    train_zero_vector."""
+    return self._sample(rng, batch_size, difficulty, self.train_zero_start,
+                        self.train_zero_vector)
 
-  def _sample(self, rng, batch_size, difficulty, zero_start):
+  def _sample(self, rng, batch_size, difficulty, zero_start, zero_vector):
     longest = self.min_length + int(round(
         (self.max_length - self.min_length) * difficulty))
     lengths = rng.integers(self.min_length, longest + 1, size=batch_size)
@@ -72,6 +80,10 @@ class CopyTask:
                                     self.num_bits)).astype(np.float32)
     if zero_start:
       bits[rng.random(batch_size) < zero_start, 0] = 0.0
+    if zero_vector:  # no draws without it: the old streams stay the same
+      picked = np.flatnonzero(rng.random(batch_size) < zero_vector)
+      steps = rng.integers(0, lengths[picked])
+      bits[picked, steps] = 0.0
     for i, length in enumerate(lengths):
       inputs[i, :length, :self.num_bits] = bits[i, :length]
       inputs[i, length, self.num_bits] = 1.0
@@ -81,7 +93,8 @@ class CopyTask:
 
   def variant(self, size):
     """The same task at one fixed length, for generalisation tests."""
-    return CopyTask(self.num_bits, size, size, self.train_zero_start)
+    return CopyTask(self.num_bits, size, size, self.train_zero_start,
+                    self.train_zero_vector)
 
   # Longer than training (lengths 1-20) to test generalisation, as in the paper.
   generalisation_sizes = (20, 40, 80, 120)

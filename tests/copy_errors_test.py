@@ -62,6 +62,49 @@ class CopyErrorsTest(tf.test.TestCase):
     self.assertEqual((none["share_of_errors"], none["wrong_flagged"],
                       none["bits_per_wrong"]), (0.0, 0.0, 0.0))
 
+  def _consistent(self, inputs, targets, mask):
+    lengths = mask.sum(1).astype(int)
+    for i, length in enumerate(lengths):
+      self.assertAllEqual(targets[i, length + 1:2 * length + 1],
+                          inputs[i, :length, :8])
+
+  def test_zero_vectors_redrawn_then_one_placed(self):
+    task = copy.CopyTask().variant(12)
+    rng = np.random.default_rng(0)
+    inputs, targets, mask = task.sample(rng, 400)
+    inputs[:5, 3, :8] = 0  # several for sure
+    targets[:5, 12 + 1 + 3] = 0
+    x, y = copy_errors.without_zero_vectors(inputs, targets, mask, 8, rng)
+    self.assertFalse(copy_errors.has_zero_vector(x, mask.sum(1), 8).any())
+    self._consistent(x, y, mask)
+    self.assertTrue(copy_errors.has_zero_vector(inputs, mask.sum(1), 8)[:5]
+                    .all())  # the batch given is left as it was
+    z, w = copy_errors.with_zero_vector_at(x, y, mask, 8, 7)
+    zero = z[:, :12, :8].sum(-1) == 0
+    self.assertTrue(zero[:, 7].all())
+    self.assertEqual(int(zero.sum()), 400)  # that step only
+    self._consistent(z, w, mask)
+    for step in (12, -1):
+      with self.assertRaisesRegex(ValueError, f"zero_at step {step}"):
+        copy_errors.with_zero_vector_at(x, y, mask, 8, step)
+
+  def test_zero_vector_rows_of_a_model_that_derails_on_them(self):
+    # A stand-in for a model: copies right unless a zero vector comes after
+    # step 4, then gets every bit of the copy wrong in half the sequences.
+    def errors_of(x, y, m):
+      zero = (x[:, :10, :8].sum(-1) == 0)
+      derails = zero[:, 5:].any(1) & (np.arange(len(x)) % 2 == 0)
+      return np.where(derails, m.sum(1) * 8, 0.0)
+
+    task = copy.CopyTask().variant(10)
+    inputs, targets, mask = task.sample(np.random.default_rng(1), 100)
+    rows = copy_errors.zero_vector_rows(errors_of, inputs, targets, mask, 8,
+                                        [2, 6], np.random.default_rng(2))
+    self.assertEqual([r[0] for r in rows], [None, 2, 6])
+    self.assertAllClose(rows[0][1:], (0.0, 0.0, 0.0))
+    self.assertAllClose(rows[1][1:], (0.0, 0.0, 0.0))
+    self.assertAllClose(rows[2][1:], (40.0, 0.5, 0.5))
+
 
 if __name__ == "__main__":
   tf.test.main()

@@ -63,14 +63,15 @@ class CopyTaskTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "num_bits"):
       copy.CopyTask(num_bits=0)
     for share in (-0.1, 1.0):
-      with self.assertRaisesRegex(ValueError, f"train_zero_start.*{share}"):
-        copy.CopyTask(train_zero_start=share)
+      for name in ("train_zero_start", "train_zero_vector"):
+        with self.assertRaisesRegex(ValueError, f"{name}.*{share}"):
+          copy.CopyTask(**{name: share})
 
   def _zero_first_share(self, batch):
     return np.mean(batch[0][:, 0, :8].sum(-1) == 0)
 
   def test_training_starts_with_zero_vectors_more_often_test_does_not(self):
-    task = copy.CopyTask(train_zero_start=0.25)
+    task = copy.CopyTask(train_zero_start=0.25, train_zero_vector=0.0)
     train = task.train_sample(np.random.default_rng(0), 4000)
     test = task.sample(np.random.default_rng(0), 4000)
     # P(first vector all zero) = 0.25 + 0.75 / 256 in training, 1 / 256 in test.
@@ -86,15 +87,43 @@ class CopyTaskTest(tf.test.TestCase):
       self.assertAllEqual(y[i, length + 1:2 * length + 1], x[i, :length, :8])
       self.assertEqual(x[i, length, 8], 1.0)
 
+  def test_training_holds_a_zero_vector_anywhere_more_often(self):
+    task = copy.CopyTask(train_zero_start=0.0, train_zero_vector=0.25)
+    x, y, m = task.train_sample(np.random.default_rng(1), 8000)
+    lengths = m.sum(1).astype(int)
+    zero = (x[:, :, :8].sum(-1) == 0) & (
+        np.arange(x.shape[1]) < lengths[:, None])
+    # P(a zero vector) = 0.25 + 0.75 P(one under uniform bits); uniform bits
+    # give 1 - (255/256)^L, about 4% over lengths 1-20.
+    natural = np.mean(1 - (255 / 256) ** lengths)
+    self.assertAllClose(zero.any(1).mean(), 0.25 + 0.75 * natural, atol=0.02)
+    # Its step is uniform over the input (the mean of (step + 1/2) / L is
+    # 1/2), and at the first step in about 1 / L of the sequences.
+    held = zero.any(1)
+    where = (np.argmax(zero, 1)[held] + 0.5) / lengths[held]
+    self.assertAllClose(where.mean(), 0.5, atol=0.03)
+    self.assertGreater(np.mean(zero[:, 0]), 0.01)
+    self.assertLess(np.mean(zero[:, 0]), 0.05)
+    # The targets are the zeroed inputs; the test distribution is untouched.
+    for i in range(200):
+      self.assertAllEqual(y[i, lengths[i] + 1:2 * lengths[i] + 1],
+                          x[i, :lengths[i], :8])
+    tx, _, tm = task.sample(np.random.default_rng(1), 8000)
+    test_zero = (tx[:, :, :8].sum(-1) == 0) & (
+        np.arange(tx.shape[1]) < tm.sum(1)[:, None])
+    self.assertAllClose(test_zero.any(1).mean(), natural, atol=0.01)
+
   def test_zero_share_off_trains_on_the_test_distribution(self):
-    task = copy.CopyTask(train_zero_start=0.0)
+    task = copy.CopyTask(train_zero_start=0.0, train_zero_vector=0.0)
     for u, v in zip(task.train_sample(np.random.default_rng(5), 16, 0.5),
                     task.sample(np.random.default_rng(5), 16, 0.5)):
       self.assertAllEqual(u, v)
 
   def test_variant_keeps_the_training_share(self):
-    self.assertEqual(
-        copy.CopyTask(train_zero_start=0.2).variant(40).train_zero_start, 0.2)
+    variant = copy.CopyTask(train_zero_start=0.2,
+                            train_zero_vector=0.3).variant(40)
+    self.assertEqual((variant.train_zero_start, variant.train_zero_vector),
+                     (0.2, 0.3))
 
 
 class AssociativeRecallTaskTest(tf.test.TestCase):
