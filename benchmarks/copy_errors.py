@@ -25,7 +25,8 @@ all-zero vector at each of those steps: the same --sequences sequences with
 no all-zero vector (every one redrawn), then each with the vector at that
 step zeroed, printing for each the mean bit errors, the share of sequences
 copied wrong and the share derailed (more than a quarter of the copy's bits
-wrong).
+wrong), and drawing the first derailed sequence of the step that derails
+most into the run directory's heatmap_zero_at<length>.png.
 """
 
 import os
@@ -120,21 +121,20 @@ def with_zero_vector_at(inputs, targets, mask, num_bits, step):
   return inputs, targets
 
 
-def zero_vector_rows(errors_of, inputs, targets, mask, num_bits, steps, rng):
-  """[(step or None, mean bit errors, share wrong, share derailed)]: the batch
-  without zero vectors (None), then with one at each step; errors_of maps
-  (inputs, targets, mask) to [B] bit errors; derailed: more than a quarter
-  of the copy's bits wrong."""
-  clean = without_zero_vectors(inputs, targets, mask, num_bits, rng)
-  bits = mask.sum(1) * num_bits
-  rows = []
-  for step in [None, *steps]:
-    x, y = clean if step is None else with_zero_vector_at(
-        *clean, mask, num_bits, step)
-    errors = errors_of(x, y, mask)
-    rows.append((step, float(errors.mean()), float(np.mean(errors > 0)),
-                 float(np.mean(errors > bits / 4))))
+def zero_vector_rows(errors_of, inputs, targets, mask, num_bits, steps):
+  """[(step or None, [B] bit errors)]: the batch as given (None; see
+  without_zero_vectors), then with one all-zero vector at each step;
+  errors_of maps (inputs, targets, mask) to [B] bit errors."""
+  rows = [(None, errors_of(inputs, targets, mask))]
+  for step in steps:
+    x, y = with_zero_vector_at(inputs, targets, mask, num_bits, step)
+    rows.append((step, errors_of(x, y, mask)))
   return rows
+
+
+def derailed(errors, mask, num_bits):
+  """[B] bool: more than a quarter of the copy's bits wrong."""
+  return errors > mask.sum(1) * num_bits / 4
 
 
 def error_split(errors, flagged):
@@ -218,17 +218,30 @@ def _zero_at(task, inputs, targets, mask):
   if _LENGTH.value is None or any(not 0 <= s < length for s in steps):
     sys.exit(f"error: --zero_at steps must be in [0, --length), got "
              f"{_ZERO_AT.value!r} with --length={_LENGTH.value}")
+  bits = task.output_size
+  inputs, targets = without_zero_vectors(
+      inputs, targets, mask, bits, np.random.default_rng(_TEST_SEED.value))
   for logdir in _RUNS.value:
     model = _load(logdir)
-    errors_of = common.Evaluator(model).errors
-    rows = zero_vector_rows(errors_of, inputs, targets, mask,
-                            task.output_size, steps,
-                            np.random.default_rng(_TEST_SEED.value))
-    for step, mean, wrong, derailed in rows:
+    rows = zero_vector_rows(common.Evaluator(model).errors, inputs, targets,
+                            mask, bits, steps)
+    for step, errors in rows:
       where = "no all-zero vector" if step is None else f"zero at {step:4d}"
-      print(f"{logdir}: length {length}, {where}: {mean:.3f} bit errors per "
-            f"sequence, {100 * wrong:.1f}% wrong, {100 * derailed:.1f}% "
-            "derailed", flush=True)
+      print(f"{logdir}: length {length}, {where}: {errors.mean():.3f} bit "
+            f"errors per sequence, {100 * np.mean(errors > 0):.1f}% wrong, "
+            f"{100 * np.mean(derailed(errors, mask, bits)):.1f}% derailed",
+            flush=True)
+    # The first derailed sequence of the step that derails most, drawn.
+    step, errors = max(rows[1:], key=lambda r: derailed(r[1], mask, bits).sum())
+    hits = np.nonzero(derailed(errors, mask, bits))[0][:1]
+    if len(hits):
+      x, y = with_zero_vector_at(inputs, targets, mask, bits, step)
+      heatmap = os.path.join(logdir, f"heatmap_zero_at{length}.png")
+      evaluation.plot_sequence(
+          model, x[hits], y[hits], mask[hits], path=heatmap,
+          title=f"{os.path.basename(os.path.normpath(logdir))}, all-zero "
+          f"vector at step {step}")
+      print(f"wrote {heatmap}", flush=True)
 
 
 def _load(logdir):

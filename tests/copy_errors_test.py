@@ -98,12 +98,19 @@ class CopyErrorsTest(tf.test.TestCase):
 
     task = copy.CopyTask().variant(10)
     inputs, targets, mask = task.sample(np.random.default_rng(1), 100)
+    inputs, targets = copy_errors.without_zero_vectors(
+        inputs, targets, mask, 8, np.random.default_rng(2))
     rows = copy_errors.zero_vector_rows(errors_of, inputs, targets, mask, 8,
-                                        [2, 6], np.random.default_rng(2))
+                                        [2, 6])
     self.assertEqual([r[0] for r in rows], [None, 2, 6])
-    self.assertAllClose(rows[0][1:], (0.0, 0.0, 0.0))
-    self.assertAllClose(rows[1][1:], (0.0, 0.0, 0.0))
-    self.assertAllClose(rows[2][1:], (40.0, 0.5, 0.5))
+    for _, errors in rows[:2]:
+      self.assertAllEqual(errors, np.zeros(100))
+    self.assertAllEqual(rows[2][1], np.where(np.arange(100) % 2, 0.0, 80.0))
+    derailed = copy_errors.derailed(rows[2][1], mask, 8)
+    self.assertAllEqual(derailed, np.arange(100) % 2 == 0)
+    # A quarter of the copy's 80 bits is not yet derailed; one more is.
+    self.assertAllEqual(copy_errors.derailed(np.array([20.0, 21.0]),
+                                             mask[:2], 8), [False, True])
 
 
 if __name__ == "__main__":

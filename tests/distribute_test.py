@@ -11,6 +11,8 @@ import sys
 
 import tensorflow as tf
 
+from tests import background
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Runs in a fresh process: logical devices must be set before TensorFlow
@@ -68,10 +70,11 @@ for addressing, estimator, read_discount, steps_per_execution in json.loads(
 """
 
 
-# Runs as each of two workers (TF_CONFIG set) or as one process: a soft and a
-# REINFORCE model, each trained 3 steps of tasks.train's data stream (global
-# batch 8) under the strategy tasks.train --strategy names; writes the
-# weights before and after to argv[2].
+# Runs as each of two workers (TF_CONFIG set) or as one process: a REINFORCE
+# model (its reward statistics are the cross-replica part; a soft step under
+# several replicas is MirroredStrategyTest's first case) trained 3 steps of
+# tasks.train's data stream (global batch 8) under the strategy tasks.train
+# --strategy names; writes the weights before and after to argv[2].
 _WORKER = r"""
 import sys
 import numpy as np
@@ -82,7 +85,7 @@ from tasks import copy
 strategy = common.make_strategy(sys.argv[1])
 task = copy.CopyTask(min_length=5, max_length=5)  # see _SCRIPT
 weights = {}
-for addressing in ("soft", "hard"):
+for addressing in ("hard",):
   config = dict(common.DEFAULT_CONFIG, memory_size=16, word_size=6,
                 controller_units=16, addressing=addressing,
                 estimator="reinforce", soft_curriculum_hold=0,
@@ -118,41 +121,80 @@ def _free_ports(count):
       s.close()
 
 
+def _workers(out):
+  """Two workers and one single process of _WORKER: (each one's (return
+  code, stderr), the weights of each as loaded from its .npz)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  cluster = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+  env = dict(os.environ, PYTHONPATH=_ROOT, TF_NUM_INTRAOP_THREADS="1",
+             TF_NUM_INTEROP_THREADS="1")
+  workers = []
+  try:
+    for index in range(2):
+      config = {"cluster": {"worker": cluster},
+                "task": {"type": "worker", "index": index}}
+      workers.append(subprocess.Popen(
+          [sys.executable, "-c", _WORKER, "multi_worker",
+           os.path.join(out, f"worker{index}.npz")], cwd=_ROOT,
+          env=dict(env, TF_CONFIG=json.dumps(config)),
+          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    single = subprocess.run(
+        [sys.executable, "-c", _WORKER, "default",
+         os.path.join(out, "single.npz")], cwd=_ROOT, env=env,
+        capture_output=True, text=True, timeout=600)
+    ended = [(single.returncode, single.stderr)]
+    for worker in workers:
+      _, stderr = worker.communicate(timeout=600)
+      ended.append((worker.returncode, stderr))
+  finally:  # no worker outlives the run, whatever failed
+    for worker in workers:
+      worker.kill()
+      worker.wait()
+  if any(code for code, _ in ended):
+    return ended, None
+  return ended, [dict(np.load(os.path.join(out, f"{name}.npz")))
+                 for name in ("worker0", "worker1", "single")]
+
+
+# Every case runs in one process (each process pays TensorFlow's start),
+# under one MirroredStrategy.
+# read_discount < 1: the read heads' signal is centred on the whole
+# batch's rows, a cross-replica mean per step.
+# steps_per_execution=10 (tasks.train's default) runs as 1 under several
+# (addressing, estimator, read_discount, steps_per_execution); several
+# steps per call with one replica only (TensorFlow fails on several steps
+# of collective ops in one call). Each case is a superset of a simpler
+# one (the soft step under steps_per_execution=10; REINFORCE with the read
+# heads' own signal): every case costs a model build and a traced step.
+MIRRORED_CASES = (("soft", "reinforce", 1.0, 10),
+                  ("hard", "reinforce", 0.5, 1),
+                  ("hard", "gumbel", 1.0, 1))
+
+
+def _mirrored(out):
+  del out
+  return subprocess.run(
+      [sys.executable, "-c", _SCRIPT, json.dumps(MIRRORED_CASES)],
+      cwd=_ROOT, capture_output=True, text=True,
+      env=dict(os.environ, PYTHONPATH=_ROOT), timeout=1200)
+
+
+# Each test's processes run beside the rest of the suite (tests.background).
+COMMANDS = {"test_mirrored_step_equals_single_device_step": _mirrored,
+            "test_two_workers_end_equal_to_each_other_and_to_one_process":
+                _workers}
+
+
 class MultiWorkerTest(tf.test.TestCase):
 
   def test_two_workers_end_equal_to_each_other_and_to_one_process(self):
     import numpy as np  # pylint: disable=g-import-not-at-top
-    out = self.get_temp_dir()
-    cluster = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    env = dict(os.environ, PYTHONPATH=_ROOT, TF_NUM_INTRAOP_THREADS="1",
-               TF_NUM_INTEROP_THREADS="1")
-    workers = []
-    try:
-      for index in range(2):
-        config = {"cluster": {"worker": cluster},
-                  "task": {"type": "worker", "index": index}}
-        workers.append(subprocess.Popen(
-            [sys.executable, "-c", _WORKER, "multi_worker",
-             os.path.join(out, f"worker{index}.npz")], cwd=_ROOT,
-            env=dict(env, TF_CONFIG=json.dumps(config)),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-      single = subprocess.run(
-          [sys.executable, "-c", _WORKER, "default",
-           os.path.join(out, "single.npz")], cwd=_ROOT, env=env,
-          capture_output=True, text=True, timeout=600)
-      self.assertEqual(single.returncode, 0, single.stderr)
-      for worker in workers:
-        _, stderr = worker.communicate(timeout=600)
-        self.assertEqual(worker.returncode, 0, stderr)
-    finally:  # no worker outlives the test, whatever failed
-      for worker in workers:
-        worker.kill()
-        worker.wait()
-    runs = [dict(np.load(os.path.join(out, f"{name}.npz")))
-            for name in ("worker0", "worker1", "single")]
+    ended, runs = background.result(self._testMethodName, _workers)
+    for code, stderr in ended:
+      self.assertEqual(code, 0, stderr[-3000:])
     self.assertEqual([int(r.pop("replicas")) for r in runs], [2, 2, 1])
     self.assertEqual(set(runs[0]), set(runs[2]))
-    for addressing in ("soft", "hard"):
+    for addressing in ("hard",):
       after = sorted(k for k in runs[0] if k.startswith(f"{addressing}/after"))
       moved = max(np.abs(runs[2][k] - runs[2][k.replace("after", "before")]).max()
                   for k in after)
@@ -164,30 +206,13 @@ class MultiWorkerTest(tf.test.TestCase):
 
 class MirroredStrategyTest(tf.test.TestCase):
 
-  # One process per case: collective ops of two mirrored models in one
-  # process interfere.
-  # read_discount < 1: the read heads' signal is centred on the whole
-  # batch's rows, a cross-replica mean per step.
-  # steps_per_execution=10 (tasks.train's default) runs as 1 under several
-  # (addressing, estimator, read_discount, steps_per_execution); several
-  # steps per call with one replica only (TensorFlow fails on several steps
-  # of collective ops in one call). Each case is a superset of a simpler
-  # one (the soft step under steps_per_execution=10; REINFORCE with the read
-  # heads' own signal): every case costs a model build and a traced step.
-  MIRRORED_CASES = (("soft", "reinforce", 1.0, 10),
-                    ("hard", "reinforce", 0.5, 1),
-                    ("hard", "gumbel", 1.0, 1))
-
   def test_mirrored_step_equals_single_device_step(self):
-    env = dict(os.environ, PYTHONPATH=_ROOT)
-    result = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, json.dumps(self.MIRRORED_CASES)],
-        cwd=_ROOT, capture_output=True, text=True, env=env, timeout=1200)
+    result = background.result(self._testMethodName, _mirrored)
     self.assertEqual(result.returncode, 0, result.stderr)
     lines = [line for line in result.stdout.splitlines()
              if line.startswith("{")]
-    self.assertLen(lines, len(self.MIRRORED_CASES))
-    for case, line in zip(self.MIRRORED_CASES, lines):
+    self.assertLen(lines, len(MIRRORED_CASES))
+    for case, line in zip(MIRRORED_CASES, lines):
       with self.subTest(case=case):
         out = json.loads(line)
         self.assertEqual(out["replicas"], 2)

@@ -13,6 +13,8 @@ import tensorflow as tf
 
 import memtk
 from memtk import diagnostics
+from tests import background
+from tests import train_test
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,15 +51,11 @@ class IndexRecallTest(tf.test.TestCase):
       self.assertNotIn("Traceback", process.stderr)
 
   def test_command_writes_table_and_json(self):
-    # A sparse run of tasks.train (two steps) as the trained source.
-    run = os.path.join(self.get_temp_dir(), "run")
-    trained = subprocess.run(
-        [sys.executable, "-m", "tasks.train", "--addressing=sparse",
-         "--task=associative_recall", "--max_steps=2", "--eval_every=2",
-         "--steps_per_execution=1",
-         "--eval_sequences=4", "--batch_size=2", "--memory_size=32",
-         "--controller_units=8", "--nofinal_eval", f"--logdir={run}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    # The trained source: tests.train_test's indexed sparse run of tasks.train
+    # (10 steps of copy), whose commands run beside the suite.
+    run, trained = background.result(
+        "test_indexed_sparse_run_keeps_its_index",
+        train_test.COMMANDS["test_indexed_sparse_run_keeps_its_index"])[:2]
     self.assertEqual(trained.returncode, 0, trained.stderr[-3000:])
     out = os.path.join(self.get_temp_dir(), "recall.json")
     process = subprocess.run(

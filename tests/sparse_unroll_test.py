@@ -64,12 +64,14 @@ def assert_loops_agree(test, cell, loops, inputs, loss, memory_init):
 
 
 def assert_compiled_in_place(test, gradients, args, content, cells=4099,
-                             word_size=4):
-  """The optimised HLO of `gradients` (an XLA tf.function) copies no
-  [B, N, W] tensor (the memory or its gradient), in particular not per step,
-  keeps no stack of every step's memory ([T, B, N, W], as autodiff does) and
-  without content has no such tensor at all; its gradients are finite."""
-  hlo = gradients.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
+                             word_size=4, hlo=None):
+  """The optimised HLO of `gradients` (an XLA tf.function; `hlo` if the
+  caller has it already) copies no [B, N, W] tensor (the memory or its
+  gradient), in particular not per step, keeps no stack of every step's
+  memory ([T, B, N, W], as autodiff does) and without content has no such
+  tensor at all; its gradients are finite."""
+  if hlo is None:
+    hlo = gradients.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
   memory_shape = f"f32[{BATCH},{cells},{word_size}]"
   if content:
     test.assertIn(memory_shape, hlo)
