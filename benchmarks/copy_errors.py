@@ -121,15 +121,18 @@ def with_zero_vector_at(inputs, targets, mask, num_bits, step):
   return inputs, targets
 
 
-def zero_vector_rows(errors_of, inputs, targets, mask, num_bits, steps):
-  """[(step or None, [B] bit errors)]: the batch as given (None; see
-  without_zero_vectors), then with one all-zero vector at each step;
-  errors_of maps (inputs, targets, mask) to [B] bit errors."""
-  rows = [(None, errors_of(inputs, targets, mask))]
-  for step in steps:
-    x, y = with_zero_vector_at(inputs, targets, mask, num_bits, step)
-    rows.append((step, errors_of(x, y, mask)))
-  return rows
+def zero_vector_batches(inputs, targets, mask, num_bits, steps):
+  """[(step or None, inputs, targets)]: the batch as given (None; see
+  without_zero_vectors), then with one all-zero vector at each step."""
+  return [(None, inputs, targets)] + [
+      (step, *with_zero_vector_at(inputs, targets, mask, num_bits, step))
+      for step in steps]
+
+
+def zero_vector_rows(errors_of, batches, mask):
+  """[(step or None, [B] bit errors)] of zero_vector_batches; errors_of maps
+  (inputs, targets, mask) to [B] bit errors."""
+  return [(step, errors_of(x, y, mask)) for step, x, y in batches]
 
 
 def derailed(errors, mask, num_bits):
@@ -210,33 +213,34 @@ def main(argv):
 
 
 def _zero_at(task, inputs, targets, mask):
+  if _LENGTH.value is None:
+    sys.exit("error: --zero_at needs --length")
+  bits = task.output_size
+  inputs, targets = without_zero_vectors(
+      inputs, targets, mask, bits, np.random.default_rng(_TEST_SEED.value))
   try:
     steps = [int(s) for s in _ZERO_AT.value]
   except ValueError:
     sys.exit(f"error: --zero_at must list steps, got {_ZERO_AT.value!r}")
-  length = int(mask.sum(1).min())
-  if _LENGTH.value is None or any(not 0 <= s < length for s in steps):
-    sys.exit(f"error: --zero_at steps must be in [0, --length), got "
-             f"{_ZERO_AT.value!r} with --length={_LENGTH.value}")
-  bits = task.output_size
-  inputs, targets = without_zero_vectors(
-      inputs, targets, mask, bits, np.random.default_rng(_TEST_SEED.value))
+  try:
+    batches = zero_vector_batches(inputs, targets, mask, bits, steps)
+  except ValueError as e:
+    sys.exit(f"error: --{e}")
   for logdir in _RUNS.value:
     model = _load(logdir)
-    rows = zero_vector_rows(common.Evaluator(model).errors, inputs, targets,
-                            mask, bits, steps)
-    for step, errors in rows:
+    rows = zero_vector_rows(common.Evaluator(model).errors, batches, mask)
+    off = [derailed(errors, mask, bits) for _, errors in rows]
+    for (step, errors), wrong in zip(rows, off):
       where = "no all-zero vector" if step is None else f"zero at {step:4d}"
-      print(f"{logdir}: length {length}, {where}: {errors.mean():.3f} bit "
-            f"errors per sequence, {100 * np.mean(errors > 0):.1f}% wrong, "
-            f"{100 * np.mean(derailed(errors, mask, bits)):.1f}% derailed",
-            flush=True)
+      print(f"{logdir}: length {_LENGTH.value}, {where}: {errors.mean():.3f} "
+            f"bit errors per sequence, {100 * np.mean(errors > 0):.1f}% "
+            f"wrong, {100 * wrong.mean():.1f}% derailed", flush=True)
     # The first derailed sequence of the step that derails most, drawn.
-    step, errors = max(rows[1:], key=lambda r: derailed(r[1], mask, bits).sum())
-    hits = np.nonzero(derailed(errors, mask, bits))[0][:1]
+    most = 1 + int(np.argmax([wrong.sum() for wrong in off[1:]]))
+    hits = np.nonzero(off[most])[0][:1]
     if len(hits):
-      x, y = with_zero_vector_at(inputs, targets, mask, bits, step)
-      heatmap = os.path.join(logdir, f"heatmap_zero_at{length}.png")
+      step, x, y = batches[most]
+      heatmap = os.path.join(logdir, f"heatmap_zero_at{_LENGTH.value}.png")
       evaluation.plot_sequence(
           model, x[hits], y[hits], mask[hits], path=heatmap,
           title=f"{os.path.basename(os.path.normpath(logdir))}, all-zero "

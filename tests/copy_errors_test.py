@@ -100,8 +100,10 @@ class CopyErrorsTest(tf.test.TestCase):
     inputs, targets, mask = task.sample(np.random.default_rng(1), 100)
     inputs, targets = copy_errors.without_zero_vectors(
         inputs, targets, mask, 8, np.random.default_rng(2))
-    rows = copy_errors.zero_vector_rows(errors_of, inputs, targets, mask, 8,
-                                        [2, 6])
+    rows = copy_errors.zero_vector_rows(
+        errors_of,
+        copy_errors.zero_vector_batches(inputs, targets, mask, 8, [2, 6]),
+        mask)
     self.assertEqual([r[0] for r in rows], [None, 2, 6])
     for _, errors in rows[:2]:
       self.assertAllEqual(errors, np.zeros(100))
