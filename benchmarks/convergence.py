@@ -52,7 +52,8 @@ _EXTRA_FLAGS = flags.DEFINE_list(
 _METHODS = flags.DEFINE_list(
     "methods", ["soft"], "Methods to compare: soft, reinforce, gumbel (hard "
     "addressing with that estimator and the soft-to-hard curriculum of "
-    "tasks.common.SOFT_TO_HARD), reinforce_scratch (REINFORCE with no soft "
+    "tasks.common.SOFT_TO_HARD), reinforce_written (the same with the "
+    "'written' content index), reinforce_scratch (REINFORCE with no soft "
     "batch), sparse (K = 8), sparse_k2 (K = 2), sparse_written and "
     "sparse_hash (K = 8, content lookups through that memtk.content_index), "
     "lstm (the LSTM baseline, no external memory).")

@@ -57,9 +57,9 @@ _SPARSE_K = flags.DEFINE_integer("sparse_k", 8, "K of the sparse mode.")
 _CONTENT = flags.DEFINE_list(
     "content", ["on", "off"],
     "Heads with ('on') and/or without ('off') content addressing; for sparse "
-    "heads also 'written' and/or 'hash': content lookups through that "
-    "memtk.content_index instead of the scan of every row (other modes "
-    "skip these).")
+    "heads also 'written' and/or 'hash', for hard heads 'written': content "
+    "lookups through that memtk.content_index instead of the scan of every "
+    "row (other modes skip these).")
 _MEMORY_SIZES = flags.DEFINE_list(
     "memory_sizes",
     ["128", "1024", "8192", "16384", "65536", "1048576"],
@@ -121,7 +121,16 @@ def configurations():
                **({"sparse_k": _SPARSE_K.value} if mode == "sparse" else {}))
           for phase in _PHASES.value for mode in _MODES.value
           for content in _CONTENT.value for size in sorted(sizes)
-          if mode == "sparse" or content not in INDEXES]
+          if takes_content(mode, content)]
+
+
+def takes_content(mode, content):
+  """Whether heads of `mode` take `content`: every mode scans ('on') or
+  has no content ('off'); sparse heads take either index, hard heads
+  'written' (memtk.cell.NTMCell's content_index)."""
+  if content not in INDEXES:
+    return True
+  return mode == "sparse" or (mode == "hard" and content == "written")
 
 
 def run_configuration(config):
@@ -261,9 +270,9 @@ def worker(job):
     cell = model.cell
     capacity, _ = content_index.sizes(n, steps, cell.num_write_heads,
                                       cell.mode.support_size(cell))
-    # int32 entries and one mask byte per row, against the memory's floats.
-    result["index_mb"] = batch * (
-        4 * cell.content_index.int_entries(capacity) + n) / 2**20
+    # The index's entries, against the memory's floats.
+    result["index_mb"] = batch * cell.content_index.bytes_per_sequence(
+        n, capacity) / 2**20
     result["memory_mb"] = batch * n * w * 4 / 2**20
   print(_RESULT_PREFIX + json.dumps(result), flush=True)
   return 0

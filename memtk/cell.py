@@ -113,13 +113,17 @@ def _check_content_index(cell):
   if cell.content_index is None:
     return
   for name, value, allowed in [
-      ("addressing", cell.addressing, ("sparse",)),
+      ("addressing", cell.addressing, ("sparse", "hard")),
       ("content_addressing", cell.content_addressing, (True,)),
       ("memory_init", cell.memory_init, ("constant", "zeros")),
       ("empty_rows_as", cell.empty_rows_as, (None,))]:
     if value not in allowed:
       raise ValueError(f"content_index needs {name} in {allowed}, got "
                        f"{name}={value!r}")
+  if cell.addressing == "hard" and cell.content_index.kind != "written":
+    raise ValueError(f"hard heads take content_index 'written' only (their "
+                     f"distribution needs every written row), got "
+                     f"{cell.content_index.kind!r}")
 
 
 @keras.saving.register_keras_serializable(package="memtk")
@@ -168,7 +172,9 @@ class NTMCell(keras.layers.Layer):
       the index's settings: the row-access loop looks keys up in an index
       kept in the step's state, at a cost that does not grow with N
       (memtk.content_index; needs a 'constant' or 'zeros' memory and
-      empty_rows_as=None).
+      empty_rows_as=None). Hard heads take 'written': their distribution
+      over all N cells, computed exactly from the rows written
+      (memtk.hard_index).
   """
 
   def __init__(self, controller, output_size, memory_size=128, word_size=20,
@@ -227,7 +233,6 @@ class NTMCell(keras.layers.Layer):
     self.addressing = addressing
     self.sparse_k = sparse_k
     self.initial_window = initial_window
-    self.mode = modes.make_mode(addressing, sparse_k)
     _check_empty_rows_as(empty_rows_as)
     self.shift_range = shift_range
     self.memory_init = memory_init
@@ -238,6 +243,7 @@ class NTMCell(keras.layers.Layer):
                           else float(empty_rows_as))
     self.content_index = content_index_lib.parse(content_index)
     _check_content_index(self)
+    self.mode = modes.make_mode(addressing, sparse_k, self.content_index)
     self.interface = heads_lib.HeadInterface(
         num_read_heads, num_write_heads, word_size, 2 * shift_range + 1,
         clip_value=self.clip_value, gate_bias=gate_bias,
@@ -348,6 +354,12 @@ class NTMCell(keras.layers.Layer):
                              (batch_size, self.num_read_heads, self.word_size)),
         weights=tf.broadcast_to(self.initial_weights()[None],
                                 (batch_size, self.num_heads, self.memory_size)))
+
+  def constant_row(self, dtype):
+    """[W] the value every row of a 'constant' or 'zeros' memory starts
+    with."""
+    value = _CONSTANT_MEMORY if self.memory_init == "constant" else 0.0
+    return tf.fill([self.word_size], tf.constant(value, dtype))
 
   def initial_support_weights(self):
     """[H, n] w_0 on its support (cells 0 .. n - 1; n = initial_window, or

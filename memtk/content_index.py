@@ -25,7 +25,9 @@ interface (initial_state, insert, candidates, config):
     T, and approximate: a row of the scan's K best that shares no bucket
     with the key is missed (recall below 1).
 
-Both keep a [B, N] mask of the rows written (a scatter per write). Rows
+Both keep a [B, N] record of the rows written (a scatter per write): 'hash'
+a mask, 'written' each row's place in its list (-1: none), which also lets
+a hard head find a row's score by a gather (memtk.hard_index). Rows
 never written hold the memory's initial value, one value for all of them
 ('constant' or 'zeros' memory), so they tie, and the exact scan takes the
 lowest-numbered of tied rows (`addressing.top_cells`); the K lowest
@@ -66,9 +68,15 @@ def _repeats(ids):
 
 
 class WrittenState(NamedTuple):
-  written: tf.Tensor  # [B, N] bool rows written since the start
+  positions: tf.Tensor  # [B, N] int32 a row's place in `rows` (-1: never
+  # written): a written row is found by a gather (memtk.hard_index)
   rows: tf.Tensor  # [B, C + 1] int32 the rows written, in order; -1 after
   count: tf.Tensor  # [B] int32 rows listed
+
+  @property
+  def written(self):
+    """[B, N] bool rows written since the start."""
+    return self.positions >= 0
 
 
 class WrittenRows(NamedTuple):
@@ -78,22 +86,29 @@ class WrittenRows(NamedTuple):
 
   def initial_state(self, batch, num_cells, capacity):
     """`capacity`: the most distinct rows a sequence can write."""
-    return WrittenState(tf.zeros([batch, num_cells], tf.bool),
+    return WrittenState(tf.fill([batch, num_cells], -1),
                         tf.fill([batch, capacity + 1], -1),
                         tf.zeros([batch], tf.int32))
 
   def insert(self, state, ids, rows):
     """The index after rows [B, R, W] were written at rows `ids` [B, R]."""
     del rows
-    new = tf.logical_not(tf.logical_or(
-        tf.gather(state.written, ids, batch_dims=1), _repeats(ids)))
+    known = tf.gather(state.positions, ids, batch_dims=1)
+    new = tf.logical_not(tf.logical_or(known >= 0, _repeats(ids)))
     capacity = tf.shape(state.rows)[1] - 1
     position = tf.where(new, state.count[:, None] + tf.cumsum(
         tf.cast(new, tf.int32), axis=1, exclusive=True), capacity)
     batch = tf.broadcast_to(tf.range(tf.shape(ids)[0])[:, None], tf.shape(ids))
     listed = tf.tensor_scatter_nd_update(
         state.rows, tf.stack([batch, position], -1), tf.where(new, ids, -1))
-    return WrittenState(_mark_written(state.written, ids), listed,
+    # Entries naming one row all write the place its first new entry took.
+    same = tf.equal(ids[:, :, None], ids[:, None, :])
+    placed = tf.reduce_max(tf.where(
+        tf.logical_and(same, new[:, None, :]), position[:, None, :], -1), -1)
+    positions = tf.tensor_scatter_nd_update(
+        state.positions, tf.stack([batch, ids], -1),
+        tf.where(known >= 0, known, placed))
+    return WrittenState(positions, listed,
                         state.count + tf.reduce_sum(tf.cast(new, tf.int32), 1))
 
   def candidates(self, state, keys, k, window):
@@ -103,9 +118,10 @@ class WrittenRows(NamedTuple):
     return tf.concat([tf.broadcast_to(listed[:, None], shape),
                       _fresh(state.written, keys, k, window)], -1)
 
-  def int_entries(self, capacity):
-    """int32 entries of one sequence's index, besides its [N] bool mask."""
-    return capacity + 2
+  def bytes_per_sequence(self, num_cells, capacity):
+    """Bytes of one sequence's index: the [N] int32 map of places and the
+    list."""
+    return 4 * (num_cells + capacity + 2)
 
   def config(self):
     return {"kind": self.kind}
@@ -190,10 +206,11 @@ class HashIndex(NamedTuple):
                        [shape[0], shape[1], self.tables * self.slots])
     return tf.concat([filed, _fresh(state.written, keys, k, window)], -1)
 
-  def int_entries(self, capacity):
-    """int32 entries of one sequence's index, besides its [N] bool mask."""
+  def bytes_per_sequence(self, num_cells, capacity):
+    """Bytes of one sequence's index: the [N] bool mask and the int32
+    tables and cursors."""
     del capacity
-    return self.tables * 2 ** self.bits * (self.slots + 2)
+    return num_cells + 4 * self.tables * 2 ** self.bits * (self.slots + 2)
 
   def config(self):
     return {"kind": self.kind, **self._asdict()}

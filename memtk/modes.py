@@ -38,6 +38,7 @@ import tensorflow as tf
 from memtk import access
 from memtk import addressing
 from memtk import estimators
+from memtk import hard_index
 from memtk import memory as memory_lib
 
 
@@ -217,6 +218,74 @@ class HardMode:
     return tf.gather(cells, order, batch_dims=2), order
 
 
+class IndexedHardMode(HardMode):
+  """A hard head with content addressing that finds the rows written so far
+  in the 'written' index (memtk.content_index.WrittenRows) instead of
+  scoring all N: the same distribution w_t, computed on the cells the
+  written rows and w_{t-1} reach (memtk.hard_index), O(T S^2) per head and
+  step. The row loop only: traces, soft and Gumbel steps scan (dense_step).
+  """
+
+  def first_previous(self, cell, initial):
+    """w_0 as (cells [B, H, P], weights [B, H, P]) on its initial window."""
+    batch = tf.shape(initial.weights)[0]
+    weights = cell.initial_support_weights()  # [H, P]
+    shape = tf.concat([[batch], tf.shape(weights)], 0)
+    return (tf.broadcast_to(tf.range(tf.shape(weights)[1]), shape),
+            tf.broadcast_to(tf.cast(weights, initial.weights.dtype)[None],
+                            shape))
+
+  def backward_memory(self, cell, store, state, t, fixed):
+    """The listed rows of step t at M_{t-1} (watched), their ids and the
+    index's map of places (append-only, so the final one serves)."""
+    del cell, t
+    memory, _, lookup = store.memory(state)
+    ids = fixed[1]
+    return (tf.gather(memory, tf.maximum(ids, 0), batch_dims=1), ids,
+            lookup.state.positions)
+
+  def differentiable_memory(self, memory):
+    return list(memory[:1])
+
+  def add_memory_gradient(self, store, d_state, fixed, grads):
+    """The listed rows' gradient, added at those rows."""
+    if not grads:
+      return d_state
+    return store.add_rows(d_state, tf.maximum(fixed[1], 0), grads[0])
+
+  def select(self, cell, p, previous, choice, noise, memory, fixed=None):
+    """One cell per head drawn from w_t (memtk.hard_index); `memory` is the
+    forward memory (memory, norms, content_index.Lookup) or, with `fixed`,
+    backward_memory's."""
+    if fixed is None:
+      memory, _, lookup = memory
+      ids = lookup.state.rows[:, :-1]
+      rows = tf.gather(memory, tf.maximum(ids, 0), batch_dims=1)
+      positions = lookup.state.positions
+    else:
+      rows, ids, positions = memory
+    written = hard_index.Written(ids, rows, positions,
+                                 cell.constant_row(rows.dtype))
+    if isinstance(previous, tuple):
+      previous_ids, previous_weights = previous
+    else:
+      previous_ids = previous[:, :, None]
+      previous_weights = tf.ones(tf.shape(previous_ids), p.add.dtype)
+    dist, pieces = hard_index.distribution(
+        written, p.key, p.strength, p.gate, p.shift, p.gamma, previous_ids,
+        previous_weights)
+    if fixed is not None:
+      indices = fixed[0]
+    elif choice == "greedy":
+      indices = hard_index.greedy(dist, pieces)
+    else:
+      indices = hard_index.sample(dist, pieces, noise)
+    return Selection(indices[:, :, None],
+                     tf.ones_like(indices[:, :, None], dtype=p.add.dtype),
+                     hard_index.log_prob(dist, pieces, indices),
+                     hard_index.entropy(dist), (indices, ids), indices)
+
+
 class SparseMode:
   """Each head attends to at most K cells with differentiable weights
   (Sparse Access Memory; the chain in memtk.addressing)."""
@@ -336,10 +405,11 @@ class SparseMode:
         grads[0], tf.concat([tf.shape(slots), [-1]], 0)))
 
 
-def make_mode(addressing_mode, sparse_k):
-  """The mode object of `addressing` ('soft', 'hard' or 'sparse')."""
+def make_mode(addressing_mode, sparse_k, content_index=None):
+  """The mode object of `addressing` ('soft', 'hard' or 'sparse'), with a
+  content index (memtk.content_index) where it changes the mode."""
   if addressing_mode == "soft":
     return SoftMode()
   if addressing_mode == "hard":
-    return HardMode()
+    return HardMode() if content_index is None else IndexedHardMode()
   return SparseMode(sparse_k)

@@ -188,8 +188,8 @@ class IndexedModelTest(Float64TestCase):
                            ({"kind": "written", "slots": 2}, "slots")]:
       with self.assertRaisesRegex(ValueError, pattern):
         indexed_cell(value)
-    for kwargs, name in [({"addressing": "hard"}, "addressing"),
-                         ({"addressing": "soft"}, "addressing"),
+    # (hard heads take 'written': tests/hard_index_test.py)
+    for kwargs, name in [({"addressing": "soft"}, "addressing"),
                          ({"content_addressing": False}, "content_addressing"),
                          ({"memory_init": "learned"}, "memory_init"),
                          ({"empty_rows_as": 0}, "empty_rows_as")]:
