@@ -49,16 +49,6 @@ class Written(NamedTuple):
   background: tf.Tensor  # [W] the value of every row not written
 
 
-class Distribution(NamedTuple):
-  """w_t of H heads on its special cells and everywhere else."""
-  cells: tf.Tensor  # [B, H, M] int32 special cells, repeats allowed
-  share: tf.Tensor  # [B, H, M] 1 / (pairs of that cell); 0: not a cell
-  log_weights: tf.Tensor  # [B, H, M] log w_t at those cells
-  log_background: tf.Tensor  # [B, H] log w_t at every other cell
-  num_background: tf.Tensor  # [B, H] int32 N - m, the other cells
-  num_cells: int  # N
-
-
 class _Chain(NamedTuple):
   """The pieces of w~ that lookups of single cells need."""
   listed_weight: tf.Tensor  # [B, H, C] g (w_c - b) on the listed rows
@@ -71,6 +61,18 @@ class _Chain(NamedTuple):
   num_cells: int
 
 
+class Distribution(NamedTuple):
+  """w_t of H heads on its special cells and everywhere else."""
+  cells: tf.Tensor  # [B, H, M] int32 special cells, repeats allowed
+  share: tf.Tensor  # [B, H, M] 1 / (pairs of that cell); 0: not a cell
+  log_weights: tf.Tensor  # [B, H, M] log w_t at those cells
+  log_background: tf.Tensor  # [B, H] log w_t at every other cell
+  num_background: tf.Tensor  # [B, H] int32 N - m, the other cells
+  chain: _Chain  # for w_t at any one cell (log_prob)
+  gammas: tf.Tensor  # [B, H]
+  log_normaliser: tf.Tensor  # [B, H] log of sharpening's denominator
+
+
 def _logsumexp_with(logits, extra_logit, extra_count):
   """log(sum exp(logits) + extra_count exp(extra_logit)), [B, H]."""
   extra = tf.where(extra_count > 0, extra_logit + tf.math.log(
@@ -79,8 +81,8 @@ def _logsumexp_with(logits, extra_logit, extra_count):
 
 
 def _content(written, keys, strengths, num_cells):
-  """(g-free pieces of w_c) listed [B, H, C] w_c, background b [B, H],
-  the valid mask [B, C] and the count [B]."""
+  """w_c: on the listed rows [B, H, C] (0 where none), b [B, H] on every
+  other; the listed mask [B, C] and its count [B]."""
   valid = written.ids >= 0
   count = tf.reduce_sum(tf.cast(valid, tf.int32), -1)
   key_norms = addressing.norms(keys)
@@ -133,6 +135,7 @@ def _shifted(chain, cells):
 
 def _chain(written, keys, strengths, gates, shift_weights, previous_ids,
            previous_weights):
+  """(_Chain, the listed mask [B, C]) of one step."""
   num_cells = written.positions.shape[1] or tf.shape(written.positions)[1]
   listed, back, valid, count = _content(written, keys, strengths, num_cells)
   g = gates[..., None]
@@ -174,7 +177,7 @@ def distribution(written, keys, strengths, gates, shift_weights, gammas,
     previous_weights: [B, H, P] w_{t-1} there (the rest of w_{t-1} is 0).
 
   Returns:
-    (Distribution, _Chain): the second for `log_prob`.
+    Distribution.
   """
   chain, valid = _chain(written, keys, strengths, gates, shift_weights,
                         previous_ids, previous_weights)
@@ -192,18 +195,16 @@ def distribution(written, keys, strengths, gates, shift_weights, gammas,
       tf.where(ok, log_weights + tf.math.log(tf.maximum(share, addressing.TINY)),
                _NONE),
       log_background, num_background)
-  dist = Distribution(cells, share, log_weights - log_z[..., None],
-                      log_background - log_z, num_background, chain.num_cells)
-  return dist, (chain, gammas, log_background, log_z)
+  return Distribution(cells, share, log_weights - log_z[..., None],
+                      log_background - log_z, num_background, chain, gammas,
+                      log_z)
 
 
-def log_prob(dist, pieces, indices):
+def log_prob(dist, indices):
   """[B, H] log w_t(i) of cells `indices` [B, H], floored at log(1e-30)."""
-  chain, gammas, _, log_z = pieces
-  shifted, _ = _shifted(chain, indices[..., None])
-  log_weight = gammas * tf.math.log(
-      tf.maximum(shifted[..., 0], addressing.TINY)) - log_z
-  del dist
+  shifted, _ = _shifted(dist.chain, indices[..., None])
+  log_weight = dist.gammas * tf.math.log(
+      tf.maximum(shifted[..., 0], addressing.TINY)) - dist.log_normaliser
   return tf.maximum(log_weight, tf.math.log(
       tf.constant(addressing.TINY, log_weight.dtype)))
 
@@ -224,10 +225,9 @@ def _is_special(chain, cells):
   return _shifted(chain, cells)[1] > 0
 
 
-def greedy(dist, pieces):
+def greedy(dist):
   """[B, H] int32 the most likely cell, the lowest of equal ones."""
-  chain = pieces[0]
-  n = dist.num_cells
+  n = dist.chain.num_cells
   special = dist.share > 0
   best = tf.reduce_max(tf.where(special, dist.log_weights, _NONE), -1)
   lowest_best = tf.reduce_min(tf.where(
@@ -236,7 +236,7 @@ def greedy(dist, pieces):
   # The lowest background cell is 0 or follows a special one.
   after = tf.concat([tf.zeros_like(dist.cells[..., :1]), dist.cells + 1], -1)
   after = tf.minimum(after, n - 1)
-  free = tf.logical_and(tf.logical_not(_is_special(chain, after)),
+  free = tf.logical_and(tf.logical_not(_is_special(dist.chain, after)),
                         tf.concat([tf.ones_like(special[..., :1]),
                                    special], -1))
   lowest_free = tf.reduce_min(tf.where(free, after, n), -1)
@@ -248,11 +248,10 @@ def greedy(dist, pieces):
   return tf.where(take_free, lowest_free, lowest_best)
 
 
-def sample(dist, pieces, uniform):
+def sample(dist, uniform):
   """[B, H] int32 cells drawn from w_t with U(0, 1) noise `uniform` [B, H]:
   the background with its share of the mass (then its j-th cell, j uniform),
   else a special cell in proportion to its weight."""
-  chain = pieces[0]
   weights = dist.share * tf.exp(dist.log_weights)  # [B, H, M]
   back = tf.cast(dist.num_background, weights.dtype) * tf.exp(
       dist.log_background)
@@ -273,7 +272,6 @@ def sample(dist, pieces, uniform):
   j = tf.clip_by_value(j, 0, tf.maximum(dist.num_background - 1, 0))
   background_cell = _nth_free(dist, j)
   use_back = tf.logical_and(dist.num_background > 0, target < back)
-  del chain
   return tf.where(use_back, background_cell, special_cell)
 
 
@@ -293,4 +291,4 @@ def _nth_free(dist, j):
   x, _ = tf.while_loop(lambda x, previous: tf.reduce_any(x != previous), body,
                        (j + below(j), j),
                        maximum_iterations=tf.shape(dist.cells)[-1] + 1)
-  return tf.minimum(x, dist.num_cells - 1)
+  return tf.minimum(x, dist.chain.num_cells - 1)

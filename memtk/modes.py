@@ -271,18 +271,18 @@ class IndexedHardMode(HardMode):
     else:
       previous_ids = previous[:, :, None]
       previous_weights = tf.ones(tf.shape(previous_ids), p.add.dtype)
-    dist, pieces = hard_index.distribution(
+    dist = hard_index.distribution(
         written, p.key, p.strength, p.gate, p.shift, p.gamma, previous_ids,
         previous_weights)
     if fixed is not None:
       indices = fixed[0]
     elif choice == "greedy":
-      indices = hard_index.greedy(dist, pieces)
+      indices = hard_index.greedy(dist)
     else:
-      indices = hard_index.sample(dist, pieces, noise)
+      indices = hard_index.sample(dist, noise)
     return Selection(indices[:, :, None],
                      tf.ones_like(indices[:, :, None], dtype=p.add.dtype),
-                     hard_index.log_prob(dist, pieces, indices),
+                     hard_index.log_prob(dist, indices),
                      hard_index.entropy(dist), (indices, ids), indices)
 
 

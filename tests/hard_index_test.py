@@ -17,6 +17,7 @@ from memtk import hard_index
 from memtk import sparse_unroll
 from float64_case import Float64TestCase
 from sparse_unroll_test import assert_compiled_in_place
+from sparse_unroll_test import sampled_gradients
 
 N, W, CAPACITY = 24, 4, 8
 CONSTANT = 1e-6  # a 'constant' memory's rows
@@ -100,23 +101,23 @@ class DistributionTest(Float64TestCase):
                                                      previous_weights),
                               keys, strengths, gates, shifts, gammas)
 
-  def every_cell(self, dist, pieces):
+  def every_cell(self, dist):
     """[B, H, N] w_t from log_prob at each cell."""
     shape = tf.shape(dist.log_background)
-    return tf.stack([tf.exp(hard_index.log_prob(
-        dist, pieces, tf.fill(shape, i))) for i in range(N)], -1)
+    return tf.stack([tf.exp(hard_index.log_prob(dist, tf.fill(shape, i)))
+                     for i in range(N)], -1)
 
   def test_weights_entropy_and_greedy_equal_the_dense_chain(self):
     for ids, previous in CASES:
       for num_shifts in (3, 5):
         inputs = self.both(ids, previous, num_shifts)
-        dist, pieces = self.indexed(*inputs)
+        dist = self.indexed(*inputs)
         dense = self.dense(inputs[0], *inputs[2:])
-        self.assertAllClose(self.every_cell(dist, pieces), dense, rtol=1e-10,
+        self.assertAllClose(self.every_cell(dist), dense, rtol=1e-10,
                             atol=1e-14)
         self.assertAllClose(hard_index.entropy(dist),
                             estimators.entropy(dense), rtol=1e-10)
-        self.assertAllEqual(hard_index.greedy(dist, pieces),
+        self.assertAllEqual(hard_index.greedy(dist),
                             estimators.greedy(dense))
         # The cells it names and the others make up all N, once each.
         counted = tf.reduce_sum(dist.share, -1) + tf.cast(
@@ -126,8 +127,8 @@ class DistributionTest(Float64TestCase):
   def test_ties_go_to_the_lowest_cell(self):
     # Content only (gate 1) over a memory nobody wrote: every cell ties.
     inputs = self.both([[], []], "window", gate=1.0)
-    dist, pieces = self.indexed(*inputs)
-    self.assertAllEqual(hard_index.greedy(dist, pieces), tf.zeros([2, 2]))
+    dist = self.indexed(*inputs)
+    self.assertAllEqual(hard_index.greedy(dist), tf.zeros([2, 2]))
     # Written rows 0-2 score below the background: cell 3 is the lowest of
     # the most likely ones, a background cell right after special ones.
     ids = [[0, 1, 2], [0, 1, 2]]
@@ -139,13 +140,13 @@ class DistributionTest(Float64TestCase):
         memory, [[b, i] for b in range(2) for i in range(3)],
         tf.reshape(rows, [-1, W]))
     params = [keys[:, :1]] + [p[:, :1] for p in params[1:]]
-    dist, pieces = self.indexed(memory, ids, params, previous_ids[:, :1],
+    dist = self.indexed(memory, ids, params, previous_ids[:, :1],
                                 previous_weights[:, :1])
     dense = self.dense(memory, params, previous_ids[:, :1],
                        previous_weights[:, :1])
-    self.assertAllEqual(hard_index.greedy(dist, pieces),
+    self.assertAllEqual(hard_index.greedy(dist),
                         estimators.greedy(dense))
-    self.assertAllEqual(hard_index.greedy(dist, pieces), [[4], [4]])
+    self.assertAllEqual(hard_index.greedy(dist), [[4], [4]])
 
   def test_gradients_equal_the_dense_chain(self):
     for ids, previous in CASES:
@@ -156,9 +157,9 @@ class DistributionTest(Float64TestCase):
       sources = [memory] + params + [previous_weights]
 
       def loss_indexed(memory, *rest):
-        dist, pieces = self.indexed(memory, ids, rest[:5], previous_ids,
+        dist = self.indexed(memory, ids, rest[:5], previous_ids,
                                     rest[5])
-        return (tf.reduce_sum(hard_index.log_prob(dist, pieces, cells))
+        return (tf.reduce_sum(hard_index.log_prob(dist, cells))
                 + tf.reduce_sum(hard_index.entropy(dist)))
 
       def loss_dense(memory, *rest):
@@ -191,10 +192,10 @@ class DistributionTest(Float64TestCase):
           [[5, 6, 7, 23, 0]], "one-hot", strength=strength, heads=1)
       draws = 40000
       tile = lambda x: tf.repeat(x, draws, axis=0)
-      dist, pieces = self.indexed(
+      dist = self.indexed(
           tile(memory), ids * draws, [tile(p) for p in params],
           tile(previous_ids), tile(previous_weights))
-      cells = hard_index.sample(dist, pieces, tf.constant(
+      cells = hard_index.sample(dist, tf.constant(
           self.rng.random((draws, 1))))
       frequency = np.bincount(cells.numpy().ravel(), minlength=N) / draws
       expected = self.dense(memory, params, previous_ids,
@@ -234,20 +235,6 @@ class RowLoopTest(Float64TestCase):
       for a, b in zip(self.run_cell(exact, inputs, "greedy"),
                       self.run_cell(indexed, inputs, "greedy")):
         self.assertAllClose(a, b, rtol=1e-10, atol=1e-12)
-
-
-def sampled_gradients(cell):
-  """An XLA tf.function: the gradients of the sampled row loop's logits and
-  log-probabilities over (inputs, noise) with respect to the cell's weights."""
-
-  @tf.function(jit_compile=True)
-  def gradients(inputs, noise):
-    with tf.GradientTape() as tape:
-      out = sparse_unroll.unroll(cell, inputs, noise, "sample")
-      loss = tf.reduce_sum(out.logits) + tf.reduce_sum(out.log_prob)
-    return tape.gradient(loss, cell.trainable_variables)
-
-  return gradients
 
 
 class CompiledTest(tf.test.TestCase):

@@ -63,6 +63,20 @@ def assert_loops_agree(test, cell, loops, inputs, loss, memory_init):
     test.assertGreater(np.abs(memory_grad).max(), 0)
 
 
+def sampled_gradients(cell):
+  """An XLA tf.function: the gradients of the sampled row loop's logits and
+  log-probabilities over (inputs, noise) with respect to the cell's weights."""
+
+  @tf.function(jit_compile=True)
+  def gradients(inputs, noise):
+    with tf.GradientTape() as tape:
+      out = sparse_unroll.unroll(cell, inputs, noise, "sample")
+      loss = tf.reduce_sum(out.logits) + tf.reduce_sum(out.log_prob)
+    return tape.gradient(loss, cell.trainable_variables)
+
+  return gradients
+
+
 def assert_compiled_in_place(test, gradients, args, content, cells=4099,
                              word_size=4, hlo=None):
   """The optimised HLO of `gradients` (an XLA tf.function; `hlo` if the
@@ -193,12 +207,5 @@ class CompiledTest(tf.test.TestCase, parameterized.TestCase):
     cell = hard_cell(content, memory_size=4099, memory_init="constant")
     inputs = tf.ones((BATCH, STEPS, INPUTS))
     noise = tf.fill((BATCH, STEPS, 2), 0.5)
-
-    @tf.function(jit_compile=True)
-    def gradients(inputs, noise):
-      with tf.GradientTape() as tape:
-        out = sparse_unroll.unroll(cell, inputs, noise, "sample")
-        loss = tf.reduce_sum(out.logits) + tf.reduce_sum(out.log_prob)
-      return tape.gradient(loss, cell.trainable_variables)
-
-    assert_compiled_in_place(self, gradients, (inputs, noise), content)
+    assert_compiled_in_place(self, sampled_gradients(cell), (inputs, noise),
+                             content)
