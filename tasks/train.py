@@ -733,8 +733,8 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
   converged_at = convergence_step(history, target_bits, converge_evals,
                                   curriculum_end(model))
   if converged_at is not None:
-    log(f"already converged at step {converged_at}; not training further "
-        "before the polish steps")
+    log(f"already converged at step {converged_at}; not training further"
+        + (" before the polish steps" if config["polish_steps"] else ""))
   elif start_step < max_steps:
     model.fit(
         common.train_dataset(task, config["seed"], config["batch_size"],
