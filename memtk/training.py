@@ -199,31 +199,6 @@ class ErrorScaledRate(_RateSchedule):
     self._apply()
 
 
-def linear_to_zero(rate, step, start, end):
-  """`rate` at step `start`, falling linearly to 0 at step `end` (> start)."""
-  return rate * min(1.0, max(0.0, (end - step) / (end - start)))
-
-
-class LinearToZero(keras.callbacks.Callback):
-  """Before every batch (every call of a model compiled with
-  steps_per_execution > 1), sets the learning rate to linear_to_zero(rate,
-  step, start, end) at the optimizer's step (tasks.train runs its polish
-  steps after convergence under it)."""
-
-  def __init__(self, rate, start, end):
-    super().__init__()
-    if not rate > 0:
-      raise ValueError(f"rate must be > 0, got {rate!r}")
-    if not end > start:
-      raise ValueError(f"end must be > start={start}, got {end!r}")
-    self.rate, self.start, self.end = rate, start, end
-
-  def on_train_batch_begin(self, batch, logs=None):
-    step = int(self.model.optimizer.iterations.numpy())
-    self.model.optimizer.learning_rate.assign(
-        linear_to_zero(self.rate, step, self.start, self.end))
-
-
 class EndSoftHold(keras.callbacks.Callback):
   """Ends a hard model's soft-to-hard curriculum hold once it works.
 

@@ -50,26 +50,16 @@ FROM_SCRATCH = {"adaptive_curriculum": 2.0, "read_reward": 0.5}
 # (docs/tasks.md, "Repeat copy with a curriculum over the repeat count").
 TASK_SETTINGS = {
     "repeat_copy": {"adaptive_curriculum": 1.0, "curriculum_full_share": 0.0},
-    # Copy polishes on sequences holding all-zero vectors, which a learned
-    # model takes where training from the start on them cost seeds their
-    # learning (docs/tasks.md, "Copy at length 120").
-    "copy": {"polish_steps": 2000},
 }
 
 
-_ADAPTIVE_KEYS = ("adaptive_curriculum", "curriculum_full_share")
-
-
 def task_settings(config):
-  """The TASK_SETTINGS of a run config's task ({} for other tasks), without
-  the adaptive curriculum's for a run with a linear one, which it would
-  clash with."""
+  """The TASK_SETTINGS of a run config's task ({} for other tasks, and for
+  a run with a linear curriculum, which the adaptive one would clash with)."""
   config = {**DEFAULT_CONFIG, **config}
-  settings = dict(TASK_SETTINGS.get(config["task"], {}))
   if config["curriculum_steps"]:
-    settings = {key: value for key, value in settings.items()
-                if key not in _ADAPTIVE_KEYS}
-  return settings
+    return {}
+  return dict(TASK_SETTINGS.get(config["task"], {}))
 
 
 def trains_hard_from_start(config):
@@ -135,18 +125,13 @@ DEFAULT_CONFIG = {
     "curriculum_full_share": curriculum_lib.FULL_SHARE,
     "clip_norm": memtk.training.DEFAULT_CLIP_NORM,
     "amsgrad": False,
-    # Steps trained on after convergence on the task's polish_sample (or
-    # train_sample) at a rate falling linearly from polish_learning_rate to
-    # 0 (tasks/train.py); the run ends after them.
-    "polish_steps": 0,
-    "polish_learning_rate": 1e-4,
     "seed": 0,
 }
 
 # Streams of the seeded data: training batch k of seed s is drawn from
 # default_rng([s, TRAIN_STREAM, k]), so a resumed run sees the very same batches.
-(TRAIN_STREAM, EVAL_STREAM, TEST_STREAM, DIAGNOSIS_STREAM, LEVEL_STREAM,
- POLISH_STREAM) = (0, 1, 2, 3, 4, 5)
+TRAIN_STREAM, EVAL_STREAM, TEST_STREAM, DIAGNOSIS_STREAM, LEVEL_STREAM = (
+    0, 1, 2, 3, 4)
 
 
 def make_task(name):
@@ -359,28 +344,23 @@ def _make_model(config, task, jit_compile):
   return model
 
 
-def train_batches(task, seed, batch_size, start_step, curriculum=None,
-                  polish=False):
+def train_batches(task, seed, batch_size, start_step, curriculum=None):
   """Endless (inputs, targets, mask) batches from training step `start_step`.
 
   Batch k depends only on (seed, k) and, with an adaptive curriculum, on the
   level decided for its period, so a resumed run sees the same stream. A
   task's optional train_sample (its training distribution, where it differs
-  from the test one) is used in place of sample; with `polish` (the polish
-  steps after convergence, drawn from their own stream) its optional
-  polish_sample before that. A length curriculum (tasks.curriculum: Linear
-  or Adaptive) needs a sampler that takes a difficulty.
+  from the test one) is used in place of sample. A length curriculum
+  (tasks.curriculum: Linear or Adaptive) needs a sampler that takes a
+  difficulty.
   """
   sample = getattr(task, "train_sample", task.sample)
-  if polish:
-    sample = getattr(task, "polish_sample", sample)
   if curriculum is not None and not contract.takes_difficulty(task):
     raise ValueError(f"a length curriculum needs a task whose sample takes a "
                      f"difficulty; {task.name!r} does not")
   step = start_step
-  stream = POLISH_STREAM if polish else TRAIN_STREAM
   while True:
-    rng = np.random.default_rng([seed, stream, step])
+    rng = np.random.default_rng([seed, TRAIN_STREAM, step])
     if curriculum is None:
       yield sample(rng, batch_size)
     else:
@@ -404,8 +384,7 @@ def make_curriculum(config, task, start_step, history, period):
   return None
 
 
-def train_dataset(task, seed, batch_size, start_step, curriculum=None,
-                  polish=False):
+def train_dataset(task, seed, batch_size, start_step, curriculum=None):
   """train_batches as a tf.data stream; a task without a fixed num_steps
   gives batches of any length (one compiled step per length)."""
   steps = getattr(task, "num_steps", None)
@@ -414,8 +393,7 @@ def train_dataset(task, seed, batch_size, start_step, curriculum=None,
       tf.TensorSpec((batch_size, steps, task.output_size), tf.float32),
       tf.TensorSpec((batch_size, steps), tf.float32))
   return tf.data.Dataset.from_generator(
-      lambda: train_batches(task, seed, batch_size, start_step, curriculum,
-                            polish),
+      lambda: train_batches(task, seed, batch_size, start_step, curriculum),
       output_signature=signature).prefetch(4)
 
 

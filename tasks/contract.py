@@ -15,9 +15,6 @@ Optional:
                                           the size range (--curriculum_steps)
     train_sample(rng, batch_size, ...)    a training distribution other than
                                           the test one
-    polish_sample(rng, batch_size, ...)   the distribution of the polish
-                                          steps after convergence
-                                          (--polish_steps; else train_sample)
     variant(size), generalisation_sizes,  the same task at other sizes, for
     size_name, max_size                   generalisation tests
     num_steps                             T when it is the same in every batch

@@ -20,9 +20,7 @@ One further in makes a trained model move its waiting read head off the
 first cell in 1-2% of the cases, most of its errors at length 120;
 train_zero_vector puts one into that share of the training sequences, which
 made fewer such errors but cost 2 of 10 seeds their learning, so it is off
-by default (docs/tasks.md). A model that has learned takes them well:
-polish_sample, the distribution of tasks.train's polish steps after
-convergence, puts one into polish_zero_vector (1/4) of the sequences.
+by default (docs/tasks.md).
 """
 
 import numpy as np
@@ -34,8 +32,7 @@ class CopyTask:
   name = "copy"
 
   def __init__(self, num_bits=8, min_length=1, max_length=20,
-               train_zero_start=1 / 16, train_zero_vector=0.0,
-               polish_zero_vector=1 / 4):
+               train_zero_start=1 / 16, train_zero_vector=0.0):
     if num_bits < 1:
       raise ValueError(f"num_bits must be >= 1, got {num_bits}")
     if min_length < 1:
@@ -44,8 +41,7 @@ class CopyTask:
       raise ValueError(f"max_length must be >= min_length={min_length}, got "
                        f"{max_length}")
     for name, share in [("train_zero_start", train_zero_start),
-                        ("train_zero_vector", train_zero_vector),
-                        ("polish_zero_vector", polish_zero_vector)]:
+                        ("train_zero_vector", train_zero_vector)]:
       if not 0 <= share < 1:
         raise ValueError(f"{name} must be in [0, 1), got {share}")
     self.num_bits = num_bits
@@ -57,7 +53,6 @@ class CopyTask:
     self.max_size = max_length  # the largest training size, in size_name units
     self.train_zero_start = train_zero_start
     self.train_zero_vector = train_zero_vector
-    self.polish_zero_vector = polish_zero_vector
 
   def sample(self, rng, batch_size, difficulty=1.0):
     """A batch: inputs [B, T, b+1], targets [B, T, b], mask [B, T] (float32).
@@ -74,13 +69,6 @@ class CopyTask:
     train_zero_vector."""
     return self._sample(rng, batch_size, difficulty, self.train_zero_start,
                         self.train_zero_vector)
-
-  def polish_sample(self, rng, batch_size, difficulty=1.0):
-    """A batch of the polish steps after convergence (tasks.train
-    --polish_steps): as train_sample, with one vector of the input zeroed
-    in a share polish_zero_vector of the sequences."""
-    return self._sample(rng, batch_size, difficulty, self.train_zero_start,
-                        self.polish_zero_vector)
 
   def _sample(self, rng, batch_size, difficulty, zero_start, zero_vector):
     longest = self.min_length + int(round(
@@ -108,7 +96,7 @@ class CopyTask:
   def variant(self, size):
     """The same task at one fixed length, for generalisation tests."""
     return CopyTask(self.num_bits, size, size, self.train_zero_start,
-                    self.train_zero_vector, self.polish_zero_vector)
+                    self.train_zero_vector)
 
   # Longer than training (lengths 1-20) to test generalisation, as in the paper.
   generalisation_sizes = (20, 40, 80, 120)

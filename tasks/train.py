@@ -208,15 +208,6 @@ _CLIP_NORM = flags.DEFINE_float(
 _AMSGRAD = flags.DEFINE_bool(
     "amsgrad", _D["amsgrad"], "Adam's AMSGrad variant: steps shrink as the "
     "gradients do once a task is nearly solved (default: plain Adam).")
-_POLISH_STEPS = flags.DEFINE_integer(
-    "polish_steps", _D["polish_steps"], "Steps trained after convergence on "
-    "the task's polish distribution (its polish_sample, else train_sample) "
-    "at a rate falling linearly from --polish_learning_rate to 0; the run "
-    "ends after them (default: 0, and 2000 for copy: tasks.common."
-    "TASK_SETTINGS, unless this flag is given).")
-_POLISH_LEARNING_RATE = flags.DEFINE_float(
-    "polish_learning_rate", _D["polish_learning_rate"],
-    "The rate the polish steps start at.")
 _MAX_STEPS = flags.DEFINE_integer(
     "max_steps", 10000, "Stop after this many steps if not converged.")
 _MAX_MINUTES = flags.DEFINE_float(
@@ -291,10 +282,7 @@ def _check_numbers():
       raise ValueError(f"--{flag.name} must be >= 1, got {flag.value}")
   if _SHIFT_RANGE.value < 0:
     raise ValueError(f"--shift_range must be >= 0, got {_SHIFT_RANGE.value}")
-  if _POLISH_STEPS.value < 0:
-    raise ValueError(f"--polish_steps must be >= 0, got {_POLISH_STEPS.value}")
-  for flag in (_LEARNING_RATE, _CLIP_NORM, _TARGET_BITS, _LR_DECAY_BELOW,
-               _POLISH_LEARNING_RATE):
+  for flag in (_LEARNING_RATE, _CLIP_NORM, _TARGET_BITS, _LR_DECAY_BELOW):
     if not flag.value > 0:
       raise ValueError(f"--{flag.name} must be > 0, got {flag.value}")
   for flag in (_SOFT_CURRICULUM_UNTIL, _SOFT_CURRICULUM_UNTIL_SOFT):
@@ -414,8 +402,6 @@ def _flag_config():
       "curriculum_full_share": _CURRICULUM_FULL_SHARE.value,
       "clip_norm": _CLIP_NORM.value,
       "amsgrad": _AMSGRAD.value,
-      "polish_steps": _POLISH_STEPS.value,
-      "polish_learning_rate": _POLISH_LEARNING_RATE.value,
       "seed": _SEED.value,
       "steps_per_execution": _STEPS_PER_EXECUTION.value,
   }
@@ -507,15 +493,6 @@ def converged(history, target_bits, converge_evals, after_step=0):
   return len(recent) == converge_evals and max(recent) < target_bits
 
 
-def convergence_step(history, target_bits, converge_evals, after_step=0):
-  """The step of the evaluation at which `history` first counted as
-  converged (`converged`), or None."""
-  for i in range(len(history)):
-    if converged(history[:i + 1], target_bits, converge_evals, after_step):
-      return history[i]["step"]
-  return None
-
-
 def curriculum_end(model):
   """The step after which a hard model trains purely hard (0 for models
   without a soft-to-hard curriculum); an evaluation counts towards
@@ -536,9 +513,8 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
   def __init__(self, task, config, logdir, manager, history, num_sequences,
                target_bits, converge_evals, elapsed, max_seconds=0.0,
                summaries=None, log=print, max_skipped=MAX_SKIPPED,
-               curriculum=None, polish=False):
+               curriculum=None):
     super().__init__()
-    self.polish = polish  # polish steps: records say so, nothing stops them
     self.curriculum = curriculum  # tasks.curriculum.Adaptive: decided here
     self.max_skipped = max_skipped
     self.summaries = summaries
@@ -638,8 +614,6 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
               "bits_per_sequence": bits,
               "learning_rate": float(self.model.optimizer.learning_rate.numpy()),
               "skipped_steps": float(logs.get("skipped_steps", 0.0))}
-    if self.polish:
-      record["polish"] = True
     if self.diagnose:
       record["heads"] = self._diagnose()
       self._start += time.time() - self._start - seconds
@@ -670,8 +644,6 @@ class EvaluateAndCheckpoint(keras.callbacks.Callback):
              f" on {self.num_sequences} fresh sequences  lr "
              f"{record['learning_rate']:.2g}  ({_duration(record['seconds'])}"
              " elapsed)")
-    if self.polish:
-      return
     if converged(self.history, self.target_bits, self.converge_evals,
                  curriculum_end(self.model)):
       self.log(f"converged: below {self.target_bits} {contract.error_name(self.task)} "
@@ -722,19 +694,16 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
 
   curriculum = common.make_curriculum(config, task, start_step, history,
                                       eval_every)
-  summaries = (summaries_lib.Summaries(logdir, task, config["seed"],
-                                       config["batch_size"], log)
-               if tensorboard else None)
   evaluate_cb = EvaluateAndCheckpoint(
       task, config, logdir, manager, history, eval_sequences, target_bits,
       converge_evals, elapsed=history[-1]["seconds"] if history else 0.0,
-      max_seconds=60.0 * max_minutes, summaries=summaries, log=log,
-      curriculum=curriculum)
-  converged_at = convergence_step(history, target_bits, converge_evals,
-                                  curriculum_end(model))
-  if converged_at is not None:
-    log(f"already converged at step {converged_at}; not training further"
-        + (" before the polish steps" if config["polish_steps"] else ""))
+      max_seconds=60.0 * max_minutes,
+      summaries=(summaries_lib.Summaries(logdir, task, config["seed"],
+                                         config["batch_size"], log)
+                 if tensorboard else None),
+      log=log, curriculum=curriculum)
+  if converged(history, target_bits, converge_evals, curriculum_end(model)):
+    log(f"already converged at step {start_step}; not training further")
   elif start_step < max_steps:
     model.fit(
         common.train_dataset(task, config["seed"], config["batch_size"],
@@ -748,17 +717,11 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
                             elapsed=evaluate_cb.elapsed),
                    evaluate_cb, common.decay_callback(config, history)],
         verbose=0)
-  _raise_if_diverged(evaluate_cb, logdir)
-  converged_at = convergence_step(history, target_bits, converge_evals,
-                                  curriculum_end(model))
-  if config["polish_steps"] and converged_at is not None:
-    polish_cb = EvaluateAndCheckpoint(
-        task, config, logdir, manager, history, eval_sequences, target_bits,
-        converge_evals, elapsed=history[-1]["seconds"], summaries=summaries,
-        log=log, polish=True)
-    _polish(model, task, config, converged_at, eval_every, log_every,
-            polish_cb, log)
-    _raise_if_diverged(polish_cb, logdir)
+  if evaluate_cb.diverged_at is not None:
+    raise FloatingPointError(
+        f"the training loss was not finite at step {evaluate_cb.diverged_at} "
+        f"(not finite: {', '.join(evaluate_cb.bad_tensors)}); the last good "
+        f"checkpoint is in {logdir}/checkpoints")
   if history:
     model.save(os.path.join(logdir, "model.keras"))  # for keras.models.load_model
   if final_eval and history:
@@ -767,40 +730,6 @@ def train(config, logdir, max_steps, eval_every, eval_sequences, target_bits,
                             test_sequences=test_sequences,
                             memory_size=eval_memory_size)
   return history
-
-
-def _raise_if_diverged(evaluate_cb, logdir):
-  if evaluate_cb.diverged_at is not None:
-    raise FloatingPointError(
-        f"the training loss was not finite at step {evaluate_cb.diverged_at} "
-        f"(not finite: {', '.join(evaluate_cb.bad_tensors)}); the last good "
-        f"checkpoint is in {logdir}/checkpoints")
-
-
-def _polish(model, task, config, converged_at, eval_every, log_every,
-            evaluate_cb, log):
-  """The polish steps of a run that converged at step `converged_at`: up to
-  the evaluation at or after converged_at + polish_steps, on the task's
-  polish batches (common.train_batches), at a rate falling linearly from
-  polish_learning_rate to 0 there, evaluated and checkpointed as before
-  (records marked 'polish'); a resumed run goes on where it stopped. No
-  time limit applies."""
-  end = converged_at + config["polish_steps"]
-  step = int(model.optimizer.iterations.numpy())
-  if step >= end:
-    return
-  log(f"polishing from step {step} to {end}: the task's polish batches at a "
-      f"rate from {config['polish_learning_rate']:.2g} falling linearly to 0")
-  model.fit(
-      common.train_dataset(task, config["seed"], config["batch_size"], step,
-                           polish=True),
-      steps_per_epoch=eval_every, epochs=math.ceil(end / eval_every),
-      initial_epoch=step // eval_every, shuffle=False,
-      callbacks=[Progress(log_every, end, config["batch_size"], log),
-                 evaluate_cb,
-                 memtk.training.LinearToZero(config["polish_learning_rate"],
-                                             converged_at, end)],
-      verbose=0)
 
 
 def set_threads(threads):

@@ -63,8 +63,7 @@ class CopyTaskTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "num_bits"):
       copy.CopyTask(num_bits=0)
     for share in (-0.1, 1.0):
-      for name in ("train_zero_start", "train_zero_vector",
-                   "polish_zero_vector"):
+      for name in ("train_zero_start", "train_zero_vector"):
         with self.assertRaisesRegex(ValueError, f"{name}.*{share}"):
           copy.CopyTask(**{name: share})
 
@@ -120,31 +119,11 @@ class CopyTaskTest(tf.test.TestCase):
                     task.sample(np.random.default_rng(5), 16, 0.5)):
       self.assertAllEqual(u, v)
 
-  def test_polish_batches_hold_zero_vectors_training_ones_do_not(self):
-    task = copy.CopyTask(train_zero_start=0.0, polish_zero_vector=0.25)
-    natural = None
-    shares = {}
-    for name in ("train_sample", "polish_sample"):
-      x, _, m = getattr(task, name)(np.random.default_rng(2), 8000)
-      lengths = m.sum(1)
-      zero = (x[:, :, :8].sum(-1) == 0) & (
-          np.arange(x.shape[1]) < lengths[:, None])
-      shares[name] = zero.any(1).mean()
-      natural = np.mean(1 - (255 / 256) ** lengths)
-    self.assertAllClose(shares["train_sample"], natural, atol=0.01)
-    self.assertAllClose(shares["polish_sample"], 0.25 + 0.75 * natural,
-                        atol=0.02)
-    # Without the share, the polish batches are the training ones.
-    plain = copy.CopyTask(polish_zero_vector=0.0)
-    for u, v in zip(plain.polish_sample(np.random.default_rng(5), 16),
-                    plain.train_sample(np.random.default_rng(5), 16)):
-      self.assertAllEqual(u, v)
-
   def test_variant_keeps_the_training_share(self):
-    variant = copy.CopyTask(train_zero_start=0.2, train_zero_vector=0.3,
-                            polish_zero_vector=0.1).variant(40)
-    self.assertEqual((variant.train_zero_start, variant.train_zero_vector,
-                      variant.polish_zero_vector), (0.2, 0.3, 0.1))
+    variant = copy.CopyTask(train_zero_start=0.2,
+                            train_zero_vector=0.3).variant(40)
+    self.assertEqual((variant.train_zero_start, variant.train_zero_vector),
+                     (0.2, 0.3))
 
 
 class AssociativeRecallTaskTest(tf.test.TestCase):
@@ -205,31 +184,6 @@ class CommonTest(tf.test.TestCase, parameterized.TestCase):
     for u, v in zip(next(common.train_batches(recall, 3, 8, 0)),
                     recall.sample(rng, 8)):
       self.assertAllEqual(u, v)
-
-  def test_polish_stream_draws_the_polish_distribution(self):
-    task = copy.CopyTask(polish_zero_vector=0.5)
-    rng = np.random.default_rng([3, common.POLISH_STREAM, 4])
-    for u, v in zip(next(common.train_batches(task, 3, 8, 4, polish=True)),
-                    task.polish_sample(rng, 8)):
-      self.assertAllEqual(u, v)
-    # A task without polish_sample polishes on its training batches (from
-    # their own stream).
-    recall = associative_recall.AssociativeRecallTask()
-    rng = np.random.default_rng([3, common.POLISH_STREAM, 0])
-    for u, v in zip(next(common.train_batches(recall, 3, 8, 0, polish=True)),
-                    recall.sample(rng, 8)):
-      self.assertAllEqual(u, v)
-
-  def test_copy_polishes_unless_the_flag_says_otherwise(self):
-    self.assertEqual(common.task_settings({"task": "copy"}),
-                     {"polish_steps": 2000})
-    # A linear curriculum drops the adaptive one's settings only.
-    self.assertEqual(common.task_settings({"task": "copy",
-                                           "curriculum_steps": 50}),
-                     {"polish_steps": 2000})
-    self.assertEqual(common.task_settings({"task": "repeat_copy",
-                                           "curriculum_steps": 50}), {})
-    self.assertEqual(common.task_settings({"task": "associative_recall"}), {})
 
   def test_curriculum_grows_linearly_then_stays_full(self):
     self.assertEqual(curriculum.linear_difficulty(10, 0), 1.0)

@@ -108,13 +108,9 @@ def _hard_custom_controller(tmp):
 
 
 def _sparse_run(tmp):
-  # Converged at its first evaluation (a target any model meets), then
-  # polished for 20 steps.
   return _trained_and_evaluated(
       os.path.join(tmp, "sparse"),
-      ["--addressing=sparse", "--sparse_k=3", "--empty_rows_as=0",
-       "--target_bits=1000", "--converge_evals=1", "--polish_steps=20",
-       "--polish_learning_rate=0.01", *_TINY],
+      ["--addressing=sparse", "--sparse_k=3", "--empty_rows_as=0", *_TINY],
       ["--sizes=21", "--num_sequences=10", "--test_sequences=30"])
 
 
@@ -307,15 +303,6 @@ class TrainCliTest(tf.test.TestCase):
     self.assertEqual(config["empty_rows_as"], 0.0)
     self.assertEqual(evaluation["addressing"], "sparse")
     self.assertNotIn("sampled", evaluation)
-    # Converged at step 10, polished to 30 at a rate falling from 0.01 to 0,
-    # set before each call of 10 steps: 0.01 for steps 10-19, 0.005 after.
-    self.assertIn("converged: below 1000", result.stdout)
-    self.assertIn("polishing from step 10 to 30", result.stdout)
-    history = _load(logdir, "history.json")
-    self.assertEqual([(r["step"], r.get("polish", False)) for r in history],
-                     [(10, False), (20, True), (30, True)])
-    self.assertAllClose([r["learning_rate"] for r in history[1:]],
-                        [0.01, 0.005])
     # The saved model keeps K: evaluating it gives the run's own result.
     self.assert_evaluate_repeats_the_run(evaluated, evaluation)
 

@@ -298,30 +298,6 @@ class ErrorScaledRateTest(tf.test.TestCase):
         training.ErrorScaledRate(**kwargs)
 
 
-class LinearToZeroTest(tf.test.TestCase):
-
-  def test_falls_linearly_from_the_rate_to_zero(self):
-    rate = memtk.training.linear_to_zero
-    self.assertAllClose([rate(1e-4, s, 100, 300) for s in (100, 200, 299)],
-                        [1e-4, 5e-5, 5e-7])
-    self.assertEqual(rate(1e-4, 300, 100, 300), 0.0)
-    self.assertEqual(rate(1e-4, 50, 100, 300), 1e-4)  # never above the rate
-
-  def test_sets_the_optimizers_rate_before_each_batch(self):
-    optimizer = keras.optimizers.Adam(1.0)
-    optimizer.iterations.assign(150)
-    callback = memtk.training.LinearToZero(1e-4, 100, 300)
-    callback.set_model(type("M", (), {"optimizer": optimizer})())
-    callback.on_train_batch_begin(0)
-    self.assertAllClose(optimizer.learning_rate.numpy(), 7.5e-5)
-
-  def test_bad_arguments(self):
-    with self.assertRaisesRegex(ValueError, "rate must be > 0, got 0"):
-      memtk.training.LinearToZero(0.0, 0, 10)
-    with self.assertRaisesRegex(ValueError, "end must be > start=10, got 10"):
-      memtk.training.LinearToZero(1e-4, 10, 10)
-
-
 class ScaleStepsTest(tf.test.TestCase):
   """compile(scale_steps=True): the optimizer's step shrinks with the lowest
   running mean of the training error (memtk.sequence_model)."""
