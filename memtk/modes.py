@@ -222,8 +222,9 @@ class IndexedHardMode(HardMode):
   """A hard head with content addressing that finds the rows written so far
   in the 'written' index (memtk.content_index.WrittenRows) instead of
   scoring all N: the same distribution w_t, computed on the cells the
-  written rows and w_{t-1} reach (memtk.hard_index), O(T S^2) per head and
-  step. The row loop only: traces, soft and Gumbel steps scan (dense_step).
+  written rows and w_{t-1} reach (memtk.hard_index), O(T H_w (W + S^2))
+  per head and step. The row loop only: traces, soft and Gumbel steps scan
+  (dense_step).
   """
 
   def first_previous(self, cell, initial):
