@@ -54,8 +54,8 @@ class _Chain(NamedTuple):
   listed_weight: tf.Tensor  # [B, H, C] g (w_c - b) on the listed rows
   count: tf.Tensor  # [B] rows listed
   positions: tf.Tensor  # [B, N]
-  previous_ids: tf.Tensor  # [B, H, P]
-  previous_part: tf.Tensor  # [B, H, P] (1 - g) w_{t-1} there
+  previous_start: tf.Tensor  # [B, H] the first cell of w_{t-1}'s window
+  previous_part: tf.Tensor  # [B, H, P] (1 - g) w_{t-1} on the window
   shift_weights: tf.Tensor  # [B, H, S]
   background: tf.Tensor  # [B, H] v
   num_cells: int
@@ -108,10 +108,14 @@ def _lookup(chain, cells):
   safe = tf.where(listed, position, 0)
   delta = tf.where(listed, tf.gather(chain.listed_weight, safe, batch_dims=2),
                    0.0)
-  same = tf.equal(cells[..., None], chain.previous_ids[:, :, None, :])
-  delta += tf.reduce_sum(
-      tf.where(same, chain.previous_part[:, :, None, :], 0.0), -1)
-  return delta, tf.logical_or(listed, tf.reduce_any(same, -1))
+  window = chain.previous_part.shape[-1] or tf.shape(chain.previous_part)[-1]
+  offset = tf.math.floormod(cells - chain.previous_start[..., None],
+                            chain.num_cells)
+  inside = offset < window
+  delta += tf.where(inside, tf.gather(chain.previous_part,
+                                      tf.minimum(offset, window - 1),
+                                      batch_dims=2), 0.0)
+  return delta, tf.logical_or(listed, inside)
 
 
 def _offsets(num_shifts):
@@ -133,14 +137,14 @@ def _shifted(chain, cells):
   return shifted, tf.reduce_sum(tf.cast(member, tf.int32), -1)
 
 
-def _chain(written, keys, strengths, gates, shift_weights, previous_ids,
+def _chain(written, keys, strengths, gates, shift_weights, previous_start,
            previous_weights):
   """(_Chain, the listed mask [B, C]) of one step."""
   num_cells = written.positions.shape[1] or tf.shape(written.positions)[1]
   listed, back, valid, count = _content(written, keys, strengths, num_cells)
   g = gates[..., None]
   chain = _Chain(g * (listed - back[..., None]), count, written.positions,
-                 previous_ids, (1.0 - g) * previous_weights, shift_weights,
+                 previous_start, (1.0 - g) * previous_weights, shift_weights,
                  gates * back * tf.reduce_sum(shift_weights, -1), num_cells)
   return chain, valid
 
@@ -149,14 +153,17 @@ def _special_cells(chain, valid, ids):
   """[B, H, M] the cells D + o, and [B, H, M] bool: a pair of D (a listed
   row, or a cell of supp w_{t-1} not listed)."""
   num_shifts = chain.shift_weights.shape[-1]
-  batch, heads = tf.shape(chain.previous_ids)[0], tf.shape(
-      chain.previous_ids)[1]
+  batch, heads = tf.shape(chain.previous_start)[0], tf.shape(
+      chain.previous_start)[1]
   listed = tf.broadcast_to(ids[:, None], [batch, heads, tf.shape(ids)[1]])
   listed_ok = tf.broadcast_to(valid[:, None], tf.shape(listed))
-  position = tf.gather(chain.positions, chain.previous_ids, batch_dims=1)
+  previous_ids = tf.math.floormod(
+      chain.previous_start[..., None]
+      + tf.range(tf.shape(chain.previous_part)[-1]), chain.num_cells)
+  position = tf.gather(chain.positions, previous_ids, batch_dims=1)
   previous_ok = tf.logical_not(tf.logical_and(
       position >= 0, position < chain.count[:, None, None]))
-  sources = tf.concat([tf.where(listed_ok, listed, 0), chain.previous_ids], -1)
+  sources = tf.concat([tf.where(listed_ok, listed, 0), previous_ids], -1)
   ok = tf.concat([listed_ok, previous_ok], -1)
   cells = tf.math.floormod(sources[..., None] + _offsets(num_shifts),
                            chain.num_cells)
@@ -166,21 +173,23 @@ def _special_cells(chain, valid, ids):
 
 
 def distribution(written, keys, strengths, gates, shift_weights, gammas,
-                 previous_ids, previous_weights):
+                 previous_start, previous_weights):
   """w_t (module docstring) of H heads.
 
   Args:
     written: Written, the rows written before this step.
     keys: [B, H, W]; strengths, gates, gammas: [B, H]; shift_weights:
       [B, H, S]: the heads' parameters.
-    previous_ids: [B, H, P] int32 distinct cells of w_{t-1}'s support.
-    previous_weights: [B, H, P] w_{t-1} there (the rest of w_{t-1} is 0).
+    previous_start: [B, H] int32 the first of P consecutive cells (mod N,
+      P <= N) that hold w_{t-1}'s support: w_0's initial window, or a hard
+      head's previous cell (P = 1).
+    previous_weights: [B, H, P] w_{t-1} on them (the rest of w_{t-1} is 0).
 
   Returns:
     Distribution.
   """
   chain, valid = _chain(written, keys, strengths, gates, shift_weights,
-                        previous_ids, previous_weights)
+                        previous_start, previous_weights)
   cells, ok = _special_cells(chain, valid, written.ids)
   shifted, pairs = _shifted(chain, cells)
   share = tf.where(ok, 1.0 / tf.cast(tf.maximum(pairs, 1), shifted.dtype), 0.0)

@@ -228,11 +228,12 @@ class IndexedHardMode(HardMode):
   """
 
   def first_previous(self, cell, initial):
-    """w_0 as (cells [B, H, P], weights [B, H, P]) on its initial window."""
+    """w_0 as (its window's first cell [B, H], weights [B, H, P] on cells
+    0 .. P - 1, the initial window)."""
     batch = tf.shape(initial.weights)[0]
     weights = cell.initial_support_weights()  # [H, P]
     shape = tf.concat([[batch], tf.shape(weights)], 0)
-    return (tf.broadcast_to(tf.range(tf.shape(weights)[1]), shape),
+    return (tf.zeros(shape[:2], tf.int32),
             tf.broadcast_to(tf.cast(weights, initial.weights.dtype)[None],
                             shape))
 
@@ -268,12 +269,13 @@ class IndexedHardMode(HardMode):
     written = hard_index.Written(ids, rows, positions,
                                  cell.constant_row(rows.dtype))
     if isinstance(previous, tuple):
-      previous_ids, previous_weights = previous
-    else:
-      previous_ids = previous[:, :, None]
-      previous_weights = tf.ones(tf.shape(previous_ids), p.add.dtype)
+      previous_start, previous_weights = previous
+    else:  # the cell chosen at t - 1
+      previous_start = previous
+      previous_weights = tf.ones(tf.concat([tf.shape(previous), [1]], 0),
+                                 p.add.dtype)
     dist = hard_index.distribution(
-        written, p.key, p.strength, p.gate, p.shift, p.gamma, previous_ids,
+        written, p.key, p.strength, p.gate, p.shift, p.gamma, previous_start,
         previous_weights)
     if fixed is not None:
       indices = fixed[0]

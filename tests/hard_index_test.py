@@ -57,8 +57,11 @@ def head_params(rng, batch, heads, num_shifts, gate=None, strength=None):
   return [tf.constant(v) for v in (keys, strengths, gates, shifts, gammas)]
 
 
-def dense_previous(previous_ids, previous_weights):
-  return tf.reduce_sum(tf.one_hot(previous_ids, N, dtype=tf.float64)
+def dense_previous(previous_start, previous_weights):
+  """[B, H, N] w_{t-1} from weights [B, H, P] on the P cells from start."""
+  cells = (previous_start[..., None]
+           + tf.range(previous_weights.shape[-1])) % N
+  return tf.reduce_sum(tf.one_hot(cells, N, dtype=tf.float64)
                        * previous_weights[..., None], 2)
 
 
@@ -81,23 +84,24 @@ class DistributionTest(Float64TestCase):
     params = head_params(self.rng, batch, heads, num_shifts, gate, strength)
     if previous == "one-hot":
       cells = np.array([[i[-1] if i else 3] * heads for i in ids])
-      previous_ids = tf.constant(cells[..., None], tf.int32)
-      previous_weights = tf.ones(previous_ids.shape, tf.float64)
+      previous_start = tf.constant(cells, tf.int32)
+      previous_weights = tf.ones(cells.shape + (1,), tf.float64)
     else:
-      previous_ids = tf.broadcast_to(tf.range(6), [batch, heads, 6])
+      # A window of 6 cells around the end of the memory.
+      previous_start = tf.fill([batch, heads], N - 2)
       w = self.rng.random((batch, heads, 6))
       previous_weights = tf.constant(w / w.sum(-1, keepdims=True))
-    return memory, ids, params, previous_ids, previous_weights
+    return memory, ids, params, previous_start, previous_weights
 
-  def indexed(self, memory, ids, params, previous_ids, previous_weights):
+  def indexed(self, memory, ids, params, previous_start, previous_weights):
     keys, strengths, gates, shifts, gammas = params
     return hard_index.distribution(
         written_of(memory, ids), keys, strengths, gates, shifts, gammas,
-        previous_ids, previous_weights)
+        previous_start, previous_weights)
 
-  def dense(self, memory, params, previous_ids, previous_weights):
+  def dense(self, memory, params, previous_start, previous_weights):
     keys, strengths, gates, shifts, gammas = params
-    return addressing.address(memory, dense_previous(previous_ids,
+    return addressing.address(memory, dense_previous(previous_start,
                                                      previous_weights),
                               keys, strengths, gates, shifts, gammas)
 
@@ -132,7 +136,7 @@ class DistributionTest(Float64TestCase):
     # Written rows 0-2 score below the background: cell 3 is the lowest of
     # the most likely ones, a background cell right after special ones.
     ids = [[0, 1, 2], [0, 1, 2]]
-    memory, _, params, previous_ids, previous_weights = self.both(
+    memory, _, params, previous_start, previous_weights = self.both(
         ids, "one-hot", gate=1.0)
     keys = params[0]
     rows = -tf.tile(keys[:, :1], [1, 3, 1])  # cosine -1 with head 0's key
@@ -140,9 +144,9 @@ class DistributionTest(Float64TestCase):
         memory, [[b, i] for b in range(2) for i in range(3)],
         tf.reshape(rows, [-1, W]))
     params = [keys[:, :1]] + [p[:, :1] for p in params[1:]]
-    dist = self.indexed(memory, ids, params, previous_ids[:, :1],
+    dist = self.indexed(memory, ids, params, previous_start[:, :1],
                                 previous_weights[:, :1])
-    dense = self.dense(memory, params, previous_ids[:, :1],
+    dense = self.dense(memory, params, previous_start[:, :1],
                        previous_weights[:, :1])
     self.assertAllEqual(hard_index.greedy(dist),
                         estimators.greedy(dense))
@@ -150,20 +154,20 @@ class DistributionTest(Float64TestCase):
 
   def test_gradients_equal_the_dense_chain(self):
     for ids, previous in CASES:
-      memory, ids, params, previous_ids, previous_weights = self.both(
+      memory, ids, params, previous_start, previous_weights = self.both(
           ids, previous)
       cells = tf.constant(self.rng.integers(0, N, size=(len(ids), 2)),
                           tf.int32)
       sources = [memory] + params + [previous_weights]
 
       def loss_indexed(memory, *rest):
-        dist = self.indexed(memory, ids, rest[:5], previous_ids,
+        dist = self.indexed(memory, ids, rest[:5], previous_start,
                                     rest[5])
         return (tf.reduce_sum(hard_index.log_prob(dist, cells))
                 + tf.reduce_sum(hard_index.entropy(dist)))
 
       def loss_dense(memory, *rest):
-        dense = self.dense(memory, rest[:5], previous_ids, rest[5])
+        dense = self.dense(memory, rest[:5], previous_start, rest[5])
         return (tf.reduce_sum(estimators.log_prob(dense, cells))
                 + tf.reduce_sum(estimators.entropy(dense)))
 
@@ -188,17 +192,17 @@ class DistributionTest(Float64TestCase):
     # Weak keys: the background (cells no written row or w_{t-1} reaches)
     # holds much of the mass, so both stages of a draw are exercised.
     for strength in (0.5, 20.0):
-      memory, ids, params, previous_ids, previous_weights = self.both(
+      memory, ids, params, previous_start, previous_weights = self.both(
           [[5, 6, 7, 23, 0]], "one-hot", strength=strength, heads=1)
       draws = 40000
       tile = lambda x: tf.repeat(x, draws, axis=0)
       dist = self.indexed(
           tile(memory), ids * draws, [tile(p) for p in params],
-          tile(previous_ids), tile(previous_weights))
+          tile(previous_start), tile(previous_weights))
       cells = hard_index.sample(dist, tf.constant(
           self.rng.random((draws, 1))))
       frequency = np.bincount(cells.numpy().ravel(), minlength=N) / draws
-      expected = self.dense(memory, params, previous_ids,
+      expected = self.dense(memory, params, previous_start,
                             previous_weights).numpy()[0, 0]
       # Four standard deviations of a frequency.
       bound = 4 * np.sqrt(expected * (1 - expected) / draws) + 1e-3
