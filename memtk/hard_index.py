@@ -151,7 +151,7 @@ def _chain(written, keys, strengths, gates, shift_weights, previous_start,
 
 def _special_cells(chain, valid, ids):
   """[B, H, M] the cells D + o, and [B, H, M] bool: a pair of D (a listed
-  row, or a cell of supp w_{t-1} not listed)."""
+  row, or a cell of w_{t-1}'s window not listed)."""
   num_shifts = chain.shift_weights.shape[-1]
   batch, heads = tf.shape(chain.previous_start)[0], tf.shape(
       chain.previous_start)[1]
@@ -193,7 +193,6 @@ def distribution(written, keys, strengths, gates, shift_weights, gammas,
   cells, ok = _special_cells(chain, valid, written.ids)
   shifted, pairs = _shifted(chain, cells)
   share = tf.where(ok, 1.0 / tf.cast(tf.maximum(pairs, 1), shifted.dtype), 0.0)
-  share = tf.cast(share, shifted.dtype)
   num_special = tf.cast(tf.round(tf.reduce_sum(share, -1)), tf.int32)
   num_background = chain.num_cells - num_special
   log_weights = gammas[..., None] * tf.math.log(
