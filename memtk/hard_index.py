@@ -200,8 +200,8 @@ def distribution(written, keys, strengths, gates, shift_weights, gammas,
   log_background = gammas * tf.math.log(
       tf.maximum(chain.background, addressing.TINY))
   log_z = _logsumexp_with(
-      tf.where(ok, log_weights + tf.math.log(tf.maximum(share, addressing.TINY)),
-               _NONE),
+      tf.where(ok, log_weights
+               + tf.math.log(tf.maximum(share, addressing.TINY)), _NONE),
       log_background, num_background)
   return Distribution(cells, share, log_weights - log_z[..., None],
                       log_background - log_z, num_background, chain, gammas,

@@ -51,8 +51,13 @@ class CostBenchmarkTest(tf.test.TestCase):
     self.assertIn("ms/step", process.stdout)
     self.assertIn("content_scores", process.stdout)  # the soft breakdown
     self.assertIn("content scan", process.stdout)  # hard and sparse scans
-    # on: every mode; the indexes: sparse only.
-    self.assertLen(rows, 10)
+    # on: every mode; the indexes: sparse both, hard 'written'.
+    self.assertLen(rows, 12)
+    indexed_train = sorted((r["mode"], r["content"]) for r in rows
+                           if r["content"] in ("written", "hash")
+                           and r["phase"] == "train")
+    self.assertEqual(indexed_train, [("hard", "written"), ("sparse", "hash"),
+                                     ("sparse", "written")])
     for row in rows:
       self.assertContainsSubset(FIELDS, row)
       self.assertGreater(row["ms_per_step"], 0)
@@ -63,7 +68,8 @@ class CostBenchmarkTest(tf.test.TestCase):
       else:
         self.assertNotIn("bandwidth_fraction", row)
       indexed = row["content"] in ("written", "hash")
-      self.assertTrue(row["mode"] == "sparse" or not indexed)
+      self.assertTrue(row["mode"] == "sparse" or not indexed
+                      or (row["mode"], row["content"]) == ("hard", "written"))
       self.assertEqual("index_mb" in row, indexed)
       if indexed:
         self.assertGreater(row["index_mb"], 0)
@@ -82,7 +88,7 @@ class CostBenchmarkTest(tf.test.TestCase):
     self.assertGreater(os.path.getsize(os.path.join(out, "cost.png")), 10000)
     # --resume keeps every measured row and measures nothing again.
     self.assertEqual(again.returncode, 0, again.stderr[-3000:])
-    self.assertEqual(again.stdout.count("kept from"), 10)
+    self.assertEqual(again.stdout.count("kept from"), 12)
     with open(os.path.join(out, "cost.json")) as f:
       self.assertEqual(json.load(f), rows)
 
