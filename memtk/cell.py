@@ -339,8 +339,7 @@ class NTMCell(keras.layers.Layer):
     """The NTMState before the first step, for a batch of `batch_size`."""
     shape = (batch_size, self.memory_size, self.word_size)
     if self.memory_init in ("constant", "zeros"):
-      value = _CONSTANT_MEMORY if self.memory_init == "constant" else 0.0
-      memory = tf.fill(shape, tf.constant(value, self.compute_dtype))
+      memory = tf.broadcast_to(self.constant_row(self.compute_dtype), shape)
     elif self.memory_init == "learned":
       memory = tf.broadcast_to(self.initial_memory[None], shape)
     else:
