@@ -209,10 +209,19 @@ def distribution(written, keys, strengths, gates, shift_weights, gammas,
 
 
 def log_prob(dist, indices):
-  """[B, H] log w_t(i) of cells `indices` [B, H], floored at log(1e-30)."""
-  shifted, _ = _shifted(dist.chain, indices[..., None])
-  log_weight = dist.gammas * tf.math.log(
-      tf.maximum(shifted[..., 0], addressing.TINY)) - dist.log_normaliser
+  """[B, H] log w_t(i) of cells `indices` [B, H], floored at log(1e-30).
+
+  A special cell's weight is among the distribution's, any other cell's is
+  the background's: no lookup in the map of places, so a compiled step
+  reads the map only before it chooses, and XLA updates the map in place
+  (a read after the choice, which the map's update does not wait for,
+  made XLA copy the [B, N] map twice per step)."""
+  match = tf.logical_and(tf.equal(dist.cells, indices[..., None]),
+                         dist.share > 0)
+  log_weight = tf.where(
+      tf.reduce_any(match, -1),
+      tf.reduce_max(tf.where(match, dist.log_weights, _NONE), -1),
+      dist.log_background)
   return tf.maximum(log_weight, tf.math.log(
       tf.constant(addressing.TINY, log_weight.dtype)))
 

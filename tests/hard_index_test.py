@@ -3,7 +3,11 @@ against the dense chain (memtk.addressing.address) at every cell, in value
 and gradient; greedy choices and ties; sampled cells' frequencies; the row
 loop against the scan's; settings that are ValueErrors."""
 
+import glob
+import os
 import re
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -18,7 +22,9 @@ from memtk import sparse_unroll
 from float64_case import Float64TestCase
 from sparse_unroll_test import assert_compiled_in_place
 from sparse_unroll_test import sampled_gradients
+from tests import background
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N, W, CAPACITY = 24, 4, 8
 CONSTANT = 1e-6  # a 'constant' memory's rows
 
@@ -260,6 +266,57 @@ class CompiledTest(tf.test.TestCase):
         {f"f32[{batch},{cells},4]", f"s32[{batch},{cells}]"})
     assert_compiled_in_place(self, gradients, args, True, cells=cells,
                              hlo=hlo)
+
+
+# One train step of a model with the index, in a fresh process that has XLA
+# write the programs it compiles (the flag must be set before TensorFlow
+# starts): the train step as Keras compiles it, REINFORCE terms included.
+_TRAIN_STEP = r"""
+import numpy as np
+import keras
+import memtk
+keras.utils.set_random_seed(0)
+model = memtk.NTM("lstm", 3, memory_size=4099, word_size=4, addressing="hard",
+                  controller_units=8, content_index="written")
+model.compile(optimizer="adam")
+rng = np.random.default_rng(0)
+model.train_on_batch(rng.integers(0, 2, (2, 6, 5)).astype("float32"),
+                     rng.integers(0, 2, (2, 6, 3)).astype("float32"))
+"""
+
+
+def _train_step_program(directory):
+  """(the process, the optimised HLO of the model's train step)."""
+  env = dict(os.environ, XLA_FLAGS=(
+      f"--xla_dump_to={directory} --xla_dump_hlo_as_text "
+      "--xla_dump_hlo_module_re=.*one_step_on_data.* "
+      "--xla_dump_hlo_pass_re=NONE"))
+  process = subprocess.run([sys.executable, "-c", _TRAIN_STEP], cwd=_ROOT,
+                           env=env, capture_output=True, text=True,
+                           timeout=600, check=False)
+  paths = glob.glob(os.path.join(directory, "*one_step_on_data*"
+                                 "cpu_after_optimizations.txt"))
+  return process, [open(p).read() for p in paths]
+
+
+COMMANDS = {"test_the_models_train_step_updates_the_map_in_place":
+                _train_step_program}
+
+
+class TrainStepTest(tf.test.TestCase):
+
+  def test_the_models_train_step_updates_the_map_in_place(self):
+    # A read of the map after the choice (log_prob once looked the chosen
+    # cell up in it), which the map's update does not wait for, made XLA
+    # copy the [B, N] map twice per step: O(N) work every step.
+    process, programs = background.result(self._testMethodName,
+                                          _train_step_program)
+    self.assertEqual(process.returncode, 0, process.stderr[-3000:])
+    self.assertLen(programs, 1)
+    hlo = programs[0]
+    self.assertIn("s32[2,4099]", hlo)  # the map
+    self.assertEqual(re.findall(r"= [sf]32\[2,4099[,\d]*\]\S* copy\(", hlo),
+                     [])  # neither the map nor the memory
 
 
 class SettingsTest(tf.test.TestCase):
