@@ -68,9 +68,7 @@ class Distribution(NamedTuple):
   log_weights: tf.Tensor  # [B, H, M] log w_t at those cells
   log_background: tf.Tensor  # [B, H] log w_t at every other cell
   num_background: tf.Tensor  # [B, H] int32 N - m, the other cells
-  chain: _Chain  # for w_t at any one cell (log_prob)
-  gammas: tf.Tensor  # [B, H]
-  log_normaliser: tf.Tensor  # [B, H] log of sharpening's denominator
+  chain: _Chain  # for lookups of single cells (greedy's free cells)
 
 
 def _logsumexp_with(logits, extra_logit, extra_count):
@@ -204,8 +202,7 @@ def distribution(written, keys, strengths, gates, shift_weights, gammas,
                + tf.math.log(tf.maximum(share, addressing.TINY)), _NONE),
       log_background, num_background)
   return Distribution(cells, share, log_weights - log_z[..., None],
-                      log_background - log_z, num_background, chain, gammas,
-                      log_z)
+                      log_background - log_z, num_background, chain)
 
 
 def log_prob(dist, indices):
