@@ -270,9 +270,12 @@ def worker(job):
     cell = model.cell
     capacity, _ = content_index.sizes(n, steps, cell.num_write_heads,
                                       cell.mode.support_size(cell))
-    # The index's entries, against the memory's floats.
-    result["index_mb"] = batch * cell.content_index.bytes_per_sequence(
-        n, capacity) / 2**20
+    # What the loop keeps in place of the memory (memtk.stores.ListStore:
+    # the rows written, their places and the index), against the floats of
+    # the [B, N, W] memory it does not keep.
+    from memtk import stores
+    result["index_mb"] = batch * stores.ListStore.bytes_per_sequence(
+        cell.content_index, n, capacity, w) / 2**20
     result["memory_mb"] = batch * n * w * 4 / 2**20
   print(_RESULT_PREFIX + json.dumps(result), flush=True)
   return 0

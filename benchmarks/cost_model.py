@@ -67,8 +67,9 @@ def format_table(results):
                    f"{r['memory_size']:>8} skipped: {r['skipped']}")
       continue
     fraction = r.get("bandwidth_fraction")
-    index = (f"  index {r['index_mb']:.2f} MB beside the memory's "
-             f"{r['memory_mb']:.1f} MB" if "index_mb" in r else "")
+    index = (f"  rows written and index {r['index_mb']:.2f} MB, in place of "
+             f"the memory's {r['memory_mb']:.1f} MB" if "index_mb" in r
+             else "")
     lines.append(
         f"{r['mode']:<6} {r['content']:<7} {r['phase']:<7} "
         f"{r['memory_size']:>8} {r['ms_per_step']:>9.3f} {r['peak_mb']:>9.1f} "

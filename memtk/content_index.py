@@ -90,10 +90,12 @@ class WrittenRows(NamedTuple):
                         tf.fill([batch, capacity + 1], -1),
                         tf.zeros([batch], tf.int32))
 
-  def insert(self, state, ids, rows):
-    """The index after rows [B, R, W] were written at rows `ids` [B, R]."""
+  def insert(self, state, ids, rows, known=None):
+    """The index after rows [B, R, W] were written at rows `ids` [B, R];
+    `known`: the rows' places before (gathered from the map if None)."""
     del rows
-    known = tf.gather(state.positions, ids, batch_dims=1)
+    if known is None:
+      known = tf.gather(state.positions, ids, batch_dims=1)
     new = tf.logical_not(tf.logical_or(known >= 0, _repeats(ids)))
     capacity = tf.shape(state.rows)[1] - 1
     position = tf.where(new, state.count[:, None] + tf.cumsum(
@@ -284,30 +286,31 @@ def _fresh(written, keys, k, window):
                          [tf.shape(keys)[0], tf.shape(keys)[1], k])
 
 
-def best_of(memory, norms, rows, keys, k):
+def best_of(rows_of, rows, keys, k):
   """[B, H, k] int32 the k candidates `rows` [B, H, C] (-1: none; repeats
   allowed) of highest cosine with keys [B, H, W], scored as the exact scan
   scores them, ties to the lowest row, in increasing row order; needs at
-  least k distinct rows.
+  least k distinct rows. `rows_of(ids)` gives the memory's rows ids
+  [B, H, C] (all >= 0) as [B, H, C, W].
 
   k rounds, each taking the best score left (of equal ones, the lowest
   row) and striking every copy of that row: O(k C) compares, where sorting
   the candidates to drop repeats and two top-ks took 7.9 of a lookup's
   8.8 ms at C = 520, B = 32, H = 2 (XLA sorts slowly on CPUs)."""
-  num_cells = memory.shape[1] or tf.shape(memory)[1]
   usable = rows >= 0
   safe = tf.where(usable, rows, 0)
-  gathered = tf.gather(memory, safe, batch_dims=1)  # [B, H, C, W]
+  gathered = rows_of(safe)  # [B, H, C, W]
   dots = tf.reduce_sum(keys[:, :, None, :] * gathered, -1)
   cosine = dots / (addressing.norms(keys)[:, :, None]
-                   * tf.gather(norms, safe, batch_dims=1))
+                   * addressing.norms(gathered))
   lowest = cosine.dtype.min
   scores = tf.where(usable, tf.stop_gradient(cosine), lowest)
-  ids = tf.where(usable, rows, num_cells)
+  beyond = rows.dtype.max  # no row is numbered this
+  ids = tf.where(usable, rows, beyond)
   chosen = []
   for _ in range(k):
     best = tf.reduce_max(scores, -1, keepdims=True)
-    row = tf.reduce_min(tf.where(tf.equal(scores, best), ids, num_cells), -1,
+    row = tf.reduce_min(tf.where(tf.equal(scores, best), ids, beyond), -1,
                         keepdims=True)
     chosen.append(row)
     scores = tf.where(tf.equal(ids, row), lowest, scores)
@@ -321,7 +324,8 @@ class Lookup(NamedTuple):
   window: object  # int (or scalar tensor): rows of the written mask that
   # hold the K lowest unwritten
 
-  def top_cells(self, memory, norms, keys, k):
-    """[B, H, k] the support of keys [B, H, W] (module docstring)."""
+  def top_cells(self, rows_of, keys, k):
+    """[B, H, k] the support of keys [B, H, W] (module docstring);
+    `rows_of` as best_of's."""
     rows = self.index.candidates(self.state, keys, k, self.window)
-    return best_of(memory, norms, rows, keys, k)
+    return best_of(rows_of, rows, keys, k)

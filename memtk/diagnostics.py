@@ -172,7 +172,7 @@ def index_recall(cell, inputs, indexes):
     counts = []
     for label, index in parsed.items():
       found = content_index.best_of(
-          state.memory, norms,
+          lambda ids: tf.gather(state.memory, ids, batch_dims=1),
           index.candidates(index_states[label], p.key, k, window), p.key, k)
       hits = tf.reduce_sum(tf.cast(tf.equal(
           exact[..., :, None], found[..., None, :]), tf.int32), [-1, -2])

@@ -40,6 +40,7 @@ from memtk import addressing
 from memtk import estimators
 from memtk import hard_index
 from memtk import memory as memory_lib
+from memtk import stores
 
 
 class Selection(NamedTuple):
@@ -241,10 +242,9 @@ class IndexedHardMode(HardMode):
     """The listed rows of step t at M_{t-1} (watched), their ids and the
     index's map of places (append-only, so the final one serves)."""
     del cell, t
-    memory, _, lookup = store.memory(state)
+    memory = store.memory(state)  # stores.ListedRows
     ids = fixed[1]
-    return (tf.gather(memory, tf.maximum(ids, 0), batch_dims=1), ids,
-            lookup.state.positions)
+    return (memory.gather(ids), ids, memory.listing.positions)
 
   def differentiable_memory(self, memory):
     return list(memory[:1])
@@ -257,13 +257,11 @@ class IndexedHardMode(HardMode):
 
   def select(self, cell, p, previous, choice, noise, memory, fixed=None):
     """One cell per head drawn from w_t (memtk.hard_index); `memory` is the
-    forward memory (memory, norms, content_index.Lookup) or, with `fixed`,
-    backward_memory's."""
+    forward memory (stores.ListedRows) or, with `fixed`, backward_memory's."""
     if fixed is None:
-      memory, _, lookup = memory
-      ids = lookup.state.rows[:, :-1]
-      rows = tf.gather(memory, tf.maximum(ids, 0), batch_dims=1)
-      positions = lookup.state.positions
+      ids = memory.listing.rows[:, :-1]
+      rows = memory.gather(ids)
+      positions = memory.listing.positions
     else:
       rows, ids, positions = memory
     written = hard_index.Written(ids, rows, positions,
@@ -331,8 +329,7 @@ class SparseMode:
     content_indices = content = None
     if cell.content_addressing:
       if fixed is None:
-        content_indices = self._content_cells(cell, p, memory, k)
-        rows = tf.gather(memory[0], content_indices, batch_dims=1)
+        content_indices, rows = self._content_cells(cell, p, memory, k)
       else:
         content_indices, rows = fixed[1], memory[0]
       content = addressing.sparse_content_weights(rows, p.key, p.strength,
@@ -347,17 +344,19 @@ class SparseMode:
 
   @staticmethod
   def _content_cells(cell, p, memory, k):
-    """[B, H, K] the content support: the K best rows of the exact scan of
-    `memory` (memory, norms), or of the candidates of its index (memory,
-    norms, content_index.Lookup)."""
-    if len(memory) == 3:
-      return memory[2].top_cells(memory[0], memory[1], p.key, k)
+    """([B, H, K] the content support, [B, H, K, W] its rows): the K best
+    rows of the exact scan of `memory` (memory, norms), or of the
+    candidates of its index (stores.ListedRows)."""
+    if isinstance(memory, stores.ListedRows):
+      cells = memory.top_cells(p.key, k)
+      return cells, memory.gather(cells)
     memory, norms = memory
     cosine, _, _ = addressing.cosine_similarity(memory, p.key, norms)
     if cell.empty_rows_as is not None:  # rank by w_c's logits
       cosine = addressing.content_scores(
           cosine, p.strength, addressing.log_presence(norms)[:, None, :])
-    return addressing.top_cells(cosine, k)
+    cells = addressing.top_cells(cosine, k)
+    return cells, tf.gather(memory, cells, batch_dims=1)
 
   def dense_step(self, cell, state, p, choice=None, noise=None,
                  temperature=1.0, soft=None, gumbel=None):

@@ -10,8 +10,9 @@ with differentiable weights); the loop does the rest.
 
 Forward step: gather the H K selected rows, compute the written rows and the
 read vectors from those rows alone (`access_rows`), put the touched rows back
-(memtk.stores: a dense [B, N, W] buffer updated in place, or a log of the
-touched rows when nothing needs the whole memory).
+(memtk.stores: a dense [B, N, W] buffer updated in place, the rows written
+so far with a content index, or a log of the touched rows when nothing needs
+the whole memory).
 
 Kept record, per step: the controller state and read vectors the step
 started from, the previous weighting, the mode's fixed selection (int rows)
@@ -278,7 +279,7 @@ def _backward_loop(loop, record, inputs_tm, d_outputs, first, final_state,
                           element_shape=inputs_tm.shape[1:])
   results = tf.while_loop(
       lambda t, *_: t > 0, body,
-      (num_steps - 1, final_state, loop.store.initial_adjoint(),
+      (num_steps - 1, final_state, loop.store.initial_adjoint(final_state),
        [tf.zeros_like(c[0]) for c in kept_all[:num_controller]],
        tf.zeros_like(kept_all[num_controller][0]),
        [tf.zeros_like(p) for p in _float_leaves(record.previous_structure)],
@@ -303,7 +304,8 @@ def unroll(cell, inputs, noise, choice, store=None):
     noise: [B, T, H] U(0, 1) noise for 'sample'; anything (unused) else.
     choice: 'greedy' or 'sample' (hard), 'sparse' (sparse).
     store: where the memory is kept (memtk.stores): 'dense' (a [B, N, W]
-      buffer), 'log' (the touched rows; only where log_store_allowed), or
+      buffer; with a content index, the rows written so far and the index
+      instead), 'log' (the touched rows; only where log_store_allowed), or
       None, the cheaper of the two (_make_store).
 
   Returns:
@@ -394,7 +396,7 @@ def _make_store(cell, initial, batch, static_steps, rows_per_head, store,
     store = ("log" if allowed and static_steps * rows < cell.memory_size
              else "dense")
   if store == "dense" and cell.content_index is not None:
-    return _indexed_store(cell, initial, num_steps, rows_per_head)
+    return _indexed_store(cell, batch, num_steps, rows_per_head)
   if store == "dense":
     return _StoreFactory(stores.DenseStore, initial.memory)
   if not allowed:
@@ -412,13 +414,15 @@ def _make_store(cell, initial, batch, static_steps, rows_per_head, store,
       source)
 
 
-def _indexed_store(cell, initial, num_steps, rows_per_head):
-  """The dense store with the cell's content index (memtk.content_index),
-  sized for `num_steps` steps (an int, or a scalar tensor)."""
+def _indexed_store(cell, batch, num_steps, rows_per_head):
+  """The list of written rows with the cell's content index
+  (memtk.content_index), sized for `num_steps` steps (an int, or a scalar
+  tensor)."""
   capacity, window = content_index.sizes(cell.memory_size, num_steps,
                                          cell.num_write_heads, rows_per_head)
   first_write_slot = cell.num_read_heads * rows_per_head
   return _StoreFactory(
-      lambda memory: stores.IndexedStore(memory, cell.content_index,
-                                         first_write_slot, capacity, window),
-      initial.memory)
+      lambda constant: stores.ListStore(
+          constant, cell.content_index, first_write_slot, batch,
+          cell.memory_size, capacity, window),
+      cell.constant_row(cell.compute_dtype))

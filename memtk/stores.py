@@ -10,19 +10,31 @@ head's K rows).
     term, with the rows' norms kept up to date as rows change); the rows go
     back by a scatter that depends on every read of the step, so XLA updates
     the buffer in place instead of copying it.
-  IndexedStore (sparse heads with a content_index): the dense buffer and an
-    index of its rows (memtk.content_index: the rows written so far, or
-    hash tables), so a content lookup scores candidate rows, not all N.
+  ListStore (heads with a content_index): no [B, N, W] buffer; the rows
+    written so far, in a list found through a [B, N] map of places, and an
+    index of them (memtk.content_index: the list itself, or hash tables),
+    so a content lookup scores candidate rows, not all N.
   LogStore (heads without content, constant or learned initial memory): no
     [B, N, W] buffer at all. A row reads as its latest value in a log of the
     rows touched so far, or its initial value; nothing scales with N.
 """
+
+from typing import NamedTuple
 
 import tensorflow as tf
 
 from memtk import addressing
 from memtk import content_index
 from memtk import memory as memory_lib
+
+
+def _scatter_add(tensor, indices, rows):
+  """tensor [B, N, W] plus rows [B, R, W] at rows indices [B, R]."""
+  batch = tf.broadcast_to(
+      tf.range(tf.shape(indices)[0], dtype=indices.dtype)[:, None],
+      tf.shape(indices))
+  return tf.tensor_scatter_nd_add(tensor, tf.stack([batch, indices], -1),
+                                  rows)
 
 
 class DenseStore:
@@ -64,7 +76,8 @@ class DenseStore:
     del t
     return self._set_rows(state, indices, old_rows)
 
-  def initial_adjoint(self):
+  def initial_adjoint(self, final_state):
+    del final_state
     return tf.zeros_like(self._initial)
 
   def d_touched(self, d_state, t, indices):
@@ -89,53 +102,174 @@ class DenseStore:
 
   def add_rows(self, d_state, indices, d_rows):
     """Adds gradients d_rows [B, R, W] at rows indices [B, R] of M_{t-1}."""
-    batch = tf.broadcast_to(
-        tf.range(tf.shape(indices)[0], dtype=indices.dtype)[:, None],
-        tf.shape(indices))
-    return tf.tensor_scatter_nd_add(d_state, tf.stack([batch, indices], -1),
-                                    d_rows)
+    return _scatter_add(d_state, indices, d_rows)
 
   def d_source(self, d_state):
     return d_state
 
 
-class IndexedStore(DenseStore):
-  """The dense buffer and an index of its rows for content lookups.
+def _gather_places(positions, ids):
+  """[B, ...] the entries of the map `positions` [B, N] at rows ids."""
+  return tf.gather(positions, tf.maximum(ids, 0), batch_dims=1)
 
-  The state is (memory, norms, the index's state). A write files the rows
-  the write heads touched (slots from `first_write_slot` on: read heads
-  come first) in the index; `memory(state)` gives the lookup with it.
-  Undoing a step leaves the index as it is: the backward pass redoes each
-  step on the support its forward pass kept and never looks up.
-  `capacity`: the most distinct rows a sequence writes; `window`: the
-  first rows of the memory that hold the K lowest unwritten ones
-  (memtk.content_index).
+
+def _places(positions, ids, unused):
+  """([B, ...] the places of rows ids [B, ...] in the map `positions`
+  [B, N] (`unused` for a row not listed), [B, ...] bool listed)."""
+  place = _gather_places(positions, ids)
+  listed = place >= 0
+  return tf.where(listed, place, unused), listed
+
+
+class ListedRows(NamedTuple):
+  """The memory as a step's lookups see it in a ListStore."""
+  values: tf.Tensor  # [B, C + 1, W] the listed rows by place; place C unused
+  listing: content_index.WrittenState  # the rows written, their places
+  lookup: content_index.Lookup  # the content index
+  constant: tf.Tensor  # [W] every other row's value
+
+  def places(self, ids):
+    """([B, ...] int32 the places of rows ids [B, ...] (C: not listed),
+    [B, ...] bool listed)."""
+    return _places(self.listing.positions, ids, tf.shape(self.values)[1] - 1)
+
+  def gather(self, ids):
+    """[B, ..., W] the rows ids [B, ...] (>= 0)."""
+    place, listed = self.places(ids)
+    flat = tf.reshape(place, [tf.shape(place)[0], -1])
+    rows = tf.reshape(tf.gather(self.values, flat, batch_dims=1),
+                      tf.concat([tf.shape(place), [-1]], 0))
+    return tf.where(listed[..., None], rows,
+                    tf.cast(self.constant, rows.dtype))
+
+  def top_cells(self, keys, k):
+    """[B, H, k] the content support of keys [B, H, W] (content_index)."""
+    return self.lookup.top_cells(self.gather, keys, k)
+
+
+class ListStore:
+  """The rows written so far, for heads with a content index.
+
+  A content index needs a memory whose rows start with one value
+  ('constant' or 'zeros'), so a row never written holds that value and only
+  the written rows need keeping: in the order they were first written
+  ([B, C + 1, W], C the most distinct rows a sequence writes: T H_w K),
+  found through the [B, N] map of places of the 'written' index
+  (content_index.WrittenRows, kept for every index kind; 'hash' keeps its
+  tables beside it). No [B, N, W] buffer, so nothing the size of the memory
+  is filled per sequence but the map (N int32). The adjoint is [B, C + 1, W]
+  too: a row never written holds the constant, which no weight moves.
+  The state is (values, the list's state, the hash index's state or ()).
+  Undoing a step puts the old rows back and leaves the list and index as
+  they are: the backward pass redoes each step on the selection its
+  forward pass kept, and a row listed by a later write holds its old value
+  at its place. `capacity`, `window`: as content_index.sizes.
   """
 
-  def __init__(self, memory, index, first_write_slot, capacity, window):
-    super().__init__(memory)
-    self._index, self._first_write_slot = index, first_write_slot
+  def __init__(self, constant, index, first_write_slot, batch, num_cells,
+               capacity, window):
+    self.source = constant  # [W]
+    self._listing = content_index.WrittenRows()
+    self._hash = None if index.kind == "written" else index
+    self._first_write_slot = first_write_slot
+    self._batch, self._cells = batch, num_cells
     self._capacity, self._window = capacity, window
 
   def initial_state(self):
-    memory, norms = super().initial_state()
-    shape = tf.shape(memory)
-    return memory, norms, self._index.initial_state(
-        shape[0], memory.shape[1] or shape[1], self._capacity)
+    values = tf.broadcast_to(self.source, [self._batch, self._capacity + 1,
+                                           self.source.shape[-1]])
+    listing = self._listing.initial_state(self._batch, self._cells,
+                                          self._capacity)
+    hashed = () if self._hash is None else self._hash.initial_state(
+        self._batch, self._cells, self._capacity)
+    return values, listing, hashed
+
+  @staticmethod
+  def bytes_per_sequence(index, num_cells, capacity, word_size):
+    """Bytes one sequence's state takes: the listed rows (float32), the
+    map of places and the list, and a 'hash' index's own entries."""
+    listing = content_index.WrittenRows()
+    total = 4 * (capacity + 1) * word_size + listing.bytes_per_sequence(
+        num_cells, capacity)
+    if index.kind != "written":
+      total += index.bytes_per_sequence(num_cells, capacity)
+    return total
 
   def memory(self, state):
-    """(memory [B, N, W], row norms [B, N], content_index.Lookup)."""
-    return state[0], state[1], content_index.Lookup(self._index, state[2],
-                                                    self._window)
+    """ListedRows."""
+    values, listing, hashed = state
+    lookup = (content_index.Lookup(self._listing, listing, self._window)
+              if self._hash is None
+              else content_index.Lookup(self._hash, hashed, self._window))
+    return ListedRows(values, listing, lookup, self.source)
+
+  def rows(self, state, t, indices):
+    del t
+    return self.memory(state).gather(indices)
+
+  def _put(self, state, indices, rows):
+    """values with rows [B, R, W] at the places of rows indices [B, R]."""
+    place, _ = self.memory(state).places(indices)
+    return memory_lib.scatter_rows(state[0], place, rows)
 
   def write(self, state, t, indices, touched):
-    memory, norms = super().write(state[:2], t, indices, touched)
+    del t
     first = self._first_write_slot
-    return memory, norms, self._index.insert(state[2], indices[:, first:],
-                                             touched[:, first:])
+    written, rows = indices[:, first:], touched[:, first:]
+    # The places before the write, as `rows` gathered them for this step:
+    # the map's update then depends on that read of the map (XLA merges
+    # the two equal gathers), so XLA updates the map in place rather than
+    # keep the old one in a copy.
+    known = _gather_places(state[1].positions, indices)[:, first:]
+    listing = self._listing.insert(state[1], written, rows, known)
+    hashed = (() if self._hash is None
+              else self._hash.insert(state[2], written, rows))
+    state = (state[0], listing, hashed)
+    return (self._put(state, indices, touched),) + state[1:]
 
   def undo(self, state, t, indices, old_rows):
-    return super().undo(state[:2], t, indices, old_rows) + (state[2],)
+    del t
+    return (self._put(state, indices, old_rows),) + tuple(state[1:])
+
+  def initial_adjoint(self, final_state):
+    """(dL/dM_T at the places [B, C + 1, W], the final map of places,
+    which serves every step of the backward pass: a place once given is
+    kept)."""
+    return (tf.zeros([self._batch, self._capacity + 1,
+                      self.source.shape[-1]], self.source.dtype),
+            final_state[1].positions)
+
+  def _places(self, d_state, indices):
+    return _places(d_state[1], indices, self._capacity)
+
+  def d_touched(self, d_state, t, indices):
+    """dL/dM_t at the touched rows, counted once for heads sharing a row;
+    0 at rows never written."""
+    del t
+    place, listed = self._places(d_state, indices)
+    first = tf.logical_and(
+        memory_lib.first_of_equal(indices, indices, diagonal=True), listed)
+    return (memory_lib.read_rows(d_state[0], place)
+            * tf.cast(first, d_state[0].dtype)[:, :, None])
+
+  def d_update(self, d_state, state, t, indices, d_old):
+    """As DenseStore.d_update, at the rows' places."""
+    del state, t
+    same = tf.cast(tf.equal(indices[:, :, None], indices[:, None, :]),
+                   d_old.dtype)
+    place, _ = self._places(d_state, indices)
+    return (memory_lib.scatter_rows(
+        d_state[0], place, tf.einsum("bhk,bkw->bhw", same, d_old)),
+            d_state[1])
+
+  def add_rows(self, d_state, indices, d_rows):
+    """Adds gradients d_rows [B, R, W] at rows indices [B, R] of M_{t-1}."""
+    place, _ = self._places(d_state, indices)
+    return (_scatter_add(d_state[0], place, d_rows), d_state[1])
+
+  def d_source(self, d_state):
+    del d_state  # the constant is no weight
+    return None
 
 
 class LogStore:
@@ -201,7 +335,8 @@ class LogStore:
     del t, indices, old_rows  # reads before step t never see later entries
     return state
 
-  def initial_adjoint(self):
+  def initial_adjoint(self, final_state):
+    del final_state
     d_log = tf.zeros([self._length, self._batch, self._width],
                      self._source.dtype)
     return d_log, tf.zeros_like(self._source)
