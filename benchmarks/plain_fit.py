@@ -85,6 +85,10 @@ _SCALE_STEPS = flags.DEFINE_bool(
     "scale_steps", True, "compile(scale_steps=...) for --optimizer=compile "
     "and adam: the steps shrink with the training error (SequenceModel; "
     "compile's default); --noscale_steps: the optimizer's steps as they are.")
+_LOSS_MARGIN = flags.DEFINE_float(
+    "loss_margin", None, "None: compile()'s loss; else the cross-entropy "
+    "with each right bit's logit counted up to this margin "
+    "(memtk.metrics.masked_sigmoid_cross_entropy(margin)).")
 _MODEL_FLAGS = flags.DEFINE_list(
     "model", [], "NTM keyword arguments as name=value (Python literals), "
     "e.g. memory_init='learned'.")
@@ -143,7 +147,7 @@ def train_seed(seed, out):
                     **model_kwargs(_MODEL_FLAGS.value))
   callbacks = compile_model(model, _OPTIMIZER.value, _LEARNING_RATE.value,
                             _CLIP_NORM.value, _SCALE_STEPS.value,
-                            _EPSILON.value)
+                            _EPSILON.value, _LOSS_MARGIN.value)
   sample = (task.sample if _DATA.value == "uniform"
             else getattr(task, "train_sample", task.sample))
   rng = np.random.default_rng([seed, common.TRAIN_STREAM])
@@ -206,7 +210,9 @@ def _run_flags():
           "scale_steps": _SCALE_STEPS.value,
           "max_minutes": _MAX_MINUTES.value, "steps": _STEPS.value,
           "eval_every": _EVAL_EVERY.value,
-          "diagnose_every": _DIAGNOSE_EVERY.value}
+          "diagnose_every": _DIAGNOSE_EVERY.value,
+          **({} if _LOSS_MARGIN.value is None
+             else {"loss_margin": _LOSS_MARGIN.value})}
 
 
 def _one_seed_command(seed):
@@ -230,6 +236,8 @@ def main(argv):
   if _DIAGNOSE_EVERY.value < 1 or _DIAGNOSE_EVERY.value % _EVAL_EVERY.value:
     sys.exit(f"error: --diagnose_every must be a positive multiple of "
              f"--eval_every={_EVAL_EVERY.value}, got {_DIAGNOSE_EVERY.value}")
+  if _LOSS_MARGIN.value is not None and not _LOSS_MARGIN.value > 0:
+    sys.exit(f"error: --loss_margin must be > 0, got {_LOSS_MARGIN.value}")
   if not (_LEARNING_RATE.value > 0 and _CLIP_NORM.value > 0
           and _EPSILON.value > 0 and _MAX_MINUTES.value > 0):
     sys.exit(f"error: --learning_rate, --clip_norm, --epsilon and "

@@ -28,18 +28,21 @@ def model_kwargs(entries):
 
 
 def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
-                  epsilon=1e-7):
-  """Compiles as --optimizer says; returns the callbacks fit needs besides
-  the test (ErrorScaledRate for the recipe, else none)."""
+                  epsilon=1e-7, loss_margin=None):
+  """Compiles as --optimizer says (the loss: compile()'s, or with
+  `loss_margin` memtk.metrics' capped cross-entropy); returns the callbacks
+  fit needs besides the test (ErrorScaledRate for the recipe, else none)."""
+  loss = (None if loss_margin is None
+          else memtk.metrics.masked_sigmoid_cross_entropy(loss_margin))
   if optimizer == "adam":
     model.compile(optimizer=keras.optimizers.Adam(
         learning_rate, global_clipnorm=clip_norm, epsilon=epsilon),
-                  scale_steps=scale_steps)
+                  loss=loss, scale_steps=scale_steps)
     return []
   if optimizer == "recipe":  # the schedule scales the steps instead
-    model.compile(scale_steps=False)
+    model.compile(loss=loss, scale_steps=False)
     return [memtk.training.ErrorScaledRate(monitor=common.EVAL_MONITOR)]
-  model.compile(scale_steps=scale_steps)
+  model.compile(loss=loss, scale_steps=scale_steps)
   return []
 
 

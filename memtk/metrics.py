@@ -43,12 +43,53 @@ class BitErrorsPerSequence(keras.metrics.Metric):
     return tf.math.divide_no_nan(self.errors, self.sequences)
 
 
-def masked_sigmoid_cross_entropy():
+def capped_sigmoid_cross_entropy(y_true, y_pred, margin=None):
+  """[..., T] sigmoid cross-entropy of logits y_pred per step (mean over the
+  last axis); with `margin` each logit counts at most `margin` in its
+  target's direction (min(z, margin) where the target is >= 0.5, else
+  max(z, -margin)), so a bit already right by that much takes no gradient."""
+  y_pred = tf.convert_to_tensor(y_pred)
+  y_true = tf.cast(y_true, y_pred.dtype)
+  if margin is not None:
+    y_pred = tf.where(y_true >= 0.5, tf.minimum(y_pred, margin),
+                      tf.maximum(y_pred, -margin))
+  return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+      labels=y_true, logits=y_pred), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="memtk")
+class MaskedSigmoidCrossEntropy(keras.losses.Loss):
+  """capped_sigmoid_cross_entropy averaged over the masked-in steps (pass
+  the answer mask as sample_weight)."""
+
+  def __init__(self, margin=None, name="masked_sigmoid_cross_entropy",
+               reduction="mean_with_sample_weight", dtype=None):
+    if margin is not None and (isinstance(margin, bool)
+                               or not isinstance(margin, (int, float))
+                               or not margin > 0):
+      raise ValueError(f"margin must be None or a number > 0, got "
+                       f"{margin!r}")
+    super().__init__(name=name, reduction=reduction, dtype=dtype)
+    self.margin = None if margin is None else float(margin)
+
+  def call(self, y_true, y_pred):
+    return capped_sigmoid_cross_entropy(y_true, y_pred, self.margin)
+
+  def get_config(self):
+    return {"name": self.name, "reduction": self.reduction,
+            "margin": self.margin}
+
+
+def masked_sigmoid_cross_entropy(margin=None):
   """Sigmoid cross-entropy on logits, averaged over the masked-in steps.
 
   With the answer mask passed to fit as sample_weight, the loss is the mean
   cross-entropy per bit where an answer is expected (chance is ln 2 = 0.693).
+  `margin`: None (the plain cross-entropy), or the margin in logits beyond
+  which a right bit takes no gradient (capped_sigmoid_cross_entropy).
   """
-  return keras.losses.BinaryCrossentropy(
-      from_logits=True, reduction="mean_with_sample_weight",
-      name="masked_sigmoid_cross_entropy")
+  if margin is None:
+    return keras.losses.BinaryCrossentropy(
+        from_logits=True, reduction="mean_with_sample_weight",
+        name="masked_sigmoid_cross_entropy")
+  return MaskedSigmoidCrossEntropy(margin)
