@@ -135,6 +135,13 @@ class Test(keras.callbacks.Callback):
       heads.update({f"grad_norm_{part}": value for part, value in
                     memtk.diagnostics.gradient_norms(
                         self.model, *self.diagnosis).items()})
+      heads.update({f"weight_norm_{part}": value for part, value in
+                    memtk.diagnostics.weight_norms(self.model).items()})
+      inputs, targets, mask = self.diagnosis
+      heads.update({f"margin_{key}": value for key, value in
+                    memtk.diagnostics.output_margins(
+                        self.model.predict_on_batch(inputs), targets,
+                        mask).items()})
     self.record(step, bits, logs, heads)
 
 
@@ -168,9 +175,13 @@ def train_seed(seed, out):
     if heads:
       grads = " ".join(f"{k[10:]} {v:.3g}" for k, v in heads.items()
                        if k.startswith("grad_norm_"))
+      weights = " ".join(f"{k[12:]} {v:.3g}" for k, v in heads.items()
+                         if k.startswith("weight_norm_"))
       line += (f"  gamma_w {heads['gamma_write']:.2f}  entropy_w "
                f"{heads['entropy_write']:.3f}  gate_w "
-               f"{heads['gate_write']:.2f}  grad {grads}")
+               f"{heads['gate_write']:.2f}  grad {grads}  weights {weights}"
+               f"  margin median {heads['margin_median']:.2f} "
+               f"p5 {heads['margin_p5']:.2f}")
     print(line, flush=True)
 
   test = Test(task, seed, record, _DIAGNOSE_EVERY.value)

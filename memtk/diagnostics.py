@@ -25,6 +25,12 @@ them has a gradient there. `entropy` near 1 for the write head is that trap.
 loss gradient per part of the model (controller, interface, output, initial
 state).
 
+`weight_norms(model)` gives the global norm of the weights per part, and
+`output_margins(logits, targets, mask)` how far the right bits' logits are
+past 0 (median and 5th percentile of (2 y - 1) z over the answer bits): a
+loss that keeps rewarding larger margins on solved bits makes both grow
+(the slingshot effect of Adam late in training, Thilak et al. 2022).
+
 `index_recall(cell, inputs, indexes)` counts how much of the exact content
 scan's support each content index (memtk.content_index) finds, step by
 step on the cell's own trajectory (benchmarks.index_recall).
@@ -144,6 +150,26 @@ def gradient_norms(model, inputs, targets, mask):
       squares[part] = squares.get(part, 0.0) + float(
           tf.reduce_sum(tf.square(grad)))
   return {part: float(np.sqrt(value)) for part, value in squares.items()}
+
+
+def weight_norms(model):
+  """{part: global norm of the part's trainable weights}."""
+  squares = {}
+  for variable in model.trainable_variables:
+    part = _part(variable.path)
+    squares[part] = squares.get(part, 0.0) + float(
+        tf.reduce_sum(tf.square(tf.cast(variable, tf.float64))))
+  return {part: float(np.sqrt(value)) for part, value in squares.items()}
+
+
+def output_margins(logits, targets, mask):
+  """{'median', 'p5'}: the median and 5th percentile of the margins
+  (2 y - 1) z of logits z [B, T, O] against target bits y over the steps
+  where mask [B, T] is 1 (negative: a wrong bit)."""
+  logits, targets = np.asarray(logits), np.asarray(targets)
+  margins = ((2.0 * (targets > 0.5) - 1.0) * logits)[np.asarray(mask) > 0]
+  return {"median": float(np.median(margins)),
+          "p5": float(np.percentile(margins, 5))}
 
 
 def index_recall(cell, inputs, indexes):

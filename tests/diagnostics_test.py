@@ -81,6 +81,27 @@ class HeadStatisticsTest(tf.test.TestCase):
     self.assertAllEqual(active.sum(1), [4] * 4)
 
 
+class WeightNormsAndMarginsTest(tf.test.TestCase):
+
+  def test_weight_norms_per_part(self):
+    model = fixed_head_model(0.0, 0.0, np.zeros(3, np.float32))
+    norms = diagnostics.weight_norms(model)
+    self.assertEqual(set(norms), {"controller", "interface", "output",
+                                  "initial_state"})
+    layer = model.cell.output_layer
+    self.assertAllClose(norms["output"], float(tf.linalg.global_norm(
+        [layer.kernel, layer.bias])), rtol=1e-6)
+
+  def test_margins_against_numpy(self):
+    logits = np.array([[[2.0, -1.0], [0.5, 3.0]], [[-4.0, 1.0], [9.0, 9.0]]])
+    targets = np.array([[[1, 1], [0, 1]], [[0, 1], [1, 1]]], np.float32)
+    mask = np.array([[1, 1], [1, 0]])  # the last step is no answer
+    margins = [2.0, -1.0, -0.5, 3.0, 4.0, 1.0]
+    got = diagnostics.output_margins(logits, targets, mask)
+    self.assertAllClose(got["median"], np.median(margins))
+    self.assertAllClose(got["p5"], np.percentile(margins, 5))
+
+
 class GradientNormsTest(tf.test.TestCase):
 
   def test_parts_and_norms(self):
