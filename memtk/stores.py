@@ -37,6 +37,15 @@ def _scatter_add(tensor, indices, rows):
                                   rows)
 
 
+def _summed_over_shared_rows(indices, d_old):
+  """[B, R, W]: for each slot of rows indices [B, R], the sum of d_old
+  [B, R, W] over the slots naming its row (a row's gradient through all
+  the step's copies of it)."""
+  same = tf.cast(tf.equal(indices[:, :, None], indices[:, None, :]),
+                 d_old.dtype)
+  return tf.einsum("bhk,bkw->bhw", same, d_old)
+
+
 class DenseStore:
   """The memory as one [B, N, W] buffer, updated in place (inside XLA).
 
@@ -91,10 +100,8 @@ class DenseStore:
     """dL/dM_{t-1} from dL/dM_t: a touched row reaches the loss only through
     the slots' copies of it, d_old [B, R, W]."""
     del state, t
-    same = tf.cast(tf.equal(indices[:, :, None], indices[:, None, :]),
-                   d_old.dtype)
-    return memory_lib.scatter_rows(
-        d_state, indices, tf.einsum("bhk,bkw->bhw", same, d_old))
+    return memory_lib.scatter_rows(d_state, indices,
+                                   _summed_over_shared_rows(indices, d_old))
 
   def add_dense(self, d_state, d_memory):
     """Adds a dense gradient [B, N, W] (hard heads' content scores)."""
@@ -255,11 +262,9 @@ class ListStore:
   def d_update(self, d_state, state, t, indices, d_old):
     """As DenseStore.d_update, at the rows' places."""
     del state, t
-    same = tf.cast(tf.equal(indices[:, :, None], indices[:, None, :]),
-                   d_old.dtype)
     place, _ = self._places(d_state, indices)
-    return (memory_lib.scatter_rows(
-        d_state[0], place, tf.einsum("bhk,bkw->bhw", same, d_old)),
+    return (memory_lib.scatter_rows(d_state[0], place,
+                                    _summed_over_shared_rows(indices, d_old)),
             d_state[1])
 
   def add_rows(self, d_state, indices, d_rows):
