@@ -87,7 +87,7 @@ _PLOT = flags.DEFINE_string("plot", None, "Write the log-log PNG here.")
 _WORKER = flags.DEFINE_string("worker", None, "Internal: run one configuration "
                               "given as JSON and print its result.")
 
-INDEXES = ("written", "hash")  # content lookups through memtk.content_index
+INDEXES = cost_model.INDEXES  # content lookups through memtk.content_index
 CONTENT_KINDS = ("on", "off") + INDEXES
 _INPUT_SIZE = 10
 _OUTPUT_SIZE = 8

@@ -30,11 +30,14 @@ def scan_bytes(config):
       config["word_size"] + 1) * _FLOAT_BYTES
 
 
+INDEXES = ("written", "hash")  # content lookups through memtk.content_index
+
+
 def estimated_gb(config):
   """A rough peak: the memory tensor's copies the step holds at once, or
   with a content index (no memory tensor: memtk.stores.ListStore) the
   [B, N] maps of the index's (int32 places, and a bool mask for 'hash')."""
-  if config["content"] in ("written", "hash"):
+  if config["content"] in INDEXES:
     return 6 * config["batch_size"] * config["memory_size"] * 5 / 2**30
   memory = config["batch_size"] * config["memory_size"] * config["word_size"] * (
       _FLOAT_BYTES)

@@ -29,7 +29,8 @@ state).
 `output_margins(logits, targets, mask)` how far the right bits' logits are
 past 0 (median and 5th percentile of (2 y - 1) z over the answer bits): a
 loss that keeps rewarding larger margins on solved bits makes both grow
-(the slingshot effect of Adam late in training, Thilak et al. 2022).
+(the slingshot effect of Adam late in training, Thilak et al., TMLR
+2024).
 
 `index_recall(cell, inputs, indexes)` counts how much of the exact content
 scan's support each content index (memtk.content_index) finds, step by
@@ -137,29 +138,30 @@ def _gradients(model, inputs, targets, mask):
 _compiled_gradients = tf.function(_gradients, reduce_retracing=True)
 
 
+def _norms_per_part(pairs):
+  """{part: global norm} of (variable, tensor) pairs, grouped by the
+  variable's part (None tensors skipped)."""
+  squares = {}
+  for variable, value in pairs:
+    if value is not None:
+      part = _part(variable.path)
+      squares[part] = squares.get(part, 0.0) + float(
+          tf.reduce_sum(tf.square(tf.cast(value, tf.float64))))
+  return {part: float(np.sqrt(value)) for part, value in squares.items()}
+
+
 def gradient_norms(model, inputs, targets, mask):
   """{part: global norm of d(loss)/d(part's weights)} on one batch."""
   variables = model.trainable_variables
   grads = _compiled_gradients(model, tf.convert_to_tensor(inputs, tf.float32),
                               tf.convert_to_tensor(targets, tf.float32),
                               tf.convert_to_tensor(mask, tf.float32))
-  squares = {}
-  for variable, grad in zip(variables, grads):
-    if grad is not None:
-      part = _part(variable.path)
-      squares[part] = squares.get(part, 0.0) + float(
-          tf.reduce_sum(tf.square(grad)))
-  return {part: float(np.sqrt(value)) for part, value in squares.items()}
+  return _norms_per_part(zip(variables, grads))
 
 
 def weight_norms(model):
   """{part: global norm of the part's trainable weights}."""
-  squares = {}
-  for variable in model.trainable_variables:
-    part = _part(variable.path)
-    squares[part] = squares.get(part, 0.0) + float(
-        tf.reduce_sum(tf.square(tf.cast(variable, tf.float64))))
-  return {part: float(np.sqrt(value)) for part, value in squares.items()}
+  return _norms_per_part((v, v) for v in model.trainable_variables)
 
 
 def output_margins(logits, targets, mask):
