@@ -34,11 +34,12 @@ INDEXES = ("written", "hash")  # content lookups through memtk.content_index
 
 
 def estimated_gb(config):
-  """A rough peak: the memory tensor's copies the step holds at once, or
-  with a content index (no memory tensor: memtk.stores.ListStore) the
-  [B, N] maps of the index's (int32 places, and a bool mask for 'hash')."""
+  """A rough peak: the memory tensor's copies the step holds at once; with
+  a content index nothing has the memory's size (memtk.stores.ListStore:
+  the rows written, at most T rows per write head and slot), so a bound of
+  1 GB, the most measured (benchmarks/results/cost_*index*)."""
   if config["content"] in INDEXES:
-    return 6 * config["batch_size"] * config["memory_size"] * 5 / 2**30
+    return 1.0
   memory = config["batch_size"] * config["memory_size"] * config["word_size"] * (
       _FLOAT_BYTES)
   if config["mode"] == "soft" and config["phase"] == "train":

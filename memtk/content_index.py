@@ -4,7 +4,7 @@ An exact content lookup scores all N rows and a sparse head keeps the K
 best: O(N W) per head and step, whatever K. With a `content_index` a sparse
 head scores a set of candidate rows kept in the step's state instead, so a
 lookup costs the same at every N. Two kinds, one object each, with the same
-interface (initial_state, insert, candidates, config):
+interface (initial_state, insert, candidates, bytes_per_sequence, config):
 
   * 'written' (WrittenRows): the list of every row written so far. A
     lookup scores them all, so it finds exactly the scan's K cells, at
@@ -25,15 +25,16 @@ interface (initial_state, insert, candidates, config):
     T, and approximate: a row of the scan's K best that shares no bucket
     with the key is missed (recall below 1).
 
-Both keep a [B, N] record of the rows written (a scatter per write): 'hash'
-a mask, 'written' each row's place in its list (-1: none), which also lets
-a hard head find a row's score by a gather (memtk.hard_index). Rows
+Beside either, the rows written so far are kept sorted with their places
+in the list (Places, [B, C + 1] each, C = T R at most): a row's place is a
+binary search, not a [B, N] map, so nothing in the state grows with N
+(a hard head finds a row's score the same way: memtk.hard_index). Rows
 never written hold the memory's initial value, one value for all of them
 ('constant' or 'zeros' memory), so they tie, and the exact scan takes the
 lowest-numbered of tied rows (`addressing.top_cells`); the K lowest
 unwritten rows lie among the first K + (rows written so far) rows, so a
-lookup reads at most K + T R entries of the mask and adds those K rows to
-its candidates. The candidates are scored by the cosine as the scan scores
+lookup marks the written ones among those and adds the K lowest unwritten
+rows to the index's candidates (Lookup). The candidates are scored by the cosine as the scan scores
 them and the K best are the support, ties to the lowest row.
 
 So whenever the candidates hold every written row the scan ranks among its
@@ -55,28 +56,85 @@ from memtk import memory as memory_lib
 KINDS = ("written", "hash")
 
 
-def _mark_written(written, ids):
-  """The [B, N] mask `written` with rows ids [B, R] set."""
-  batch = tf.broadcast_to(tf.range(tf.shape(ids)[0])[:, None], tf.shape(ids))
-  return tf.tensor_scatter_nd_update(written, tf.stack([batch, ids], -1),
-                                     tf.ones(tf.shape(ids), tf.bool))
-
-
 def _repeats(ids):
   """[B, R] bool: an entry whose row an earlier entry of ids [B, R] names."""
   return tf.logical_not(memory_lib.first_of_equal(ids, ids, diagonal=True))
 
 
+_ABSENT = np.iinfo(np.int32).max  # no row is numbered this
+
+
+class Places(NamedTuple):
+  """The places of the rows written, sorted by row: a row's place is found
+  by a binary search (O(log C) gathers), with nothing the size of the
+  memory; a write merges its new rows in (O(C R) compares)."""
+  ids: tf.Tensor  # [B, C + 1] int32 the rows listed, increasing; then _ABSENT
+  places: tf.Tensor  # [B, C + 1] int32 their places in the list
+
+  @classmethod
+  def empty(cls, batch, capacity):
+    return cls(tf.fill([batch, capacity + 1], _ABSENT),
+               tf.fill([batch, capacity + 1], -1))
+
+  def find(self, ids):
+    """[B, ...] int32 the places of rows ids [B, ...] (-1: not listed)."""
+    flat = tf.reshape(ids, [tf.shape(ids)[0], -1])
+    size = tf.shape(self.ids)[1]
+    static = self.ids.shape[1]
+    # Binary lifting: `below` ends as the number of listed rows < the id.
+    step = 2 ** ((static.bit_length() - 1) if static else 30)
+    below = tf.zeros_like(flat)
+    while step >= 1:
+      probe = below + step - 1
+      value = tf.gather(self.ids, tf.minimum(probe, size - 1), batch_dims=1)
+      below = tf.where(tf.logical_and(probe < size, value < flat),
+                       below + step, below)
+      step //= 2
+    at = tf.minimum(below, size - 1)
+    found = tf.equal(tf.gather(self.ids, at, batch_dims=1), flat)
+    place = tf.where(found, tf.gather(self.places, at, batch_dims=1), -1)
+    return tf.reshape(place, tf.shape(ids))
+
+  def added(self, ids, places, new):
+    """These places with rows ids [B, R] at places [B, R] where `new`
+    [B, R] (rows not listed, no two equal)."""
+    size = tf.shape(self.ids)[1]
+    keys = tf.where(new, ids, _ABSENT)
+    count = lambda x: tf.reduce_sum(tf.cast(x, tf.int32), -1)
+    # Each entry moves to (entries of the other kind below it) + its rank.
+    listed = self.ids != _ABSENT
+    old_to = tf.where(listed, tf.range(size) + count(
+        keys[:, None, :] < self.ids[:, :, None]), size)
+    new_to = tf.where(new, count(self.ids[:, None, :] < keys[:, :, None])
+                      + count(keys[:, None, :] < keys[:, :, None]), size)
+    to = tf.concat([old_to, new_to], 1)
+    batch = tf.broadcast_to(tf.range(tf.shape(to)[0])[:, None], tf.shape(to))
+    where = tf.stack([batch, to], -1)
+
+    def merged(fill, old, added):  # place `size` takes the rest, cut off
+      return tf.tensor_scatter_nd_update(
+          tf.fill([tf.shape(to)[0], size + 1], fill), where,
+          tf.concat([old, added], 1))[:, :-1]
+
+    return Places(merged(_ABSENT, self.ids, keys),
+                  merged(-1, self.places, places))
+
+  def written_below(self, window):
+    """[B, window] bool: rows 0 .. window - 1 listed."""
+    batch = tf.broadcast_to(tf.range(tf.shape(self.ids)[0])[:, None],
+                            tf.shape(self.ids))
+    where = tf.stack([batch, tf.minimum(self.ids, window)], -1)
+    marked = tf.tensor_scatter_nd_update(
+        tf.zeros([tf.shape(self.ids)[0], window + 1], tf.bool), where,
+        tf.ones(tf.shape(self.ids), tf.bool))
+    return marked[:, :window]
+
+
 class WrittenState(NamedTuple):
-  positions: tf.Tensor  # [B, N] int32 a row's place in `rows` (-1: never
-  # written): a written row is found by a gather (memtk.hard_index)
+  places: Places  # the rows written and their places in `rows`: a written
+  # row is found by a binary search (memtk.hard_index too)
   rows: tf.Tensor  # [B, C + 1] int32 the rows written, in order; -1 after
   count: tf.Tensor  # [B] int32 rows listed
-
-  @property
-  def written(self):
-    """[B, N] bool rows written since the start."""
-    return self.positions >= 0
 
 
 class WrittenRows(NamedTuple):
@@ -86,16 +144,15 @@ class WrittenRows(NamedTuple):
 
   def initial_state(self, batch, num_cells, capacity):
     """`capacity`: the most distinct rows a sequence can write."""
-    return WrittenState(tf.fill([batch, num_cells], -1),
+    del num_cells
+    return WrittenState(Places.empty(batch, capacity),
                         tf.fill([batch, capacity + 1], -1),
                         tf.zeros([batch], tf.int32))
 
-  def insert(self, state, ids, rows, known=None):
-    """The index after rows [B, R, W] were written at rows `ids` [B, R];
-    `known`: the rows' places before (gathered from the map if None)."""
+  def insert(self, state, ids, rows):
+    """The index after rows [B, R, W] were written at rows `ids` [B, R]."""
     del rows
-    if known is None:
-      known = tf.gather(state.positions, ids, batch_dims=1)
+    known = state.places.find(ids)
     new = tf.logical_not(tf.logical_or(known >= 0, _repeats(ids)))
     capacity = tf.shape(state.rows)[1] - 1
     position = tf.where(new, state.count[:, None] + tf.cumsum(
@@ -103,34 +160,26 @@ class WrittenRows(NamedTuple):
     batch = tf.broadcast_to(tf.range(tf.shape(ids)[0])[:, None], tf.shape(ids))
     listed = tf.tensor_scatter_nd_update(
         state.rows, tf.stack([batch, position], -1), tf.where(new, ids, -1))
-    # Entries naming one row all write the place its first new entry took.
-    same = tf.equal(ids[:, :, None], ids[:, None, :])
-    placed = tf.reduce_max(tf.where(
-        tf.logical_and(same, new[:, None, :]), position[:, None, :], -1), -1)
-    positions = tf.tensor_scatter_nd_update(
-        state.positions, tf.stack([batch, ids], -1),
-        tf.where(known >= 0, known, placed))
-    return WrittenState(positions, listed,
+    return WrittenState(state.places.added(ids, position, new), listed,
                         state.count + tf.reduce_sum(tf.cast(new, tf.int32), 1))
 
-  def candidates(self, state, keys, k, window):
-    """[B, H, C + k] int32 candidate rows of keys [B, H, W] (-1: none)."""
+  def candidates(self, state, keys):
+    """[B, H, C] int32 candidate rows of keys [B, H, W] (-1: none)."""
     listed = state.rows[:, :-1]
-    shape = [tf.shape(keys)[0], tf.shape(keys)[1], tf.shape(listed)[1]]
-    return tf.concat([tf.broadcast_to(listed[:, None], shape),
-                      _fresh(state.written, keys, k, window)], -1)
+    return tf.broadcast_to(listed[:, None], [
+        tf.shape(keys)[0], tf.shape(keys)[1], tf.shape(listed)[1]])
 
   def bytes_per_sequence(self, num_cells, capacity):
-    """Bytes of one sequence's index: the [N] int32 map of places and the
-    list."""
-    return 4 * (num_cells + capacity + 2)
+    """Bytes of one sequence's index: the list, its rows sorted and their
+    places (int32)."""
+    del num_cells
+    return 4 * (3 * (capacity + 1) + 1)
 
   def config(self):
     return {"kind": self.kind}
 
 
 class HashState(NamedTuple):
-  written: tf.Tensor  # [B, N] bool rows written since the start
   tables: tf.Tensor  # [B, L, 2^b, S + 1] int32 rows, -1 empty; slot S unused
   cursors: tf.Tensor  # [B, L, 2^b] int32 the slot each bucket fills next
 
@@ -166,10 +215,9 @@ class HashIndex(NamedTuple):
                          * 2 ** tf.range(self.bits), -1)
 
   def initial_state(self, batch, num_cells, capacity):
-    del capacity
+    del num_cells, capacity
     buckets = 2 ** self.bits
     return HashState(
-        tf.zeros([batch, num_cells], tf.bool),
         tf.fill([batch, self.tables, buckets, self.slots + 1], -1),
         tf.zeros([batch, self.tables, buckets], tf.int32))
 
@@ -198,21 +246,19 @@ class HashIndex(NamedTuple):
         tf.where(new, tf.broadcast_to(ids[:, :, None], tf.shape(slot)), -1))
     cursors = tf.math.floormod(tf.tensor_scatter_nd_add(
         state.cursors, where, tf.cast(new, tf.int32)), self.slots)
-    return HashState(_mark_written(state.written, ids), tables, cursors)
+    return HashState(tables, cursors)
 
-  def candidates(self, state, keys, k, window):
-    """[B, H, L S + k] int32 candidate rows of keys [B, H, W] (-1: none)."""
+  def candidates(self, state, keys):
+    """[B, H, L S] int32 candidate rows of keys [B, H, W] (-1: none)."""
     filed = tf.gather_nd(state.tables, _table_positions(self.buckets(keys)))
     shape = tf.shape(filed)
-    filed = tf.reshape(filed[..., :self.slots],
-                       [shape[0], shape[1], self.tables * self.slots])
-    return tf.concat([filed, _fresh(state.written, keys, k, window)], -1)
+    return tf.reshape(filed[..., :self.slots],
+                      [shape[0], shape[1], self.tables * self.slots])
 
   def bytes_per_sequence(self, num_cells, capacity):
-    """Bytes of one sequence's index: the [N] bool mask and the int32
-    tables and cursors."""
-    del capacity
-    return num_cells + 4 * self.tables * 2 ** self.bits * (self.slots + 2)
+    """Bytes of one sequence's index: its int32 tables and cursors."""
+    del num_cells, capacity
+    return 4 * self.tables * 2 ** self.bits * (self.slots + 2)
 
   def config(self):
     return {"kind": self.kind, **self._asdict()}
@@ -280,12 +326,6 @@ def lowest_unwritten(written, k, window):
   return tf.math.top_k(rank, k=k, sorted=True).indices
 
 
-def _fresh(written, keys, k, window):
-  """[B, H, k] the k lowest unwritten rows, for every head of keys."""
-  return tf.broadcast_to(lowest_unwritten(written, k, window)[:, None],
-                         [tf.shape(keys)[0], tf.shape(keys)[1], k])
-
-
 def best_of(rows_of, rows, keys, k):
   """[B, H, k] int32 the k candidates `rows` [B, H, C] (-1: none; repeats
   allowed) of highest cosine with keys [B, H, W], scored as the exact scan
@@ -321,11 +361,17 @@ class Lookup(NamedTuple):
   """An index as a step's lookup sees it."""
   index: object  # WrittenRows or HashIndex
   state: object  # its state
-  window: object  # int (or scalar tensor): rows of the written mask that
-  # hold the K lowest unwritten
+  places: Places  # the rows written so far
+  window: object  # int (or scalar tensor): the first rows, which hold the
+  # K lowest unwritten
 
   def top_cells(self, rows_of, keys, k):
-    """[B, H, k] the support of keys [B, H, W] (module docstring);
-    `rows_of` as best_of's."""
-    rows = self.index.candidates(self.state, keys, k, self.window)
+    """[B, H, k] the support of keys [B, H, W] (module docstring): the
+    index's candidates and the k lowest unwritten rows, as best_of ranks
+    them; `rows_of` as best_of's."""
+    fresh = lowest_unwritten(self.places.written_below(self.window), k,
+                             self.window)
+    rows = tf.concat([self.index.candidates(self.state, keys),
+                      tf.broadcast_to(fresh[:, None], [
+                          tf.shape(keys)[0], tf.shape(keys)[1], k])], -1)
     return best_of(rows_of, rows, keys, k)

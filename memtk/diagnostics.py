@@ -190,18 +190,20 @@ def index_recall(cell, inputs, indexes):
                                          cell.num_write_heads, k)
   parsed = {label: content_index.parse(value)
             for label, value in indexes.items()}
+  listing = content_index.WrittenRows()  # the rows written, for every index
 
   @tf.function(jit_compile=True)
-  def step(x, state, index_states):
+  def step(x, state, listed, index_states):
     _, _, p = cell.control(x, state)
     norms = addressing.norms(state.memory)
     cosine, _, _ = addressing.cosine_similarity(state.memory, p.key, norms)
     exact = addressing.top_cells(cosine, k)
     counts = []
     for label, index in parsed.items():
-      found = content_index.best_of(
-          lambda ids: tf.gather(state.memory, ids, batch_dims=1),
-          index.candidates(index_states[label], p.key, k, window), p.key, k)
+      lookup = content_index.Lookup(index, index_states[label], listed.places,
+                                    window)
+      found = lookup.top_cells(
+          lambda ids: tf.gather(state.memory, ids, batch_dims=1), p.key, k)
       hits = tf.reduce_sum(tf.cast(tf.equal(
           exact[..., :, None], found[..., None, :]), tf.int32), [-1, -2])
       counts.append(tf.stack([tf.reduce_sum(hits),
@@ -212,14 +214,17 @@ def index_recall(cell, inputs, indexes):
     rows = tf.gather(state.memory, slots, batch_dims=1)
     index_states = {label: index.insert(index_states[label], slots, rows)
                     for label, index in parsed.items()}
-    return state, index_states, tf.stack(counts)
+    return (state, listing.insert(listed, slots, rows), index_states,
+            tf.stack(counts))
 
   state = cell.initial_ntm_state(batch)
+  listed = listing.initial_state(batch, cell.memory_size, capacity)
   index_states = {label: index.initial_state(batch, cell.memory_size, capacity)
                   for label, index in parsed.items()}
   totals = np.zeros((len(parsed), 2), np.int64)
   for t in range(steps):
-    state, index_states, counts = step(inputs[:, t], state, index_states)
+    state, listed, index_states, counts = step(inputs[:, t], state, listed,
+                                               index_states)
     totals += counts.numpy()
   lookups = batch * steps * cell.num_heads
   return {label: (int(totals[i, 0]), lookups * k, lookups, int(totals[i, 1]))

@@ -17,8 +17,9 @@ and the previous weighting do not reach:
              number of distinct special cells
 
 so the distribution is exact in O((n + |supp w_{t-1}|) S^2) per head, with
-no N-wide work: a written row is found by a [B, N] map of its position in
-the list (memtk.content_index.WrittenRows), which is a gather, not a scan.
+no N-wide work: a written row's position in the list is found by a binary
+search of the rows written, sorted (memtk.content_index.Places), not a
+scan.
 Special cells are enumerated as pairs (d, o) with repeats (two cells of D
 closer than S share some); each counts 1 / (its number of pairs) wherever
 distinct cells are summed.
@@ -44,16 +45,17 @@ class Written(NamedTuple):
   """What a step knows of the rows written before it."""
   ids: tf.Tensor  # [B, C] int32 the listed rows (-1: none)
   rows: tf.Tensor  # [B, C, W] their values in M_{t-1}
-  positions: tf.Tensor  # [B, N] int32 a row's place in the list (-1: none);
+  places: object  # content_index.Places: a row's place in the list;
   # places >= the number listed here are later writes
   background: tf.Tensor  # [W] the value of every row not written
+  num_cells: int  # N
 
 
 class _Chain(NamedTuple):
   """The pieces of w~ that lookups of single cells need."""
   listed_weight: tf.Tensor  # [B, H, C] g (w_c - b) on the listed rows
   count: tf.Tensor  # [B] rows listed
-  positions: tf.Tensor  # [B, N]
+  places: object  # content_index.Places
   previous_start: tf.Tensor  # [B, H] the first cell of w_{t-1}'s window
   previous_part: tf.Tensor  # [B, H, P] (1 - g) w_{t-1} on the window
   shift_weights: tf.Tensor  # [B, H, S]
@@ -100,7 +102,7 @@ def _content(written, keys, strengths, num_cells):
 
 def _lookup(chain, cells):
   """(delta [B, H, Q], in D [B, H, Q] bool) at cells [B, H, Q]."""
-  position = tf.gather(chain.positions, cells, batch_dims=1)
+  position = chain.places.find(cells)
   listed = tf.logical_and(position >= 0,
                           position < chain.count[:, None, None])
   safe = tf.where(listed, position, 0)
@@ -138,10 +140,10 @@ def _shifted(chain, cells):
 def _chain(written, keys, strengths, gates, shift_weights, previous_start,
            previous_weights):
   """(_Chain, the listed mask [B, C]) of one step."""
-  num_cells = written.positions.shape[1] or tf.shape(written.positions)[1]
+  num_cells = written.num_cells
   listed, back, valid, count = _content(written, keys, strengths, num_cells)
   g = gates[..., None]
-  chain = _Chain(g * (listed - back[..., None]), count, written.positions,
+  chain = _Chain(g * (listed - back[..., None]), count, written.places,
                  previous_start, (1.0 - g) * previous_weights, shift_weights,
                  gates * back * tf.reduce_sum(shift_weights, -1), num_cells)
   return chain, valid
@@ -158,7 +160,7 @@ def _special_cells(chain, valid, ids):
   previous_ids = tf.math.floormod(
       chain.previous_start[..., None]
       + tf.range(tf.shape(chain.previous_part)[-1]), chain.num_cells)
-  position = tf.gather(chain.positions, previous_ids, batch_dims=1)
+  position = chain.places.find(previous_ids)
   previous_ok = tf.logical_not(tf.logical_and(
       position >= 0, position < chain.count[:, None, None]))
   sources = tf.concat([tf.where(listed_ok, listed, 0), previous_ids], -1)
@@ -209,10 +211,7 @@ def log_prob(dist, indices):
   """[B, H] log w_t(i) of cells `indices` [B, H], floored at log(1e-30).
 
   A special cell's weight is among the distribution's, any other cell's is
-  the background's: no lookup in the map of places, so a compiled step
-  reads the map only before it chooses, and XLA updates the map in place
-  (a read after the choice, which the map's update does not wait for,
-  made XLA copy the [B, N] map twice per step)."""
+  the background's: no lookup of places after the choice."""
   match = tf.logical_and(tf.equal(dist.cells, indices[..., None]),
                          dist.share > 0)
   log_weight = tf.where(

@@ -240,11 +240,12 @@ class IndexedHardMode(HardMode):
 
   def backward_memory(self, cell, store, state, t, fixed):
     """The listed rows of step t at M_{t-1} (watched), their ids and the
-    index's map of places (append-only, so the final one serves)."""
+    places of the rows written (a place once given is kept, so the final
+    ones serve)."""
     del cell, t
     memory = store.memory(state)  # stores.ListedRows
     ids = fixed[1]
-    return (memory.gather(ids), ids, memory.listing.positions)
+    return (memory.gather(ids), ids, memory.listing.places)
 
   def differentiable_memory(self, memory):
     return list(memory[:1])
@@ -261,11 +262,12 @@ class IndexedHardMode(HardMode):
     if fixed is None:
       ids = memory.listing.rows[:, :-1]
       rows = memory.gather(ids)
-      positions = memory.listing.positions
+      places = memory.listing.places
     else:
-      rows, ids, positions = memory
-    written = hard_index.Written(ids, rows, positions,
-                                 cell.constant_row(rows.dtype))
+      rows, ids, places = memory
+    written = hard_index.Written(ids, rows, places,
+                                 cell.constant_row(rows.dtype),
+                                 cell.memory_size)
     if isinstance(previous, tuple):
       previous_start, previous_weights = previous
     else:  # the cell chosen at t - 1

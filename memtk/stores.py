@@ -11,7 +11,7 @@ head's K rows).
     back by a scatter that depends on every read of the step, so XLA updates
     the buffer in place instead of copying it.
   ListStore (heads with a content_index): no [B, N, W] buffer; the rows
-    written so far, in a list found through a [B, N] map of places, and an
+    written so far, in a list found by a binary search of them sorted, and an
     index of them (memtk.content_index: the list itself, or hash tables),
     so a content lookup scores candidate rows, not all N.
   LogStore (heads without content, constant or learned initial memory): no
@@ -115,15 +115,10 @@ class DenseStore:
     return d_state
 
 
-def _gather_places(positions, ids):
-  """[B, ...] the entries of the map `positions` [B, N] at rows ids."""
-  return tf.gather(positions, tf.maximum(ids, 0), batch_dims=1)
-
-
-def _places(positions, ids, unused):
-  """([B, ...] the places of rows ids [B, ...] in the map `positions`
-  [B, N] (`unused` for a row not listed), [B, ...] bool listed)."""
-  place = _gather_places(positions, ids)
+def _places(places, ids, unused):
+  """([B, ...] the places of rows ids [B, ...] (content_index.Places;
+  `unused` for a row not listed), [B, ...] bool listed)."""
+  place = places.find(ids)
   listed = place >= 0
   return tf.where(listed, place, unused), listed
 
@@ -138,7 +133,7 @@ class ListedRows(NamedTuple):
   def places(self, ids):
     """([B, ...] int32 the places of rows ids [B, ...] (C: not listed),
     [B, ...] bool listed)."""
-    return _places(self.listing.positions, ids, tf.shape(self.values)[1] - 1)
+    return _places(self.listing.places, ids, tf.shape(self.values)[1] - 1)
 
   def gather(self, ids):
     """[B, ..., W] the rows ids [B, ...] (>= 0)."""
@@ -161,10 +156,10 @@ class ListStore:
   ('constant' or 'zeros'), so a row never written holds that value and only
   the written rows need keeping: in the order they were first written
   ([B, C + 1, W], C the most distinct rows a sequence writes: T H_w K),
-  found through the [B, N] map of places of the 'written' index
-  (content_index.WrittenRows, kept for every index kind; 'hash' keeps its
-  tables beside it). No [B, N, W] buffer, so nothing the size of the memory
-  is filled per sequence but the map (N int32). The adjoint is [B, C + 1, W]
+  found by a binary search of the rows sorted (the 'written' index,
+  content_index.WrittenRows, kept for every index kind; 'hash' keeps its
+  tables beside it). Nothing in the state has the memory's size N, so a
+  step costs the same at every N. The adjoint is [B, C + 1, W]
   too: a row never written holds the constant, which no weight moves.
   The state is (values, the list's state, the hash index's state or ()).
   Undoing a step puts the old rows back and leaves the list and index as
@@ -194,7 +189,7 @@ class ListStore:
   @staticmethod
   def bytes_per_sequence(index, num_cells, capacity, word_size):
     """Bytes one sequence's state takes: the listed rows (float32), the
-    map of places and the list, and a 'hash' index's own entries."""
+    list and its sorted places, and a 'hash' index's own entries."""
     listing = content_index.WrittenRows()
     total = 4 * (capacity + 1) * word_size + listing.bytes_per_sequence(
         num_cells, capacity)
@@ -205,9 +200,11 @@ class ListStore:
   def memory(self, state):
     """ListedRows."""
     values, listing, hashed = state
-    lookup = (content_index.Lookup(self._listing, listing, self._window)
+    lookup = (content_index.Lookup(self._listing, listing, listing.places,
+                                   self._window)
               if self._hash is None
-              else content_index.Lookup(self._hash, hashed, self._window))
+              else content_index.Lookup(self._hash, hashed, listing.places,
+                                        self._window))
     return ListedRows(values, listing, lookup, self.source)
 
   def rows(self, state, t, indices):
@@ -223,12 +220,7 @@ class ListStore:
     del t
     first = self._first_write_slot
     written, rows = indices[:, first:], touched[:, first:]
-    # The places before the write, as `rows` gathered them for this step:
-    # the map's update then depends on that read of the map (XLA merges
-    # the two equal gathers), so XLA updates the map in place rather than
-    # keep the old one in a copy.
-    known = _gather_places(state[1].positions, indices)[:, first:]
-    listing = self._listing.insert(state[1], written, rows, known)
+    listing = self._listing.insert(state[1], written, rows)
     hashed = (() if self._hash is None
               else self._hash.insert(state[2], written, rows))
     state = (state[0], listing, hashed)
@@ -239,12 +231,12 @@ class ListStore:
     return (self._put(state, indices, old_rows),) + tuple(state[1:])
 
   def initial_adjoint(self, final_state):
-    """(dL/dM_T at the places [B, C + 1, W], the final map of places,
-    which serves every step of the backward pass: a place once given is
-    kept)."""
+    """(dL/dM_T at the places [B, C + 1, W], the final places of the rows
+    written, which serve every step of the backward pass: a place once
+    given is kept)."""
     return (tf.zeros([self._batch, self._capacity + 1,
                       self.source.shape[-1]], self.source.dtype),
-            final_state[1].positions)
+            final_state[1].places)
 
   def _places(self, d_state, indices):
     return _places(d_state[1], indices, self._capacity)

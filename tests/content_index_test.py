@@ -72,8 +72,6 @@ class EquationsTest(tf.test.TestCase):
         for table in range(4):
           filed = tables[b, table, buckets[b, r, table], :index.slots]
           self.assertEqual(list(filed).count(ids[b, r].numpy()), 1)
-    self.assertAllEqual(np.sort(np.flatnonzero(state.written[0])), [3, 7])
-    self.assertAllEqual(np.sort(np.flatnonzero(state.written[1])), [0, 5, 19])
     # Filing the same rows again changes no table.
     again = index.insert(state, ids, tf.constant(rows))
     self.assertAllEqual(again.tables, state.tables)
@@ -100,6 +98,42 @@ class EquationsTest(tf.test.TestCase):
     self.assertAllEqual(state.rows[0, :4], [4, 2, 9, 0])
     self.assertAllEqual(state.rows[0, 4:6], [-1, -1])
     self.assertEqual(int(state.count[0]), 4)
+    # Each row's place is found (-1: never written).
+    self.assertAllEqual(state.places.find(tf.constant([[0, 1, 2, 4, 9, 11]])),
+                        [[3, -1, 1, 0, 2, -1]])
+    self.assertAllEqual(state.places.written_below(5),
+                        [[True, False, True, False, True]])
+
+  def test_places_are_found_as_a_dict_finds_them(self):
+    # Rows added a few per step, in random order, over many steps: every
+    # lookup agrees with a dict (list sizes that are and are not powers of
+    # two, with lookups above, below and between the rows listed).
+    for capacity in (1, 7, 8, 40):
+      batch, n = 3, 100
+      places = content_index.Places.empty(batch, capacity)
+      known = [dict() for _ in range(batch)]
+      for _ in range(capacity):
+        ids = np.full((batch, 3), 0)
+        new = np.zeros((batch, 3), bool)
+        at = np.zeros((batch, 3), np.int32)
+        for b in range(batch):
+          free = [i for i in range(n) if i not in known[b]]
+          take = int(self.rng.integers(0, min(3, capacity - len(known[b])) + 1))
+          chosen = self.rng.choice(free, 3, replace=False)
+          ids[b] = chosen
+          for j in range(take):
+            new[b, j] = True
+            at[b, j] = len(known[b])
+            known[b][int(chosen[j])] = len(known[b])
+        places = places.added(tf.constant(ids, tf.int32), tf.constant(at),
+                              tf.constant(new))
+        queries = np.arange(-1, n + 1)[None].repeat(batch, 0)
+        got = places.find(tf.constant(queries, tf.int32)).numpy()
+        want = [[known[b].get(int(q), -1) for q in queries[b]]
+                for b in range(batch)]
+        self.assertAllEqual(got, want)
+        self.assertAllEqual(places.written_below(n), [
+            [i in known[b] for i in range(n)] for b in range(batch)])
 
   def test_sizes_of_an_index(self):
     # T H_w K rows at most (or N), and K more for the lowest unwritten.
@@ -258,10 +292,11 @@ class CompiledTest(tf.test.TestCase, parameterized.TestCase):
       self.assertNotEmpty(work)  # step tests/sparse_test.py checks in place)
       return
     self.assertEqual(work, [])
-    # No float tensor has an axis of N cells (the written rows are a list:
-    # stores.ListStore), only the index's maps of rows; finite gradients.
-    self.assertNotRegex(hlo, r"f32\[[\d,]*\b%d\b" % cells)
-    self.assertRegex(hlo, r"s32\[%d,%d\]" % (BATCH, cells))
+    # No tensor has an axis of N cells (the written rows are a list:
+    # stores.ListStore, found through content_index.Places); finite
+    # gradients.
+    self.assertEqual(
+        re.findall(r"\w+\[[\d,]*\b%d\b[\d,]*\]" % cells, hlo), [])
     assert_compiled_in_place(self, gradients, (inputs,), False, cells=cells,
                              hlo=hlo)
 
