@@ -34,8 +34,9 @@ never written hold the memory's initial value, one value for all of them
 lowest-numbered of tied rows (`addressing.top_cells`); the K lowest
 unwritten rows lie among the first K + (rows written so far) rows, so a
 lookup marks the written ones among those and adds the K lowest unwritten
-rows to the index's candidates (Lookup). The candidates are scored by the cosine as the scan scores
-them and the K best are the support, ties to the lowest row.
+rows to the index's candidates (Lookup). The candidates are scored by the
+cosine as the scan scores them and the K best are the support, ties to the
+lowest row.
 
 So whenever the candidates hold every written row the scan ranks among its
 K best ('written': always), the support is the scan's, and the weights on
@@ -62,6 +63,11 @@ def _repeats(ids):
 
 
 _ABSENT = np.iinfo(np.int32).max  # no row is numbered this
+
+
+def _count(mask):
+  """[...] int32 the true entries of mask [..., n]."""
+  return tf.reduce_sum(tf.cast(mask, tf.int32), -1)
 
 
 class Places(NamedTuple):
@@ -100,13 +106,12 @@ class Places(NamedTuple):
     [B, R] (rows not listed, no two equal)."""
     size = tf.shape(self.ids)[1]
     keys = tf.where(new, ids, _ABSENT)
-    count = lambda x: tf.reduce_sum(tf.cast(x, tf.int32), -1)
     # Each entry moves to (entries of the other kind below it) + its rank.
     listed = self.ids != _ABSENT
-    old_to = tf.where(listed, tf.range(size) + count(
+    old_to = tf.where(listed, tf.range(size) + _count(
         keys[:, None, :] < self.ids[:, :, None]), size)
-    new_to = tf.where(new, count(self.ids[:, None, :] < keys[:, :, None])
-                      + count(keys[:, None, :] < keys[:, :, None]), size)
+    new_to = tf.where(new, _count(self.ids[:, None, :] < keys[:, :, None])
+                      + _count(keys[:, None, :] < keys[:, :, None]), size)
     to = tf.concat([old_to, new_to], 1)
     batch = tf.broadcast_to(tf.range(tf.shape(to)[0])[:, None], tf.shape(to))
     where = tf.stack([batch, to], -1)
