@@ -37,7 +37,7 @@ def estimated_gb(config):
   """A rough peak: the memory tensor's copies the step holds at once; with
   a content index nothing has the memory's size (memtk.stores.ListStore:
   the rows written, at most T rows per write head and slot), so a bound of
-  1 GB, the most measured (benchmarks/results/cost_*index*)."""
+  1 GB (the peaks measured: 1.5-8 MB, benchmarks/results/cost_*index*)."""
   if config["content"] in INDEXES:
     return 1.0
   memory = config["batch_size"] * config["memory_size"] * config["word_size"] * (
