@@ -65,6 +65,13 @@ def _repeats(ids):
 _ABSENT = np.iinfo(np.int32).max  # no row is numbered this
 
 
+def _in_batch(columns):
+  """[B, R, 2] (batch, column) pairs of columns [B, R], for a scatter."""
+  batch = tf.broadcast_to(tf.range(tf.shape(columns)[0])[:, None],
+                          tf.shape(columns))
+  return tf.stack([batch, columns], -1)
+
+
 def _count(mask):
   """[...] int32 the true entries of mask [..., n]."""
   return tf.reduce_sum(tf.cast(mask, tf.int32), -1)
@@ -113,8 +120,7 @@ class Places(NamedTuple):
     new_to = tf.where(new, _count(self.ids[:, None, :] < keys[:, :, None])
                       + _count(keys[:, None, :] < keys[:, :, None]), size)
     to = tf.concat([old_to, new_to], 1)
-    batch = tf.broadcast_to(tf.range(tf.shape(to)[0])[:, None], tf.shape(to))
-    where = tf.stack([batch, to], -1)
+    where = _in_batch(to)
 
     def merged(fill, old, added):  # place `size` takes the rest, cut off
       return tf.tensor_scatter_nd_update(
@@ -126,11 +132,9 @@ class Places(NamedTuple):
 
   def written_below(self, window):
     """[B, window] bool: rows 0 .. window - 1 listed."""
-    batch = tf.broadcast_to(tf.range(tf.shape(self.ids)[0])[:, None],
-                            tf.shape(self.ids))
-    where = tf.stack([batch, tf.minimum(self.ids, window)], -1)
     marked = tf.tensor_scatter_nd_update(
-        tf.zeros([tf.shape(self.ids)[0], window + 1], tf.bool), where,
+        tf.zeros([tf.shape(self.ids)[0], window + 1], tf.bool),
+        _in_batch(tf.minimum(self.ids, window)),
         tf.ones(tf.shape(self.ids), tf.bool))
     return marked[:, :window]
 
@@ -162,11 +166,10 @@ class WrittenRows(NamedTuple):
     capacity = tf.shape(state.rows)[1] - 1
     position = tf.where(new, state.count[:, None] + tf.cumsum(
         tf.cast(new, tf.int32), axis=1, exclusive=True), capacity)
-    batch = tf.broadcast_to(tf.range(tf.shape(ids)[0])[:, None], tf.shape(ids))
     listed = tf.tensor_scatter_nd_update(
-        state.rows, tf.stack([batch, position], -1), tf.where(new, ids, -1))
+        state.rows, _in_batch(position), tf.where(new, ids, -1))
     return WrittenState(state.places.added(ids, position, new), listed,
-                        state.count + tf.reduce_sum(tf.cast(new, tf.int32), 1))
+                        state.count + _count(new))
 
   def candidates(self, state, keys):
     """[B, H, C] int32 candidate rows of keys [B, H, W] (-1: none)."""
