@@ -51,6 +51,7 @@ import tensorflow as tf
 from benchmarks.plain_fit_table import compile_model
 from benchmarks.plain_fit_table import curves
 from benchmarks.plain_fit_table import finished
+from benchmarks.plain_fit_table import loss_margin
 from benchmarks.plain_fit_table import markdown
 from benchmarks.plain_fit_table import model_kwargs
 from benchmarks.plain_fit_table import seed_runs
@@ -85,9 +86,10 @@ _SCALE_STEPS = flags.DEFINE_bool(
     "scale_steps", True, "compile(scale_steps=...) for --optimizer=compile "
     "and adam: the steps shrink with the training error (SequenceModel; "
     "compile's default); --noscale_steps: the optimizer's steps as they are.")
-_LOSS_MARGIN = flags.DEFINE_float(
-    "loss_margin", None, "None: compile()'s loss; else the cross-entropy "
-    "with each right bit's logit counted up to this margin "
+_LOSS_MARGIN = flags.DEFINE_string(
+    "loss_margin", "compile", "compile: compile()'s loss (its margin, "
+    "memtk.metrics.COMPILE_MARGIN); none: the plain cross-entropy; a number: "
+    "the cross-entropy with each right bit's logit counted up to this margin "
     "(memtk.metrics.masked_sigmoid_cross_entropy(margin)).")
 _MODEL_FLAGS = flags.DEFINE_list(
     "model", [], "NTM keyword arguments as name=value (Python literals), "
@@ -222,8 +224,7 @@ def _run_flags():
           "max_minutes": _MAX_MINUTES.value, "steps": _STEPS.value,
           "eval_every": _EVAL_EVERY.value,
           "diagnose_every": _DIAGNOSE_EVERY.value,
-          **({} if _LOSS_MARGIN.value is None
-             else {"loss_margin": _LOSS_MARGIN.value})}
+          "loss_margin": _LOSS_MARGIN.value}
 
 
 def _one_seed_command(seed):
@@ -247,8 +248,10 @@ def main(argv):
   if _DIAGNOSE_EVERY.value < 1 or _DIAGNOSE_EVERY.value % _EVAL_EVERY.value:
     sys.exit(f"error: --diagnose_every must be a positive multiple of "
              f"--eval_every={_EVAL_EVERY.value}, got {_DIAGNOSE_EVERY.value}")
-  if _LOSS_MARGIN.value is not None and not _LOSS_MARGIN.value > 0:
-    sys.exit(f"error: --loss_margin must be > 0, got {_LOSS_MARGIN.value}")
+  try:
+    loss_margin(_LOSS_MARGIN.value)
+  except ValueError as error:
+    sys.exit(f"error: {error}")
   if not (_LEARNING_RATE.value > 0 and _CLIP_NORM.value > 0
           and _EPSILON.value > 0 and _MAX_MINUTES.value > 0):
     sys.exit(f"error: --learning_rate, --clip_norm, --epsilon and "

@@ -27,13 +27,30 @@ def model_kwargs(entries):
   return kwargs
 
 
+def loss_margin(value):
+  """--loss_margin's loss: None for 'compile' (compile()'s own, with its
+  margin), the plain cross-entropy for 'none', else the capped one with the
+  margin the number gives."""
+  if value == "compile":
+    return None
+  if value == "none":
+    return memtk.metrics.masked_sigmoid_cross_entropy()
+  try:
+    margin = float(value)
+  except ValueError:
+    margin = float("nan")
+  if not margin > 0:
+    raise ValueError(f"--loss_margin must be 'compile', 'none' or a number "
+                     f"> 0, got {value!r}")
+  return memtk.metrics.masked_sigmoid_cross_entropy(margin)
+
+
 def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
-                  epsilon=1e-7, loss_margin=None):
-  """Compiles as --optimizer says (the loss: compile()'s, or with
-  `loss_margin` memtk.metrics' capped cross-entropy); returns the callbacks
-  fit needs besides the test (ErrorScaledRate for the recipe, else none)."""
-  loss = (None if loss_margin is None
-          else memtk.metrics.masked_sigmoid_cross_entropy(loss_margin))
+                  epsilon=1e-7, margin="compile"):
+  """Compiles as --optimizer says, with the loss --loss_margin=`margin` asks
+  for (loss_margin); returns the callbacks fit needs besides the test
+  (ErrorScaledRate for the recipe, else none)."""
+  loss = loss_margin(margin)
   if optimizer == "adam":
     model.compile(optimizer=keras.optimizers.Adam(
         learning_rate, global_clipnorm=clip_norm, epsilon=epsilon),

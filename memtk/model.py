@@ -67,7 +67,8 @@ class NTM(sequence_model.SequenceModel):
   compiles its train step without XLA (slower; off by default).
 
   `compile()` alone gives a trainable model (memtk.sequence_model: the
-  recipe's optimizer, the masked loss and bit-error metric, XLA, and a train
+  recipe's optimizer, the masked loss with its margin and the bit-error
+  metric, XLA, and a train
   step that skips non-finite updates).
   """
 

@@ -43,6 +43,18 @@ class PlainFitTest(tf.test.TestCase):
       else:  # compile()'s own optimizer
         self.assertAllClose(model.optimizer.epsilon, 1e-7)
 
+  def test_loss_as_asked(self):
+    for flag, want in (("compile", memtk.metrics.COMPILE_MARGIN),
+                       ("none", None), ("2.5", 2.5)):
+      model = memtk.NTM("lstm", 4, memory_size=8, word_size=4,
+                        controller_units=8)
+      plain_fit.compile_model(model, "adam", 1e-3, 50.0, True, margin=flag)
+      self.assertEqual(getattr(model.loss, "margin", None), want, flag)
+    for bad in ("0", "-1", "big", "nan"):
+      with self.assertRaisesRegex(ValueError, f"--loss_margin must be .* "
+                                  f"got '{bad}'"):
+        plain_fit.loss_margin(bad)
+
   def test_table_counts_successes_in_budget_and_collapses(self):
     out = self.get_temp_dir()
     runs = {0: _history(30.0, 0.05, 0.02),        # solved, held

@@ -379,6 +379,45 @@ class ScaleStepsTest(tf.test.TestCase):
       tiny_model().compile(scale_steps="yes")
 
 
+class LossMarginTest(tf.test.TestCase):
+  """compile()'s loss gives no gradient to a bit right by more than the
+  margin; tasks.train keeps the plain loss."""
+
+  def _logit_gradients(self, loss, logits):
+    targets = tf.constant([[[1.0, 0.0, 1.0, 0.0]]])
+    logits = tf.constant([[logits]])
+    with tf.GradientTape() as tape:
+      tape.watch(logits)
+      value = loss(targets, logits, sample_weight=tf.ones([1, 1]))
+    return tape.gradient(value, logits).numpy().ravel()
+
+  def test_compile_without_a_loss_stops_at_the_margin(self):
+    margin = memtk.metrics.COMPILE_MARGIN
+    right_by_more = [margin + 1, -(margin + 1)]
+    right_by_less = [margin - 1, -(margin - 1)]
+    model = tiny_model()
+    model.compile()
+    got = self._logit_gradients(model.loss, right_by_more + right_by_less)
+    self.assertAllEqual(got[:2], [0.0, 0.0])
+    self.assertTrue(np.all(np.abs(got[2:]) > 1e-4), got)
+    # tasks.train's model: the plain cross-entropy, a gradient everywhere.
+    recipe = common.make_model(
+        dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
+             controller_units=8), CopyTask())
+    got = self._logit_gradients(recipe.loss, right_by_more + right_by_less)
+    self.assertTrue(np.all(np.abs(got) > 1e-5), got)
+
+  def test_a_saved_model_keeps_its_margin(self):
+    model = tiny_model()
+    model.compile(jit_compile=False, run_eagerly=True)
+    x, y, m = copy_batch(size=4)
+    model.fit(x, y, sample_weight=m, verbose=0)
+    path = os.path.join(self.get_temp_dir(), "margin.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    self.assertEqual(loaded.loss.margin, memtk.metrics.COMPILE_MARGIN)
+
+
 class SkipNonFiniteTest(tf.test.TestCase):
 
   def test_a_nan_batch_between_good_ones_changes_nothing(self):
