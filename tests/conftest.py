@@ -5,6 +5,10 @@ import os
 from tests import background
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The suite's XLA programs are small and run for a few steps, so LLVM's
+# optimisation of their CPU code costs more time than it saves (set before
+# TensorFlow starts, and passed on to the commands the tests run).
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 
 def pytest_collection_modifyitems(config, items):
