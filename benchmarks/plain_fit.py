@@ -17,7 +17,9 @@ until --max_minutes of training (or --steps) have passed:
 keras.optimizers.Adam(--learning_rate, global_clipnorm=--clip_norm,
 epsilon=--epsilon), no callback; both compile with
 scale_steps=--scale_steps (on, compile's default: the steps shrink with the
-training error; --noscale_steps: the optimizer's steps as they are).
+training error; --noscale_steps: the optimizer's steps as they are) and the
+loss --loss_margin gives (compile()'s own, with its margin, by default;
+'none': the plain cross-entropy).
 --optimizer=recipe is
 `model.compile(scale_steps=False)` with memtk.training.ErrorScaledRate
 watching the held-out error. --data=uniform

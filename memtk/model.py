@@ -68,8 +68,7 @@ class NTM(sequence_model.SequenceModel):
 
   `compile()` alone gives a trainable model (memtk.sequence_model: the
   recipe's optimizer, the masked loss with its margin and the bit-error
-  metric, XLA, and a train
-  step that skips non-finite updates).
+  metric, XLA, and a train step that skips non-finite updates).
   """
 
   def __init__(self, controller, output_size, memory_size=128, word_size=20,

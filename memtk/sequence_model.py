@@ -225,8 +225,8 @@ class SequenceModel(keras.Model):
     """Keras's compile, with the recipe's defaults: `optimizer=None` gives
     memtk.training.default_optimizer() (Adam, 1e-3, global clip
     norm 10), the loss (with its margin) and metric are the masked ones of
-    the module docstring, and `scale_steps` (on unless False) shrinks the optimizer's
-    steps with the training error (module docstring)."""
+    the module docstring, and `scale_steps` (on unless False) shrinks the
+    optimizer's steps with the training error (module docstring)."""
     if not isinstance(scale_steps, bool):
       raise ValueError(f"scale_steps must be True or False, got "
                        f"{scale_steps!r}")
