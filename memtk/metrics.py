@@ -80,9 +80,7 @@ class MaskedSigmoidCrossEntropy(keras.losses.Loss):
             "margin": self.margin}
 
 
-# compile()'s loss counts a right bit's logit up to this margin
-# (benchmarks.plain_fit over copy seeds 0-9, docs/convergence.md: with it a
-# plain fit fell back less often after its first test under 0.1).
+# The margin of compile()'s loss (memtk.sequence_model says why).
 COMPILE_MARGIN = 5.0
 
 

@@ -271,7 +271,7 @@ def n_wide_work(hlo, cells):
   return found
 
 
-class CompiledTest(tf.test.TestCase, parameterized.TestCase):
+class CompiledTest(tf.test.TestCase):
 
   def test_train_step_does_no_memory_wide_work_with_an_index(self):
     # cells: a size no other axis of the program has.
