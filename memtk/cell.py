@@ -150,9 +150,10 @@ class NTMCell(keras.layers.Layer):
     controller_units: units of a controller given by name.
     content_addressing: False gives heads without content addressing (the
       key, strength and gate outputs of the interface are then unused).
-    gate_bias, gamma_bias: initial interface biases of every head's gate and
-      sharpening exponent (see memtk.heads.HeadInterface; 0 and 0 give the
-      plain NTM's start, g_0 = 0.5 and gamma_0 = 1.69).
+    gate_bias, gamma_bias, shift_bias: initial interface biases of every
+      head's gate, sharpening exponent and shift logit of offset +1 (see
+      memtk.heads.HeadInterface; all 0 give the plain NTM's start, g_0 = 0.5,
+      gamma_0 = 1.69 and a uniform shift).
     sparse_k: K, the cells a sparse head attends to (an int >= 1; unused by
       the other modes).
     initial_window: the cells 0 .. initial_window - 1 the initial weighting
@@ -184,6 +185,7 @@ class NTMCell(keras.layers.Layer):
                content_addressing=True,
                gate_bias=heads_lib.DEFAULT_GATE_BIAS,
                gamma_bias=heads_lib.DEFAULT_GAMMA_BIAS,
+               shift_bias=heads_lib.DEFAULT_SHIFT_BIAS,
                sparse_k=DEFAULT_SPARSE_K, initial_window=None,
                empty_rows_as=None, content_index=None, **kwargs):
     super().__init__(**kwargs)
@@ -247,7 +249,7 @@ class NTMCell(keras.layers.Layer):
     self.interface = heads_lib.HeadInterface(
         num_read_heads, num_write_heads, word_size, 2 * shift_range + 1,
         clip_value=self.clip_value, gate_bias=gate_bias,
-        gamma_bias=gamma_bias, name="interface")
+        gamma_bias=gamma_bias, shift_bias=shift_bias, name="interface")
     self.output_layer = keras.layers.Dense(output_size, name="output")
     # Hard cells predict the return from the controller output (held
     # constant): the input-dependent baseline of the REINFORCE estimator.
@@ -520,7 +522,8 @@ class NTMCell(keras.layers.Layer):
         clip_value=self.clip_value, controller_units=self.controller_units,
         content_addressing=self.content_addressing,
         gate_bias=self.interface.gate_bias,
-        gamma_bias=self.interface.gamma_bias, sparse_k=self.sparse_k,
+        gamma_bias=self.interface.gamma_bias,
+        shift_bias=self.interface.shift_bias, sparse_k=self.sparse_k,
         initial_window=self.initial_window,
         empty_rows_as=self.empty_rows_as,
         content_index=(None if self.content_index is None

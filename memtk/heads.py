@@ -19,6 +19,7 @@ import tensorflow as tf
 # weighting and sharpen it, which keeps a write head out of the uniform trap.
 DEFAULT_GATE_BIAS = 0.0
 DEFAULT_GAMMA_BIAS = 0.0
+DEFAULT_SHIFT_BIAS = 0.0
 
 
 class HeadParams(NamedTuple):
@@ -47,12 +48,18 @@ def _sizes(num_read_heads, num_write_heads, word_size, num_shifts):
 
 
 def initial_bias(num_read_heads, num_write_heads, word_size, num_shifts,
-                 gate_bias=0.0, gamma_bias=0.0):
+                 gate_bias=0.0, gamma_bias=0.0, shift_bias=0.0):
   """[interface_size(...)] the projection's initial bias: gate_bias on every
-  head's gate, gamma_bias on every head's sharpening, 0 elsewhere."""
+  head's gate, gamma_bias on every head's sharpening, shift_bias on every
+  head's logit of offset +1 (the next cell), 0 elsewhere."""
   sizes = _sizes(num_read_heads, num_write_heads, word_size, num_shifts)
   values = [0.0] * sizes[0] + [0.0] * sizes[1] + [float(gate_bias)] * sizes[2]
-  values += [0.0] * sizes[3] + [float(gamma_bias)] * sizes[4]
+  # Offsets -S//2 .. S//2 in order (memtk.addressing.shift): +1 is S//2 + 1.
+  forward = [0.0] * num_shifts
+  if num_shifts > 1:
+    forward[num_shifts // 2 + 1] = float(shift_bias)
+  values += forward * (num_read_heads + num_write_heads)
+  values += [float(gamma_bias)] * sizes[4]
   return values + [0.0] * (sizes[5] + sizes[6])
 
 
@@ -91,20 +98,29 @@ class HeadInterface(keras.layers.Layer):
   activations (Collier & Beel 2018), which keeps softplus strengths and
   sharpening exponents bounded early in training.
 
-  The projection's bias starts at `gate_bias` on every gate and `gamma_bias`
-  on every sharpening exponent (0 elsewhere): with the defaults a head starts
-  from its previous weighting, g_0 = sigmoid(-2) = 0.12, and sharpens it,
-  gamma_0 = 1 + softplus(2) = 3.1. A head that starts from content over the
-  constant initial memory (every row alike) gets a near uniform weighting,
-  and a uniform weighting stays uniform with no gradient out of it (see
-  memtk.diagnostics); with biases 0 that trapped the write head of copy in
-  some seeds.
+  The projection's bias starts at `gate_bias` on every gate, `gamma_bias`
+  on every sharpening exponent and `shift_bias` on every head's logit of
+  offset +1 (0 elsewhere). All 0 is the plain NTM's start: g_0 = 0.5,
+  gamma_0 = 1 + softplus(0) = 1.69 and the shift uniform over the S offsets,
+  so a head's expected move is 0 and which way the heads will walk is left
+  to the first gradients. With shift_bias = b > 0 a head starts by moving to
+  the next cell with weight e^b / (e^b + S - 1) (b = 1 and S = 3: 0.58).
+  gate_bias = -2 and gamma_bias = 2 start a head from its previous weighting
+  (g_0 = 0.12) and sharpened (gamma_0 = 3.1): a head that starts from content
+  over the constant initial memory (every row alike) gets a near uniform
+  weighting, and a uniform weighting stays uniform with no gradient out of
+  it (memtk.diagnostics).
   """
 
   def __init__(self, num_read_heads, num_write_heads, word_size, num_shifts,
                clip_value=20.0, gate_bias=DEFAULT_GATE_BIAS,
-               gamma_bias=DEFAULT_GAMMA_BIAS, **kwargs):
+               gamma_bias=DEFAULT_GAMMA_BIAS, shift_bias=DEFAULT_SHIFT_BIAS,
+               **kwargs):
     super().__init__(**kwargs)
+    if shift_bias and num_shifts < 3:
+      raise ValueError("shift_bias needs a shift offset of +1 (shift_range "
+                       f">= 1), got shift_bias={shift_bias!r} with "
+                       f"{num_shifts} shift offset")
     self.num_read_heads = num_read_heads
     self.num_write_heads = num_write_heads
     self.word_size = word_size
@@ -112,11 +128,12 @@ class HeadInterface(keras.layers.Layer):
     self.clip_value = clip_value
     self.gate_bias = float(gate_bias)
     self.gamma_bias = float(gamma_bias)
+    self.shift_bias = float(shift_bias)
     self.projection = keras.layers.Dense(
         interface_size(num_read_heads, num_write_heads, word_size, num_shifts),
         bias_initializer=keras.initializers.Constant(initial_bias(
             num_read_heads, num_write_heads, word_size, num_shifts,
-            self.gate_bias, self.gamma_bias)),
+            self.gate_bias, self.gamma_bias, self.shift_bias)),
         name="projection")
 
   def build(self, input_shape):
@@ -134,5 +151,5 @@ class HeadInterface(keras.layers.Layer):
                   num_write_heads=self.num_write_heads,
                   word_size=self.word_size, num_shifts=self.num_shifts,
                   clip_value=self.clip_value, gate_bias=self.gate_bias,
-                  gamma_bias=self.gamma_bias)
+                  gamma_bias=self.gamma_bias, shift_bias=self.shift_bias)
     return config

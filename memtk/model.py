@@ -57,7 +57,7 @@ class NTM(sequence_model.SequenceModel):
   memory_size=128, word_size=20, num_read_heads=1, num_write_heads=1,
   addressing='soft', shift_range=1, memory_init='constant', clip_value=20,
   controller_units=100, content_addressing=True, gate_bias=0,
-  gamma_bias=0, sparse_k=8, initial_window=None, empty_rows_as=None,
+  gamma_bias=0, shift_bias=0, sparse_k=8, initial_window=None, empty_rows_as=None,
   content_index=None), and
   for a hard model the estimator settings of HARD_DEFAULTS (see the module
   docstring).
@@ -78,6 +78,7 @@ class NTM(sequence_model.SequenceModel):
                content_addressing=True,
                gate_bias=heads_lib.DEFAULT_GATE_BIAS,
                gamma_bias=heads_lib.DEFAULT_GAMMA_BIAS,
+               shift_bias=heads_lib.DEFAULT_SHIFT_BIAS,
                estimator=HARD_DEFAULTS["estimator"],
                entropy_bonus=HARD_DEFAULTS["entropy_bonus"],
                entropy_steps=HARD_DEFAULTS["entropy_steps"],
@@ -116,7 +117,7 @@ class NTM(sequence_model.SequenceModel):
         memory_init=memory_init, clip_value=clip_value,
         controller_units=controller_units,
         content_addressing=content_addressing, gate_bias=gate_bias,
-        gamma_bias=gamma_bias, sparse_k=sparse_k,
+        gamma_bias=gamma_bias, shift_bias=shift_bias, sparse_k=sparse_k,
         initial_window=initial_window, empty_rows_as=empty_rows_as,
         content_index=content_index, name="ntm_cell")
     # Whether the train step being traced runs after the soft-to-hard

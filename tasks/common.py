@@ -106,6 +106,7 @@ DEFAULT_CONFIG = {
     "empty_rows_as": None,
     "gate_bias": memtk.heads.DEFAULT_GATE_BIAS,
     "gamma_bias": memtk.heads.DEFAULT_GAMMA_BIAS,
+    "shift_bias": memtk.heads.DEFAULT_SHIFT_BIAS,
     "addressing": "soft",
     "sparse_k": memtk.cell.DEFAULT_SPARSE_K,  # used by addressing="sparse"
     # Sparse content lookups through an index (memtk.content_index) instead
@@ -302,6 +303,8 @@ def _ntm(config, task):
       # Runs saved before the option existed had content addressing.
       content_addressing=config.get("content_addressing", True),
       gate_bias=config["gate_bias"], gamma_bias=config["gamma_bias"],
+      # Runs saved before the option existed had no shift bias.
+      shift_bias=config.get("shift_bias", memtk.heads.DEFAULT_SHIFT_BIAS),
       sparse_k=config["sparse_k"],
       # None (runs saved before it existed, and new runs): min(N, 128).
       initial_window=config.get("initial_window"),

@@ -72,6 +72,9 @@ _GATE_BIAS = flags.DEFINE_float(
 _GAMMA_BIAS = flags.DEFINE_float(
     "gamma_bias", _D["gamma_bias"], "Initial bias of every head's sharpening "
     "exponent, gamma = 1 + softplus(.).")
+_SHIFT_BIAS = flags.DEFINE_float(
+    "shift_bias", _D["shift_bias"], "Initial bias of every head's shift "
+    "logit of offset +1 (positive: heads start by moving to the next cell).")
 
 # --- access mode ---
 _ADDRESSING = flags.DEFINE_enum(
@@ -369,6 +372,7 @@ def _flag_config():
       "empty_rows_as": _EMPTY_ROWS_AS.value,
       "gate_bias": _GATE_BIAS.value,
       "gamma_bias": _GAMMA_BIAS.value,
+      "shift_bias": _SHIFT_BIAS.value,
       "addressing": _ADDRESSING.value,
       "sparse_k": _SPARSE_K.value,
       "content_index": _CONTENT_INDEX.value,

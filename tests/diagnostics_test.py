@@ -133,13 +133,39 @@ class InterfaceBiasTest(tf.test.TestCase):
     self.assertAllClose(p.strength, np.full((2, 2), np.log(2.0)))
     self.assertEqual(layer.get_config()["gate_bias"], -2.0)
 
+  def test_initial_shift_favours_the_next_cell_by_the_bias(self):
+    # S = 5 offsets -2 .. 2: only +1 gets the bias, for every head.
+    layer = heads.HeadInterface(2, 1, 3, 5, shift_bias=1.5)
+    layer.build((None, 5))
+    layer.projection.kernel.assign(np.zeros(layer.projection.kernel.shape,
+                                            np.float32))
+    p = layer(tf.zeros((2, 5)))
+    logits = np.array([0.0, 0.0, 0.0, 1.5, 0.0])
+    expected = np.exp(logits) / np.exp(logits).sum()
+    self.assertAllClose(p.shift, np.broadcast_to(expected, (2, 3, 5)))
+    self.assertAllClose(p.gate, np.full((2, 3), 0.5))
+    self.assertEqual(layer.get_config()["shift_bias"], 1.5)
+
+  def test_a_shift_bias_without_a_forward_shift_is_refused(self):
+    with self.assertRaisesRegex(ValueError, "shift_bias=1.0"):
+      memtk.NTM("lstm", 3, memory_size=8, word_size=4, controller_units=6,
+                shift_range=0, shift_bias=1.0)
+
   def test_the_model_passes_them_on_and_saves_them(self):
     model = memtk.NTM("lstm", 3, memory_size=8, word_size=4,
-                      controller_units=6, gate_bias=-1.0, gamma_bias=3.0)
+                      controller_units=6, gate_bias=-1.0, gamma_bias=3.0,
+                      shift_bias=0.5)
     model.build((None, None, 4))
     self.assertEqual(model.cell.interface.gate_bias, -1.0)
+    self.assertEqual(model.cell.interface.shift_bias, 0.5)
     config = model.get_config()
-    self.assertEqual((config["gate_bias"], config["gamma_bias"]), (-1.0, 3.0))
+    self.assertEqual(
+        (config["gate_bias"], config["gamma_bias"], config["shift_bias"]),
+        (-1.0, 3.0, 0.5))
+    rebuilt = memtk.NTM.from_config(config)
+    rebuilt.build((None, None, 4))
+    self.assertAllEqual(rebuilt.cell.interface.projection.bias.numpy(),
+                        model.cell.interface.projection.bias.numpy())
     default = memtk.NTM("lstm", 3, memory_size=8, word_size=4,
                         controller_units=6)
     default.build((None, None, 4))
