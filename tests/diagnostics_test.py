@@ -146,6 +146,21 @@ class InterfaceBiasTest(tf.test.TestCase):
     self.assertAllClose(p.gate, np.full((2, 3), 0.5))
     self.assertEqual(layer.get_config()["shift_bias"], 1.5)
 
+  def test_tasks_train_passes_them_on(self):
+    from tasks import common
+    from tasks.copy import CopyTask
+    config = dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
+                  controller_units=8, gate_bias=-1.0, gamma_bias=0.5,
+                  shift_bias=2.0)
+    interface = common.make_model(config, CopyTask()).cell.interface
+    self.assertEqual(
+        (interface.gate_bias, interface.gamma_bias, interface.shift_bias),
+        (-1.0, 0.5, 2.0))
+    # A run saved before the shift bias existed loads with none.
+    del config["shift_bias"]
+    self.assertEqual(
+        common.make_model(config, CopyTask()).cell.interface.shift_bias, 0.0)
+
   def test_a_shift_bias_without_a_forward_shift_is_refused(self):
     with self.assertRaisesRegex(ValueError, "shift_bias=1.0"):
       memtk.NTM("lstm", 3, memory_size=8, word_size=4, controller_units=6,
