@@ -57,8 +57,8 @@ class NTM(sequence_model.SequenceModel):
   memory_size=128, word_size=20, num_read_heads=1, num_write_heads=1,
   addressing='soft', shift_range=1, memory_init='constant', clip_value=20,
   controller_units=100, content_addressing=True, gate_bias=0,
-  gamma_bias=0, shift_bias=0, sparse_k=8, initial_window=None, empty_rows_as=None,
-  content_index=None), and
+  gamma_bias=0, shift_bias=0, sparse_k=8, initial_window=None,
+  empty_rows_as=None, content_index=None), and
   for a hard model the estimator settings of HARD_DEFAULTS (see the module
   docstring).
 
