@@ -15,9 +15,8 @@ import keras
 import tensorflow as tf
 
 
-# Initial interface biases (HeadInterface): all 0, the plain NTM's start.
-# Heads started as pointers (-2, 2, 1) learned copy from uniform data in
-# fewer seeds (docs/convergence.md, "Heads that start as pointers").
+# Initial interface biases: all 0, the plain NTM's start (HeadInterface's
+# docstring says what other starts did).
 DEFAULT_GATE_BIAS = 0.0
 DEFAULT_GAMMA_BIAS = 0.0
 DEFAULT_SHIFT_BIAS = 0.0
@@ -61,7 +60,7 @@ def initial_bias(num_read_heads, num_write_heads, word_size, num_shifts,
                      f"{num_shifts} shift offset")
   # Offsets -S//2 .. S//2 in order (memtk.addressing.shift): +1 is S//2 + 1.
   forward = [0.0] * num_shifts
-  if num_shifts > 1:
+  if shift_bias:
     forward[num_shifts // 2 + 1] = float(shift_bias)
   values += forward * (num_read_heads + num_write_heads)
   values += [float(gamma_bias)] * sizes[4]
@@ -116,7 +115,7 @@ class HeadInterface(keras.layers.Layer):
   weighting, and a uniform weighting stays uniform with no gradient out of
   it (memtk.diagnostics). All three together (-2, 2, 1) made a plain `fit`
   of copy learn in five development seeds but did worse than all 0 on the
-  report seeds (docs/convergence.md).
+  report seeds (docs/convergence.md, "Heads that start as pointers").
   """
 
   def __init__(self, num_read_heads, num_write_heads, word_size, num_shifts,

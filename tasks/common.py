@@ -304,7 +304,7 @@ def _ntm(config, task):
       content_addressing=config.get("content_addressing", True),
       gate_bias=config["gate_bias"], gamma_bias=config["gamma_bias"],
       # Runs saved before the option existed had no shift bias.
-      shift_bias=config.get("shift_bias", memtk.heads.DEFAULT_SHIFT_BIAS),
+      shift_bias=config.get("shift_bias", 0.0),
       sparse_k=config["sparse_k"],
       # None (runs saved before it existed, and new runs): min(N, 128).
       initial_window=config.get("initial_window"),

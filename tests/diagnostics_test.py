@@ -7,6 +7,8 @@ import tensorflow as tf
 import memtk
 from memtk import diagnostics
 from memtk import heads
+from tasks import common
+from tasks.copy import CopyTask
 
 
 def fixed_head_model(gate_raw, gamma_raw, shift_raw):
@@ -147,8 +149,6 @@ class InterfaceBiasTest(tf.test.TestCase):
     self.assertEqual(layer.get_config()["shift_bias"], 1.5)
 
   def test_tasks_train_passes_them_on(self):
-    from tasks import common
-    from tasks.copy import CopyTask
     config = dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
                   controller_units=8, gate_bias=-1.0, gamma_bias=0.5,
                   shift_bias=2.0)
