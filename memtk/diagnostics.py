@@ -87,7 +87,8 @@ def _trace_parameters(model, inputs, no_memory):
 
 # Graph-compiled once per model (and per no_memory): step by step in eager
 # mode the two passes took ~2 s on a copy batch, a third of an evaluation.
-_compiled_trace = tf.function(_trace_parameters, reduce_retracing=True)
+_compiled_trace = tf.function(_trace_parameters, reduce_retracing=True,
+                              autograph=False)
 
 
 def head_statistics(model, inputs, targets, mask):
@@ -135,7 +136,8 @@ def _gradients(model, inputs, targets, mask):
 
 
 # Graph-compiled once per model (~4.7 s eagerly for a hard copy model).
-_compiled_gradients = tf.function(_gradients, reduce_retracing=True)
+_compiled_gradients = tf.function(_gradients, reduce_retracing=True,
+                                  autograph=False)
 
 
 def _norms_per_part(pairs):
@@ -192,7 +194,7 @@ def index_recall(cell, inputs, indexes):
             for label, value in indexes.items()}
   listing = content_index.WrittenRows()  # the rows written, for every index
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=True, autograph=False)
   def step(x, state, listed, index_states):
     _, _, p = cell.control(x, state)
     norms = addressing.norms(state.memory)

@@ -295,6 +295,7 @@ def _backward_loop(loop, record, inputs_tm, d_outputs, first, final_state,
 STORES = ("log", "dense")
 
 
+@tf.autograph.experimental.do_not_convert
 def unroll(cell, inputs, noise, choice, store=None):
   """Runs a hard or sparse cell over `inputs` touching only selected rows.
 

@@ -8,6 +8,7 @@ def swap_batch_and_time(x):
   return tf.transpose(x, [1, 0] + list(range(2, len(x.shape))))
 
 
+@tf.autograph.experimental.do_not_convert
 def unroll(step, inputs, initial_state, collect=None):
   """Runs `step` over the time axis of `inputs`.
 

@@ -280,13 +280,16 @@ class CompiledTest(tf.test.TestCase):
     inputs = tf.constant(np.random.default_rng(0).normal(
         size=(BATCH, STEPS, INPUTS)), tf.float32)
     scan = indexed_cell(None, memory_size=cells)
-    scan_gradients = compiled_gradients(scan)
     # The program XLA runs (after fusion the reductions and sorts keep their
     # operands' shapes): the scan's reduction and top-k are there (its step
     # tests/sparse_test.py checks in place).
-    self.assertNotEmpty(n_wide_work(scan_gradients.experimental_get_compiler_ir(
-        inputs)(stage="optimized_hlo"), cells))
-    want = scan_gradients(inputs)
+    self.assertNotEmpty(n_wide_work(compiled_gradients(
+        scan).experimental_get_compiler_ir(inputs)(stage="optimized_hlo"),
+                                    cells))
+    with tf.GradientTape() as tape:  # the scan's gradients, eagerly
+      loss = tf.reduce_sum(
+          sparse_unroll.unroll(scan, inputs, None, "sparse").logits)
+    want = tape.gradient(loss, scan.trainable_variables)
     for index in ("written", "hash"):
       cell = indexed_cell(index, memory_size=cells)
       cell.set_weights(scan.get_weights())
