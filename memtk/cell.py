@@ -503,7 +503,6 @@ class NTMCell(keras.layers.Layer):
       baseline = tf.zeros([batch], logits.dtype)
     return logits, baseline
 
-  @tf.autograph.experimental.do_not_convert
   def call(self, inputs, states, training=None):
     del training
     if len(inputs.shape) != 2:

@@ -212,7 +212,6 @@ class NTM(sequence_model.SequenceModel):
     return tf.random.stateless_uniform(shape, seed, dtype=self.compute_dtype,
                                        alg="philox")
 
-  @tf.autograph.experimental.do_not_convert
   def _run(self, inputs, choice=None, noise=None, temperature=1.0, soft=None,
            collect=None, gumbel=estimators.GumbelForm()):
     """Unrolls the cell; returns (StepOutput [B, T, ...], final state,

@@ -24,8 +24,9 @@ def small_model(**kwargs):
 class AutographTest(tf.test.TestCase):
 
   def test_tracing_converts_none_of_memtks_code(self):
-    # The model's and the cell's call, both unrolls and the diagnostics'
-    # functions run without AutoGraph: their control flow is TensorFlow's
+    # NTM.trace, both unrolls and the diagnostics' functions run without
+    # AutoGraph (the model's and the cell's call run under Keras's __call__,
+    # which AutoGraph does not enter): their control flow is TensorFlow's
     # own, and AutoGraph's source transformation of every function below
     # them took most of a trace (the row loop's compiled gradient: 8.5 of
     # 10 s). A sparse model reaches both unrolls: its row loop, and the
