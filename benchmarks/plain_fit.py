@@ -6,16 +6,19 @@ it: does memtk.NTM learn, and does a solved model stay solved?
       --out=benchmarks/results/plain_fit/adam_clip50
 
 For every seed: `memtk.NTM("lstm", ...)` with its defaults, compiled, then
-until --max_minutes of training (or --steps) have passed:
+until --max_minutes of training (or --steps) have passed (batch is
+--batch_size, 32 by default):
 
-    x, y, mask = task.sample(rng, 32 * eval_every)    fresh batches
-    model.fit(x, y, sample_weight=mask, batch_size=32, epochs=1)
+    x, y, mask = task.sample(rng, batch * eval_every)  fresh batches
+    model.fit(x, y, sample_weight=mask, batch_size=batch, epochs=1)
     test on 1,000 fresh sequences (the numbers tasks.train reports)
 
 --optimizer=compile is `model.compile()` with no optimizer and no callback
 (the library's defaults alone); --optimizer=adam compiles with
 keras.optimizers.Adam(--learning_rate, global_clipnorm=--clip_norm,
-epsilon=--epsilon), no callback; both compile with
+epsilon=--epsilon), no callback; --optimizer=rmsprop with the NTM paper's
+RMSProp (--learning_rate, momentum 0.9, every gradient component clipped to
+[-10, 10]; the paper's rate was 1e-4), no callback; all three compile with
 scale_steps=--scale_steps (on, compile's default: the steps shrink with the
 training error; --noscale_steps: the optimizer's steps as they are) and the
 loss --loss_margin gives (compile()'s own, with its margin, by default;
@@ -72,12 +75,14 @@ _DATA = flags.DEFINE_enum("data", "uniform", ["uniform", "train"],
 
 # --- how ---
 _OPTIMIZER = flags.DEFINE_enum(
-    "optimizer", "compile", ["compile", "adam", "recipe"],
+    "optimizer", "compile", ["compile", "adam", "rmsprop", "recipe"],
     "compile: model.compile(), no callback; adam: Adam(--learning_rate, "
-    "global_clipnorm=--clip_norm), no callback; recipe: model.compile() and "
-    "ErrorScaledRate.")
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam's rate "
-                                    "(--optimizer=adam).")
+    "global_clipnorm=--clip_norm), no callback; rmsprop: the NTM paper's "
+    "RMSprop(--learning_rate, momentum=0.9, clipvalue=10), no callback; "
+    "recipe: model.compile() and ErrorScaledRate.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "The rate of "
+                                    "--optimizer=adam and rmsprop.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 50.0, "Global clip norm "
                                 "(--optimizer=adam).")
 _EPSILON = flags.DEFINE_float(
@@ -107,7 +112,6 @@ _PARALLEL = flags.DEFINE_integer("parallel", 2, "Seeds trained at a time, "
 _OUT = flags.DEFINE_string("out", "benchmarks/results/plain_fit/compile",
                            "Output directory.")
 
-BATCH_SIZE = 32
 TEST_SEQUENCES = 1000
 DIAGNOSIS_SEQUENCES = 64
 DIAGNOSIS_STREAM = 7  # rng stream of the fixed diagnosis batch
@@ -192,9 +196,10 @@ def train_seed(seed, out):
   step = 0
   while step < _STEPS.value and clock["training"] < 60 * _MAX_MINUTES.value:
     steps = min(_EVAL_EVERY.value, _STEPS.value - step)
-    inputs, targets, mask = sample(rng, BATCH_SIZE * steps)
+    inputs, targets, mask = sample(rng, _BATCH_SIZE.value * steps)
     start = time.time()
-    model.fit(inputs, targets, sample_weight=mask, batch_size=BATCH_SIZE,
+    model.fit(inputs, targets, sample_weight=mask,
+              batch_size=_BATCH_SIZE.value,
               epochs=1, shuffle=False, verbose=0,
               callbacks=[_Clock(clock, start), test] + callbacks)
     step += steps
@@ -220,6 +225,7 @@ def _run_flags():
   to the process that trains it)."""
   return {"task": _TASK.value, "optimizer": _OPTIMIZER.value,
           "data": _DATA.value, "learning_rate": _LEARNING_RATE.value,
+          "batch_size": _BATCH_SIZE.value,
           "clip_norm": _CLIP_NORM.value, "epsilon": _EPSILON.value,
           "model": _MODEL_FLAGS.value,
           "scale_steps": _SCALE_STEPS.value,
@@ -244,9 +250,9 @@ def main(argv):
     model_kwargs(_MODEL_FLAGS.value)
   except ValueError as error:
     sys.exit(f"error: {error}")
-  if _STEPS.value < 1 or _EVAL_EVERY.value < 1 or _PARALLEL.value < 1:
-    sys.exit(f"error: --steps, --eval_every and --parallel must be >= 1, got "
-             f"{_STEPS.value}, {_EVAL_EVERY.value} and {_PARALLEL.value}")
+  for flag in (_STEPS, _EVAL_EVERY, _PARALLEL, _BATCH_SIZE):
+    if flag.value < 1:
+      sys.exit(f"error: --{flag.name} must be >= 1, got {flag.value}")
   if _DIAGNOSE_EVERY.value < 1 or _DIAGNOSE_EVERY.value % _EVAL_EVERY.value:
     sys.exit(f"error: --diagnose_every must be a positive multiple of "
              f"--eval_every={_EVAL_EVERY.value}, got {_DIAGNOSE_EVERY.value}")
@@ -284,7 +290,7 @@ def main(argv):
   from memtk import viz  # pylint: disable=g-import-not-at-top
   viz.plot_learning_curves(
       os.path.join(_OUT.value, "learning_curves.png"),
-      curves(runs, BATCH_SIZE),
+      curves(runs),
       title=f"a plain fit ({_OPTIMIZER.value}): bit errors on "
       f"{TEST_SEQUENCES:,} fresh sequences")
 

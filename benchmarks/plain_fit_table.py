@@ -45,12 +45,22 @@ def loss_margin(value):
   return memtk.metrics.masked_sigmoid_cross_entropy(margin)
 
 
+# The NTM paper (Graves et al. 2014) clipped every gradient component to
+# [-10, 10] for its RMSProp with momentum 0.9.
+RMSPROP_CLIP_VALUE = 10.0
+
+
 def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
                   epsilon=1e-7, margin="compile"):
   """Compiles as --optimizer says, with the loss --loss_margin=`margin` asks
   for (loss_margin); returns the callbacks fit needs besides the test
   (ErrorScaledRate for the recipe, else none)."""
   loss = loss_margin(margin)
+  if optimizer == "rmsprop":  # the NTM paper's: momentum 0.9, clipped to 10
+    model.compile(optimizer=keras.optimizers.RMSprop(
+        learning_rate, momentum=0.9, epsilon=epsilon,
+        clipvalue=RMSPROP_CLIP_VALUE), loss=loss, scale_steps=scale_steps)
+    return []
   if optimizer == "adam":
     model.compile(optimizer=keras.optimizers.Adam(
         learning_rate, global_clipnorm=clip_norm, epsilon=epsilon),
@@ -136,9 +146,12 @@ def markdown(runs, command):
   return "\n".join(lines) + "\n"
 
 
-def curves(runs, batch_size):
+def curves(runs, batch_size=32):
   """(label, training sequences, test errors) of every run of seed_runs,
-  for memtk.viz.plot_learning_curves."""
-  return [(f"seed {seed}", [r["step"] * batch_size for r in run["history"]],
+  for memtk.viz.plot_learning_curves; a run's batch size is the one its
+  flags hold (runs from before the flag: `batch_size`)."""
+  return [(f"seed {seed}",
+           [r["step"] * run.get("flags", {}).get("batch_size", batch_size)
+            for r in run["history"]],
            [r["bits_per_sequence"] for r in run["history"]])
           for seed, run in runs.items()]

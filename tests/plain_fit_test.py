@@ -1,14 +1,42 @@
 """benchmarks.plain_fit's parts that need no training (in
 benchmarks.plain_fit_table, free of flags): its model arguments, the
-compile it asks for and its table."""
+compile it asks for and its table; and the command end to end at tiny
+sizes."""
 
 import os
+import subprocess
+import sys
 
+import keras
 import tensorflow as tf
 
 from benchmarks import plain_fit_table as plain_fit
 import memtk
 from tasks import common
+from tests import background
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _benchmark(out):
+  """Four steps of 3 sequences with the paper's RMSProp on a tiny model,
+  the run's history, and a bad flag's run."""
+  command = [sys.executable, "-m", "benchmarks.plain_fit", "--seeds=0",
+             "--parallel=1", "--steps=4", "--eval_every=2",
+             "--diagnose_every=2", "--batch_size=3", "--optimizer=rmsprop",
+             "--learning_rate=1e-4", f"--out={out}",
+             "--model=memory_size=8,word_size=4,controller_units=8"]
+  process = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                           timeout=600, check=False)
+  path = os.path.join(out, "seed0", "history.json")
+  run = common.load_json(path) if os.path.exists(path) else None
+  bad = subprocess.run(
+      [sys.executable, "-m", "benchmarks.plain_fit", "--batch_size=0"],
+      cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+  return process, run, bad
+
+
+COMMANDS = {"test_command_trains_with_its_batch_and_optimizer": _benchmark}
 
 
 def _history(*points):
@@ -30,7 +58,8 @@ class PlainFitTest(tf.test.TestCase):
   def test_compile_as_asked(self):
     for optimizer, scale, want_scale, callbacks in (
         ("compile", True, True, 0), ("compile", False, False, 0),
-        ("adam", True, True, 0), ("recipe", True, False, 1)):
+        ("adam", True, True, 0), ("rmsprop", True, True, 0),
+        ("recipe", True, False, 1)):
       model = memtk.NTM("lstm", 4, memory_size=8, word_size=4,
                         controller_units=8)
       got = plain_fit.compile_model(model, optimizer, 1e-3, 50.0, scale,
@@ -39,6 +68,13 @@ class PlainFitTest(tf.test.TestCase):
       self.assertLen(got, callbacks)
       if optimizer == "adam":
         self.assertEqual(model.optimizer.global_clipnorm, 50.0)
+        self.assertAllClose(model.optimizer.epsilon, 1e-4)
+      elif optimizer == "rmsprop":  # the NTM paper's
+        self.assertIsInstance(model.optimizer, keras.optimizers.RMSprop)
+        self.assertAllClose(model.optimizer.momentum, 0.9)
+        self.assertEqual(model.optimizer.clipvalue,
+                         plain_fit.RMSPROP_CLIP_VALUE)
+        self.assertAllClose(model.optimizer.learning_rate, 1e-3)
         self.assertAllClose(model.optimizer.epsilon, 1e-4)
       else:  # compile()'s own optimizer
         self.assertAllClose(model.optimizer.epsilon, 1e-7)
@@ -84,6 +120,26 @@ class PlainFitTest(tf.test.TestCase):
     self.assertEqual([c[0] for c in got], ["seed 0", "seed 1"])
     self.assertEqual(got[1][1], [6400, 12800, 19200, 25600])
     self.assertEqual(got[1][2], [30.0, 0.05, 35.0, 0.08])
+    run = common.load_json(os.path.join(out, "seed1", "history.json"))
+    run["flags"]["batch_size"] = 8  # a run's own batch size counts
+    common.save_json(os.path.join(out, "seed1", "history.json"), run)
+    got = plain_fit.curves(plain_fit.seed_runs(out, [1]))
+    self.assertEqual(got[0][1], [1600, 3200, 4800, 6400])
+
+  def test_command_trains_with_its_batch_and_optimizer(self):
+    process, run, bad = background.result(self._testMethodName, _benchmark)
+    self.assertEqual(process.returncode, 0, process.stderr[-3000:])
+    # The steps are the optimizer's: 2 per fit call only when both the draw
+    # and fit take 3 sequences a step (6 sequences in batches of 32: 1).
+    self.assertEqual([r["step"] for r in run["history"]], [2, 4])
+    self.assertEqual(run["flags"]["batch_size"], 3)
+    self.assertEqual(run["flags"]["optimizer"], "rmsprop")
+    # RMSProp's rate, not compile()'s Adam's.
+    self.assertAllClose(run["history"][-1]["learning_rate"], 1e-4)
+    self.assertIn("gate_write", run["history"][-1]["heads"])
+    self.assertIn("| 0 |", process.stdout)
+    self.assertNotEqual(bad.returncode, 0)
+    self.assertIn("--batch_size must be >= 1, got 0", bad.stderr)
 
 
 if __name__ == "__main__":
