@@ -53,6 +53,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.plain_fit_table import BATCH_SIZE
 from benchmarks.plain_fit_table import compile_model
 from benchmarks.plain_fit_table import curves
 from benchmarks.plain_fit_table import finished
@@ -82,7 +83,8 @@ _OPTIMIZER = flags.DEFINE_enum(
     "recipe: model.compile() and ErrorScaledRate.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "The rate of "
                                     "--optimizer=adam and rmsprop.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", BATCH_SIZE,
+                                   "Sequences per step.")
 _CLIP_NORM = flags.DEFINE_float("clip_norm", 50.0, "Global clip norm "
                                 "(--optimizer=adam).")
 _EPSILON = flags.DEFINE_float(

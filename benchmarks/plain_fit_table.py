@@ -45,6 +45,10 @@ def loss_margin(value):
   return memtk.metrics.masked_sigmoid_cross_entropy(margin)
 
 
+# Sequences per step: --batch_size's default, and the batch of runs whose
+# flags predate it.
+BATCH_SIZE = 32
+
 # The NTM paper (Graves et al. 2014) clipped every gradient component to
 # [-10, 10] for its RMSProp with momentum 0.9.
 RMSPROP_CLIP_VALUE = 10.0
@@ -56,20 +60,19 @@ def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
   for (loss_margin); returns the callbacks fit needs besides the test
   (ErrorScaledRate for the recipe, else none)."""
   loss = loss_margin(margin)
-  if optimizer == "rmsprop":  # the NTM paper's: momentum 0.9, clipped to 10
-    model.compile(optimizer=keras.optimizers.RMSprop(
-        learning_rate, momentum=0.9, epsilon=epsilon,
-        clipvalue=RMSPROP_CLIP_VALUE), loss=loss, scale_steps=scale_steps)
-    return []
-  if optimizer == "adam":
-    model.compile(optimizer=keras.optimizers.Adam(
-        learning_rate, global_clipnorm=clip_norm, epsilon=epsilon),
-                  loss=loss, scale_steps=scale_steps)
-    return []
   if optimizer == "recipe":  # the schedule scales the steps instead
     model.compile(loss=loss, scale_steps=False)
     return [memtk.training.ErrorScaledRate(monitor=common.EVAL_MONITOR)]
-  model.compile(loss=loss, scale_steps=scale_steps)
+  if optimizer == "adam":
+    chosen = keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm,
+                                   epsilon=epsilon)
+  elif optimizer == "rmsprop":  # the NTM paper's: momentum 0.9, clipped
+    chosen = keras.optimizers.RMSprop(learning_rate, momentum=0.9,
+                                      epsilon=epsilon,
+                                      clipvalue=RMSPROP_CLIP_VALUE)
+  else:  # compile()'s own
+    chosen = None
+  model.compile(optimizer=chosen, loss=loss, scale_steps=scale_steps)
   return []
 
 
@@ -146,7 +149,7 @@ def markdown(runs, command):
   return "\n".join(lines) + "\n"
 
 
-def curves(runs, batch_size=32):
+def curves(runs, batch_size=BATCH_SIZE):
   """(label, training sequences, test errors) of every run of seed_runs,
   for memtk.viz.plot_learning_curves; a run's batch size is the one its
   flags hold (runs from before the flag: `batch_size`)."""
