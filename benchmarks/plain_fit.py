@@ -32,6 +32,8 @@ the task's training distribution (`train_sample`, tasks.train's).
 At every test the run also records memtk.diagnostics on a fixed batch of 64
 (gradient norm per part of the model, gate, sharpening, key strength and
 entropy per head kind), the numbers that show how a solved model collapses.
+With --trace_steps every training step's batch loss, batch bit errors,
+gradient norm and step scale go to <out>/seed<N>/steps.json too.
 Writes <out>/seed<N>/history.json per seed, <out>/learning_curves.png and
 <out>/plain_fit.md, the table: per seed the steps to < 1 and < 0.1, the
 worst test after the first < 1 (above 10 bits: a collapse of a nearly solved
@@ -109,6 +111,11 @@ _EVAL_EVERY = flags.DEFINE_integer("eval_every", 200, "Steps between tests.")
 _DIAGNOSE_EVERY = flags.DEFINE_integer(
     "diagnose_every", 1000, "Steps between head diagnostics (a multiple of "
     "--eval_every; they cost a few seconds each, not counted as training).")
+_TRACE_STEPS = flags.DEFINE_bool(
+    "trace_steps", False, "Also record every training step's batch loss, "
+    "batch bit errors per sequence, gradient norm (before any clipping) and "
+    "step scale in <out>/seed<N>/steps.json (the shape of a collapse, which "
+    "the tests every --eval_every steps only bracket).")
 _PARALLEL = flags.DEFINE_integer("parallel", 2, "Seeds trained at a time, "
                                  "each in its own process on one thread.")
 _OUT = flags.DEFINE_string("out", "benchmarks/results/plain_fit/compile",
@@ -195,6 +202,9 @@ def train_seed(seed, out):
     print(line, flush=True)
 
   test = Test(task, seed, record, _DIAGNOSE_EVERY.value)
+  steps_trace = StepTrace() if _TRACE_STEPS.value else None
+  if steps_trace:
+    callbacks = callbacks + [steps_trace]
   step = 0
   while step < _STEPS.value and clock["training"] < 60 * _MAX_MINUTES.value:
     steps = min(_EVAL_EVERY.value, _STEPS.value - step)
@@ -205,9 +215,43 @@ def train_seed(seed, out):
               epochs=1, shuffle=False, verbose=0,
               callbacks=[_Clock(clock, start), test] + callbacks)
     step += steps
+  if steps_trace:
+    common.save_json(os.path.join(out, "steps.json"), steps_trace.columns)
   common.save_json(os.path.join(out, "history.json"),
                    {"finished": True, "seed": seed, "flags": _run_flags(),
                     "history": history})
+
+
+class StepTrace(keras.callbacks.Callback):
+  """--trace_steps: every training step's batch values, as columns.
+
+  Keras logs the loss and the bit errors as means over the fit call so far;
+  with batches of one size the batch's own value is k * mean_k - (k - 1) *
+  mean_{k-1} (a skipped step, which counts in neither mean, is not told
+  apart). The gradient norm and the step scale are the step's own.
+  """
+
+  def __init__(self):
+    super().__init__()
+    self.columns = {"step": [], "loss": [], "bits_per_sequence": [],
+                    "gradient_norm": [], "step_scale": []}
+    self.means = None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.means = None
+
+  def on_train_batch_end(self, batch, logs=None):
+    means = (float(logs["loss"]), float(logs["bit_errors"]))
+    values = means if self.means is None else tuple(
+        (batch + 1) * new - batch * old for new, old in zip(means,
+                                                            self.means))
+    self.means = means
+    for name, value in (
+        ("step", int(self.model.optimizer.iterations.numpy())),
+        ("loss", values[0]), ("bits_per_sequence", values[1]),
+        ("gradient_norm", float(logs["gradient_norm"])),
+        ("step_scale", float(logs.get("step_scale", 1.0)))):
+      self.columns[name].append(value)
 
 
 class _Clock(keras.callbacks.Callback):
@@ -234,7 +278,8 @@ def _run_flags():
           "max_minutes": _MAX_MINUTES.value, "steps": _STEPS.value,
           "eval_every": _EVAL_EVERY.value,
           "diagnose_every": _DIAGNOSE_EVERY.value,
-          "loss_margin": _LOSS_MARGIN.value}
+          "loss_margin": _LOSS_MARGIN.value,
+          "trace_steps": _TRACE_STEPS.value}
 
 
 def _one_seed_command(seed):

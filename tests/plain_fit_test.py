@@ -24,12 +24,14 @@ def _benchmark(out):
   command = [sys.executable, "-m", "benchmarks.plain_fit", "--seeds=0",
              "--parallel=1", "--steps=4", "--eval_every=2",
              "--diagnose_every=2", "--batch_size=3", "--optimizer=rmsprop",
-             "--learning_rate=1e-4", f"--out={out}",
+             "--learning_rate=1e-4", "--trace_steps", f"--out={out}",
              "--model=memory_size=8,word_size=4,controller_units=8"]
   process = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                            timeout=600, check=False)
   path = os.path.join(out, "seed0", "history.json")
   run = common.load_json(path) if os.path.exists(path) else None
+  if run is not None:
+    run["steps"] = common.load_json(os.path.join(out, "seed0", "steps.json"))
   bad = subprocess.run(
       [sys.executable, "-m", "benchmarks.plain_fit", "--batch_size=0"],
       cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
@@ -137,6 +139,15 @@ class PlainFitTest(tf.test.TestCase):
     # RMSProp's rate, not compile()'s Adam's.
     self.assertAllClose(run["history"][-1]["learning_rate"], 1e-4)
     self.assertIn("gate_write", run["history"][-1]["heads"])
+    # --trace_steps: one row a step; the batches' own losses average to the
+    # loss each fit call logged (the means are unwound right).
+    steps = run["steps"]
+    self.assertEqual(steps["step"], [1, 2, 3, 4])
+    self.assertTrue(all(g > 0 for g in steps["gradient_norm"]))
+    self.assertAllClose(
+        [sum(steps["loss"][:2]) / 2, sum(steps["loss"][2:]) / 2],
+        [r["loss"] for r in run["history"]], atol=1e-5)
+    self.assertNotAllClose(steps["loss"][0], steps["loss"][1])
     self.assertIn("| 0 |", process.stdout)
     self.assertNotEqual(bad.returncode, 0)
     self.assertIn("--batch_size must be >= 1, got 0", bad.stderr)
