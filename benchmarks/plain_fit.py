@@ -115,7 +115,9 @@ _TRACE_STEPS = flags.DEFINE_bool(
     "trace_steps", False, "Also record every training step's batch loss, "
     "batch bit errors per sequence, gradient norm (before any clipping) and "
     "step scale in <out>/seed<N>/steps.json (the shape of a collapse, which "
-    "the tests every --eval_every steps only bracket).")
+    "the tests every --eval_every steps only bracket; it reads the logs "
+    "every step, which costs training time within --max_minutes: for "
+    "development runs with --steps, not for the tables).")
 _PARALLEL = flags.DEFINE_integer("parallel", 2, "Seeds trained at a time, "
                                  "each in its own process on one thread.")
 _OUT = flags.DEFINE_string("out", "benchmarks/results/plain_fit/compile",
