@@ -230,7 +230,8 @@ class StepTrace(keras.callbacks.Callback):
   Keras logs the loss and the bit errors as means over the fit call so far;
   with batches of one size the batch's own value is k * mean_k - (k - 1) *
   mean_{k-1} (a skipped step, which counts in neither mean, is not told
-  apart). The gradient norm and the step scale are the step's own.
+  apart). The gradient norm and the step scale are the step's own; it sees
+  every step from the first, so row i is step i + 1.
   """
 
   def __init__(self):
@@ -249,7 +250,7 @@ class StepTrace(keras.callbacks.Callback):
                                                             self.means))
     self.means = means
     for name, value in (
-        ("step", int(self.model.optimizer.iterations.numpy())),
+        ("step", len(self.columns["step"]) + 1),
         ("loss", values[0]), ("bits_per_sequence", values[1]),
         ("gradient_norm", float(logs["gradient_norm"])),
         ("step_scale", float(logs.get("step_scale", 1.0)))):
