@@ -20,8 +20,7 @@ epsilon=--epsilon), no callback; --optimizer=rmsprop with the NTM paper's
 RMSProp (--learning_rate, momentum 0.9, every gradient component clipped to
 [-10, 10]; the paper's rate was 1e-4), no callback; all three compile with
 scale_steps=--scale_steps (on, compile's default: the steps shrink with the
-training error; --noscale_steps: the optimizer's steps as they are),
-clip_spikes=--clip_spikes and the
+training error; --noscale_steps: the optimizer's steps as they are) and the
 loss --loss_margin gives (compile()'s own, with its margin, by default;
 'none': the plain cross-entropy).
 --optimizer=recipe is
@@ -98,11 +97,6 @@ _SCALE_STEPS = flags.DEFINE_bool(
     "scale_steps", True, "compile(scale_steps=...) for --optimizer=compile "
     "and adam: the steps shrink with the training error (SequenceModel; "
     "compile's default); --noscale_steps: the optimizer's steps as they are.")
-_CLIP_SPIKES = flags.DEFINE_bool(
-    "clip_spikes", False, "compile(clip_spikes=...): once the training "
-    "error's running mean is below 1 bit, cut a gradient whose norm passes "
-    "memtk.sequence_model.SPIKE_RATIO x the running mean of the recent "
-    "steps' norms down to it (compile's default: off).")
 _LOSS_MARGIN = flags.DEFINE_string(
     "loss_margin", "compile", "compile: compile()'s loss (its margin, "
     "memtk.metrics.COMPILE_MARGIN); none: the plain cross-entropy; a number: "
@@ -179,8 +173,7 @@ def train_seed(seed, out):
                     **model_kwargs(_MODEL_FLAGS.value))
   callbacks = compile_model(model, _OPTIMIZER.value, _LEARNING_RATE.value,
                             _CLIP_NORM.value, _SCALE_STEPS.value,
-                            _EPSILON.value, _LOSS_MARGIN.value,
-                            _CLIP_SPIKES.value)
+                            _EPSILON.value, _LOSS_MARGIN.value)
   sample = (task.sample if _DATA.value == "uniform"
             else getattr(task, "train_sample", task.sample))
   rng = np.random.default_rng([seed, common.TRAIN_STREAM])
@@ -237,16 +230,14 @@ class StepTrace(keras.callbacks.Callback):
   Keras logs the loss and the bit errors as means over the fit call so far;
   with batches of one size the batch's own value is k * mean_k - (k - 1) *
   mean_{k-1} (a skipped step, which counts in neither mean, is not told
-  apart). The gradient norm, the step scale and the factor clip_spikes
-  multiplied the gradients by are the step's own; it sees
+  apart). The gradient norm and the step scale are the step's own; it sees
   every step from the first, so row i is step i + 1.
   """
 
   def __init__(self):
     super().__init__()
     self.columns = {"step": [], "loss": [], "bits_per_sequence": [],
-                    "gradient_norm": [], "step_scale": [],
-                    "gradient_factor": []}
+                    "gradient_norm": [], "step_scale": []}
     self.means = None
 
   def on_epoch_begin(self, epoch, logs=None):
@@ -262,8 +253,7 @@ class StepTrace(keras.callbacks.Callback):
         ("step", len(self.columns["step"]) + 1),
         ("loss", values[0]), ("bits_per_sequence", values[1]),
         ("gradient_norm", float(logs["gradient_norm"])),
-        ("step_scale", float(logs.get("step_scale", 1.0))),
-        ("gradient_factor", float(logs.get("gradient_factor", 1.0)))):
+        ("step_scale", float(logs.get("step_scale", 1.0)))):
       self.columns[name].append(value)
 
 
@@ -288,7 +278,6 @@ def _run_flags():
           "clip_norm": _CLIP_NORM.value, "epsilon": _EPSILON.value,
           "model": _MODEL_FLAGS.value,
           "scale_steps": _SCALE_STEPS.value,
-          "clip_spikes": _CLIP_SPIKES.value,
           "max_minutes": _MAX_MINUTES.value, "steps": _STEPS.value,
           "eval_every": _EVAL_EVERY.value,
           "diagnose_every": _DIAGNOSE_EVERY.value,

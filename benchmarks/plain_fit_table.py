@@ -55,13 +55,13 @@ RMSPROP_CLIP_VALUE = 10.0
 
 
 def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
-                  epsilon=1e-7, margin="compile", clip_spikes=False):
+                  epsilon=1e-7, margin="compile"):
   """Compiles as --optimizer says, with the loss --loss_margin=`margin` asks
-  for (loss_margin) and compile(clip_spikes=`clip_spikes`); returns the callbacks fit needs besides the test
+  for (loss_margin); returns the callbacks fit needs besides the test
   (ErrorScaledRate for the recipe, else none)."""
   loss = loss_margin(margin)
   if optimizer == "recipe":  # the schedule scales the steps instead
-    model.compile(loss=loss, scale_steps=False, clip_spikes=clip_spikes)
+    model.compile(loss=loss, scale_steps=False)
     return [memtk.training.ErrorScaledRate(monitor=common.EVAL_MONITOR)]
   if optimizer == "adam":
     chosen = keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm,
@@ -72,8 +72,7 @@ def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
                                       clipvalue=RMSPROP_CLIP_VALUE)
   else:  # compile()'s own
     chosen = None
-  model.compile(optimizer=chosen, loss=loss, scale_steps=scale_steps,
-                clip_spikes=clip_spikes)
+  model.compile(optimizer=chosen, loss=loss, scale_steps=scale_steps)
   return []
 
 

@@ -64,12 +64,6 @@ from memtk import training
 # noisy to set a step size by).
 STEP_ERROR_STEPS = 50
 
-# compile(clip_spikes=True): once the training error's running mean is below
-# 1 bit, a gradient whose global norm passes this many times the running
-# mean (over about STEP_ERROR_STEPS steps) of the steps' clipped norms is cut
-# down to it.
-SPIKE_RATIO = 4.0
-
 
 def replica():
   """(this replica's index, the number of replicas) of the current context."""
@@ -123,12 +117,9 @@ class SequenceModel(keras.Model):
     # Updates skipped for a non-finite loss or gradient (train_step).
     self._skipped_tracker = keras.metrics.Sum(name="skipped_steps")
     # [running mean of the batches' bit errors (-1: none yet), lowest
-    # running mean, phase, running mean of the clipped gradient norms (-1:
-    # none yet)]: compile(scale_steps=True)'s and compile(clip_spikes=True)'s
-    # state. A plain tf.Variable, not a weight: saved models keep their
-    # weight lists.
+    # running mean, phase]: compile(scale_steps=True)'s state. A plain
+    # tf.Variable, not a weight: saved models keep their weight lists.
     self._step_error = None
-    self.scale_steps = self.clip_spikes = False  # until compiled
 
   def _batch_losses(self, x, y, sample_weight):
     """(logits, task loss, total loss to differentiate, extra logs) of a
@@ -152,15 +143,12 @@ class SequenceModel(keras.Model):
     with tf.GradientTape() as tape:
       logits, loss, total, logs = self._batch_losses(x, y, sample_weight)
     variables = self.trainable_weights
-    gradients = [tf.convert_to_tensor(g) if g is not None else None
-                 for g in tape.gradient(total, variables)]
-    norm = tf.linalg.global_norm([g for g in gradients if g is not None])
-    factor = self._spike_factor(norm)
-    finite = self._apply_if_finite(total, norm, gradients, factor, variables,
-                                   kept, old)
-    if self.scale_steps or self.clip_spikes:
-      logs.update(self._track_error(logits, y, sample_weight, finite, norm,
-                                    factor, variables, old[:len(variables)]))
+    finite, norm = self._apply_if_finite(
+        total, tape.gradient(total, variables), variables, kept, old)
+    if getattr(self, "scale_steps", False):
+      logs["step_scale"] = self._scale_step(
+          logits, y, sample_weight, finite, variables,
+          old[:len(variables)])
     _, replicas = replica()
     # A skipped batch counts nowhere: not in the loss, not in the metrics.
     self._loss_tracker.update_state(
@@ -181,58 +169,28 @@ class SequenceModel(keras.Model):
     scale_steps starts its lowest error again when it changes."""
     return tf.constant(0.0)
 
-  def _spike_factor(self, norm):
-    """What compile(clip_spikes=True) multiplies this step's gradients by
-    (module docstring): SPIKE_RATIO x the running mean of the steps'
-    clipped gradient norms over `norm` where `norm` is larger and the
-    training error's lowest running mean is below 1 bit, else 1 (and 1
-    when clip_spikes is off). A float32 scalar, the same on every
-    replica."""
-    if not self.clip_spikes:
-      return tf.constant(1.0)
-    norm = tf.cast(global_mean(norm), tf.float32)
-    _, best, _, norm_mean = tf.unstack(self._step_error)
-    active = tf.logical_and(best < 1.0, norm_mean > 0.0)
-    limit = tf.where(active, SPIKE_RATIO * norm_mean, float("inf"))
-    # A zero norm gives inf here, a non-finite one a step that is skipped.
-    return tf.minimum(1.0, limit / norm)
-
-  def _track_error(self, logits, targets, mask, finite, norm, factor,
-                   variables, old):
-    """Updates the running means behind scale_steps and clip_spikes after
-    a step (a skipped one changes nothing) and, with scale_steps, scales the
-    update just applied to `variables` (from `old`) by the training error's
-    rule (module docstring); returns the logs it adds."""
+  def _scale_step(self, logits, targets, mask, finite, variables, old):
+    """Scales the update just applied to `variables` (from `old`) by the
+    training error's rule (module docstring); returns the scale."""
     if mask is None:
       mask = tf.ones(tf.shape(logits)[:2], logits.dtype)
     # The state is float32 whatever the model's dtype (a float64 model too).
     error = tf.cast(global_mean(metrics_lib.bit_errors(logits, targets, mask)),
                     self._step_error.dtype)
-    mean, best, phase, norm_mean = tf.unstack(self._step_error)
+    mean, best, phase = tf.unstack(self._step_error)
     new_phase = self._error_phase()
     restart = tf.logical_or(mean < 0.0, tf.not_equal(phase, new_phase))
     decay = 1.0 - 1.0 / STEP_ERROR_STEPS
     mean = tf.where(restart, error, decay * mean + (1.0 - decay) * error)
     best = tf.minimum(tf.where(restart, float("inf"), best), mean)
-    clipped = tf.cast(global_mean(norm), tf.float32) * factor
-    norm_mean = tf.where(norm_mean < 0.0, clipped,
-                         decay * norm_mean + (1.0 - decay) * clipped)
+    # error_scaled_rate(1, best, 1, 0.01, 0.5); a skipped update stays undone.
+    scale = tf.where(finite, tf.clip_by_value(tf.sqrt(best), 0.01, 1.0), 1.0)
     self._step_error.assign(tf.where(
-        finite, tf.stack([mean, best, new_phase, norm_mean]),
-        self._step_error))
-    logs = {}
-    if self.clip_spikes:
-      logs["gradient_factor"] = factor
-    if self.scale_steps:
-      # error_scaled_rate(1, best, 1, 0.01, 0.5); a skipped update stays
-      # undone.
-      scale = tf.where(finite, tf.clip_by_value(tf.sqrt(best), 0.01, 1.0),
-                       1.0)
-      for variable, value in zip(variables, old):
-        variable.assign(
-            value + tf.cast(scale, variable.dtype) * (variable - value))
-      logs["step_scale"] = scale
-    return logs
+        finite, tf.stack([mean, best, new_phase]), self._step_error))
+    for variable, value in zip(variables, old):
+      variable.assign(
+          value + tf.cast(scale, variable.dtype) * (variable - value))
+    return scale
 
   def test_step(self, data):
     return for_reduction(super().test_step(data))
@@ -242,45 +200,41 @@ class SequenceModel(keras.Model):
     variables (a subclass adds its own)."""
     return list(self.trainable_variables) + list(self.optimizer.variables)
 
-  def _apply_if_finite(self, loss, norm, gradients, factor, variables, kept,
-                       old):
-    """Applies the gradients times `factor` when the loss and their global
-    norm `norm` are finite; returns that condition (a scalar bool tensor).
+  def _apply_if_finite(self, loss, gradients, variables, kept, old):
+    """Applies the gradients when the loss and their global norm are finite;
+    returns that condition (a scalar bool tensor) and the norm.
 
     A select, not a branch: the update runs on zeroed gradients and then
     every variable in `kept` is set back to its value `old` from before the
     step where the condition is false, which XLA compiles without a
     conditional.
     """
+    gradients = [tf.convert_to_tensor(g) if g is not None else None
+                 for g in gradients]
+    norm = tf.linalg.global_norm([g for g in gradients if g is not None])
     finite = tf.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
     self.optimizer.apply_gradients(zip(
-        [None if g is None else
-         tf.where(finite, g * tf.cast(factor, g.dtype), tf.zeros_like(g))
+        [None if g is None else tf.where(finite, g, tf.zeros_like(g))
          for g in gradients], variables))
     for variable, value in zip(kept, old):
       variable.assign(tf.where(finite, variable, value))
-    return finite
+    return finite, norm
 
   def compile(self, optimizer=None, loss=None, weighted_metrics=None,
-              jit_compile=True, scale_steps=True, clip_spikes=False,
-              **kwargs):
+              jit_compile=True, scale_steps=True, **kwargs):
     """Keras's compile, with the recipe's defaults: `optimizer=None` gives
     memtk.training.default_optimizer() (Adam, 1e-3, global clip
     norm 10), the loss (with its margin) and metric are the masked ones of
-    the module docstring, `scale_steps` (on unless False) shrinks the
-    optimizer's steps with the training error and `clip_spikes` cuts a
-    nearly solved model's gradient spikes down (module docstring)."""
-    for name, value in (("scale_steps", scale_steps),
-                        ("clip_spikes", clip_spikes)):
-      if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+    the module docstring, and `scale_steps` (on unless False) shrinks the
+    optimizer's steps with the training error (module docstring)."""
+    if not isinstance(scale_steps, bool):
+      raise ValueError(f"scale_steps must be True or False, got "
+                       f"{scale_steps!r}")
     self.scale_steps = scale_steps
-    self.clip_spikes = clip_spikes
-    if (scale_steps or clip_spikes) and self._step_error is None:
+    if scale_steps and self._step_error is None:
       # Every replica computes the same values (global_mean).
       self._step_error = tf.Variable(
-          [-1.0, float("inf"), 0.0, -1.0], trainable=False,
-          name="step_error",
+          [-1.0, float("inf"), 0.0], trainable=False, name="step_error",
           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     if optimizer is None:
       optimizer = training.default_optimizer()
@@ -306,7 +260,6 @@ class SequenceModel(keras.Model):
                     **kwargs)
     # Saved with the model, so a loaded model compiles as this one did.
     self._compile_config.config["scale_steps"] = scale_steps
-    self._compile_config.config["clip_spikes"] = clip_spikes
 
   def _maybe_symbolic_build(self, iterator=None, data_batch=None):
     """Keras's build from the first batch before fit or evaluate, made to

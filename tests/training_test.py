@@ -9,7 +9,6 @@ import numpy as np
 import tensorflow as tf
 
 import memtk
-from memtk import sequence_model
 from memtk import training
 from tasks import common
 from tasks.copy import CopyTask
@@ -323,11 +322,11 @@ class ScaleStepsTest(tf.test.TestCase):
     before, full, _, _ = self._one_step(False)
     # Lowest running mean 0.01 bit errors (below any new mean 0.98 * 0.04
     # + 0.02 e): steps at sqrt(0.01) = 0.1 of the optimizer's.
-    _, scaled, logs, model = self._one_step(True, [0.04, 0.01, 0.0, -1.0])
+    _, scaled, logs, model = self._one_step(True, [0.04, 0.01, 0.0])
     self.assertAllClose(logs["step_scale"], [0.1])
     for b, f, s in zip(before, full, scaled):
       self.assertAllClose(s - b, 0.1 * (f - b), atol=1e-6)
-    mean, best, _, _ = model._step_error.numpy()  # pylint: disable=protected-access
+    mean, best, _ = model._step_error.numpy()  # pylint: disable=protected-access
     self.assertEqual(best, np.float32(0.01))
     self.assertGreater(mean, 0.039)
 
@@ -338,7 +337,7 @@ class ScaleStepsTest(tf.test.TestCase):
     self.assertAllClose(logs["step_scale"], [1.0])
     for f, s in zip(full, scaled):
       self.assertAllClose(s, f)
-    mean, best, _, _ = model._step_error.numpy()  # pylint: disable=protected-access
+    mean, best, _ = model._step_error.numpy()  # pylint: disable=protected-access
     self.assertGreater(mean, 1.0)
     self.assertEqual(mean, best)
     self.assertNotAllClose(before[-1], full[-1])
@@ -354,7 +353,7 @@ class ScaleStepsTest(tf.test.TestCase):
     x, y, m = copy_batch(size=16)
     model.build(x.shape)
     model.end_soft_hold(0)
-    model._step_error.assign([0.04, 0.01, 0.0, -1.0])  # pylint: disable=protected-access
+    model._step_error.assign([0.04, 0.01, 0.0])  # pylint: disable=protected-access
     logs = model.fit(x, y, sample_weight=m, batch_size=16, verbose=0).history
     self.assertAllClose(logs["step_scale"], [1.0])
     self.assertEqual(model._step_error.numpy()[2], 1.0)  # pylint: disable=protected-access
@@ -378,85 +377,6 @@ class ScaleStepsTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "scale_steps must be True or "
                                 "False, got 'yes'"):
       tiny_model().compile(scale_steps="yes")
-
-
-class ClipSpikesTest(tf.test.TestCase):
-  """compile(clip_spikes=True): once the training error's lowest running
-  mean is below 1 bit, a gradient whose norm passes SPIKE_RATIO x the
-  running mean of the steps' clipped norms is cut down to it
-  (memtk.sequence_model)."""
-
-  def _one_step(self, clip_spikes, state, jit_compile=False):
-    """(weights before, after, logs, model) of one plain-SGD fit step (the
-    step is the gradient times the rate, so a cut shows as a ratio) from
-    the same start, without step scaling."""
-    keras.utils.set_random_seed(0)
-    model = tiny_model()
-    model.compile(optimizer=keras.optimizers.SGD(0.1), scale_steps=False,
-                  clip_spikes=clip_spikes, jit_compile=jit_compile,
-                  run_eagerly=not jit_compile)
-    x, y, m = copy_batch(size=16)
-    model.build(x.shape)
-    if model._step_error is not None:  # pylint: disable=protected-access
-      model._step_error.assign(state)  # pylint: disable=protected-access
-    before = [v.numpy().copy() for v in model.trainable_variables]
-    logs = model.fit(x, y, sample_weight=m, batch_size=16, verbose=0).history
-    after = [v.numpy() for v in model.trainable_variables]
-    return before, after, logs, model
-
-  def test_a_spike_is_cut_to_the_ratio_of_the_running_mean(self):
-    before, full, plain_logs, _ = self._one_step(False, None)
-    norm = plain_logs["gradient_norm"][0]
-    norm_mean = norm / 10.0  # the spike is 10x the running mean
-    for jit_compile in (False, True):
-      _, cut, logs, model = self._one_step(
-          True, [0.04, 0.01, 0.0, norm_mean], jit_compile)
-      want = sequence_model.SPIKE_RATIO * norm_mean / norm  # 0.4
-      self.assertAllClose(logs["gradient_factor"], [want])
-      self.assertAllClose(logs["gradient_norm"], [norm], rtol=1e-5)
-      for b, f, c in zip(before, full, cut):
-        self.assertAllClose(c - b, want * (f - b), atol=1e-6)
-      # The running mean takes in the cut norm, not the spike.
-      decay = 1.0 - 1.0 / sequence_model.STEP_ERROR_STEPS
-      self.assertAllClose(
-          model._step_error.numpy()[3],  # pylint: disable=protected-access
-          decay * norm_mean + (1.0 - decay) * want * norm, rtol=1e-5)
-
-  def test_nothing_is_cut_above_one_bit_below_the_ratio_or_when_off(self):
-    before, full, plain_logs, _ = self._one_step(False, None)
-    norm = plain_logs["gradient_norm"][0]
-    for clip_spikes, state in (
-        (True, [2.0, 1.5, 0.0, norm / 10.0]),  # not yet under 1 bit
-        (True, [0.04, 0.01, 0.0, norm / 2.0]),  # under 4x the mean
-        (True, [-1.0, float("inf"), 0.0, -1.0]),  # a fresh model
-        (False, [0.04, 0.01, 0.0, norm / 10.0])):  # off
-      _, after, logs, model = self._one_step(clip_spikes, state)
-      for b, f, a in zip(before, full, after):
-        self.assertAllClose(a - b, f - b, atol=1e-6)
-      if clip_spikes:
-        self.assertAllClose(logs["gradient_factor"], [1.0])
-        self.assertGreater(
-            model._step_error.numpy()[3], 0.0)  # pylint: disable=protected-access
-      else:
-        self.assertNotIn("gradient_factor", logs)
-        self.assertIsNone(model._step_error)  # pylint: disable=protected-access
-    self.assertNotAllClose(before[-1], full[-1])
-
-  def test_a_saved_model_compiles_as_it_was(self):
-    for clip_spikes in (False, True):
-      model = tiny_model()
-      model.compile(clip_spikes=clip_spikes, jit_compile=False,
-                    run_eagerly=True)
-      x, y, m = copy_batch(size=4)
-      model.fit(x, y, sample_weight=m, verbose=0)
-      path = os.path.join(self.get_temp_dir(), f"spikes{clip_spikes}.keras")
-      model.save(path)
-      self.assertEqual(keras.models.load_model(path).clip_spikes, clip_spikes)
-
-  def test_bad_setting(self):
-    with self.assertRaisesRegex(ValueError, "clip_spikes must be True or "
-                                "False, got 1"):
-      tiny_model().compile(clip_spikes=1)
 
 
 class LossMarginTest(tf.test.TestCase):
