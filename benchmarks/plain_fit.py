@@ -16,9 +16,9 @@ until --max_minutes of training (or --steps) have passed (batch is
 --optimizer=compile is `model.compile()` with no optimizer and no callback
 (the library's defaults alone); --optimizer=adam compiles with
 keras.optimizers.Adam(--learning_rate, global_clipnorm=--clip_norm,
-epsilon=--epsilon), no callback; --optimizer=rmsprop with the NTM paper's
-RMSProp (--learning_rate, momentum 0.9, every gradient component clipped to
-[-10, 10]; the paper's rate was 1e-4), no callback; all three compile with
+epsilon=--epsilon, amsgrad=--amsgrad), no callback; --optimizer=rmsprop
+with the NTM paper's RMSProp (--learning_rate, momentum 0.9, every gradient
+component clipped to [-10, 10]; the paper's rate was 1e-4), no callback; all three compile with
 scale_steps=--scale_steps (on, compile's default: the steps shrink with the
 training error; --noscale_steps: the optimizer's steps as they are) and the
 loss --loss_margin gives (compile()'s own, with its margin, by default;
@@ -93,6 +93,10 @@ _EPSILON = flags.DEFINE_float(
     "epsilon", 1e-7, "Adam's epsilon (--optimizer=adam; 1e-7 is Keras's and "
     "compile()'s): a step is about rate x gradient / epsilon where the "
     "gradient's running RMS is below it, the full rate above.")
+_AMSGRAD = flags.DEFINE_bool(
+    "amsgrad", False, "Adam's AMSGrad variant (--optimizer=adam): it divides "
+    "by the largest second moment so far, so a solved model's steps shrink "
+    "with its gradients.")
 _SCALE_STEPS = flags.DEFINE_bool(
     "scale_steps", True, "compile(scale_steps=...) for --optimizer=compile "
     "and adam: the steps shrink with the training error (SequenceModel; "
@@ -173,7 +177,8 @@ def train_seed(seed, out):
                     **model_kwargs(_MODEL_FLAGS.value))
   callbacks = compile_model(model, _OPTIMIZER.value, _LEARNING_RATE.value,
                             _CLIP_NORM.value, _SCALE_STEPS.value,
-                            _EPSILON.value, _LOSS_MARGIN.value)
+                            _EPSILON.value, _LOSS_MARGIN.value,
+                            _AMSGRAD.value)
   sample = (task.sample if _DATA.value == "uniform"
             else getattr(task, "train_sample", task.sample))
   rng = np.random.default_rng([seed, common.TRAIN_STREAM])
@@ -276,6 +281,7 @@ def _run_flags():
           "data": _DATA.value, "learning_rate": _LEARNING_RATE.value,
           "batch_size": _BATCH_SIZE.value,
           "clip_norm": _CLIP_NORM.value, "epsilon": _EPSILON.value,
+          "amsgrad": _AMSGRAD.value,
           "model": _MODEL_FLAGS.value,
           "scale_steps": _SCALE_STEPS.value,
           "max_minutes": _MAX_MINUTES.value, "steps": _STEPS.value,

@@ -55,7 +55,7 @@ RMSPROP_CLIP_VALUE = 10.0
 
 
 def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
-                  epsilon=1e-7, margin="compile"):
+                  epsilon=1e-7, margin="compile", amsgrad=False):
   """Compiles as --optimizer says, with the loss --loss_margin=`margin` asks
   for (loss_margin); returns the callbacks fit needs besides the test
   (ErrorScaledRate for the recipe, else none)."""
@@ -65,7 +65,7 @@ def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
     return [memtk.training.ErrorScaledRate(monitor=common.EVAL_MONITOR)]
   if optimizer == "adam":
     chosen = keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm,
-                                   epsilon=epsilon)
+                                   epsilon=epsilon, amsgrad=amsgrad)
   elif optimizer == "rmsprop":  # the NTM paper's: momentum 0.9, clipped
     chosen = keras.optimizers.RMSprop(learning_rate, momentum=0.9,
                                       epsilon=epsilon,

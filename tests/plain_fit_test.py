@@ -71,6 +71,7 @@ class PlainFitTest(tf.test.TestCase):
       if optimizer == "adam":
         self.assertEqual(model.optimizer.global_clipnorm, 50.0)
         self.assertAllClose(model.optimizer.epsilon, 1e-4)
+        self.assertFalse(model.optimizer.amsgrad)
       elif optimizer == "rmsprop":  # the NTM paper's
         self.assertIsInstance(model.optimizer, keras.optimizers.RMSprop)
         self.assertAllClose(model.optimizer.momentum, 0.9)
@@ -80,6 +81,13 @@ class PlainFitTest(tf.test.TestCase):
         self.assertAllClose(model.optimizer.epsilon, 1e-4)
       else:  # compile()'s own optimizer
         self.assertAllClose(model.optimizer.epsilon, 1e-7)
+
+  def test_amsgrad_as_asked(self):
+    model = memtk.NTM("lstm", 4, memory_size=8, word_size=4,
+                      controller_units=8)
+    plain_fit.compile_model(model, "adam", 1e-3, 10.0, True, amsgrad=True)
+    self.assertTrue(model.optimizer.amsgrad)
+    self.assertEqual(model.optimizer.global_clipnorm, 10.0)
 
   def test_loss_as_asked(self):
     for flag, want in (("compile", memtk.metrics.COMPILE_MARGIN),
