@@ -20,7 +20,8 @@ epsilon=--epsilon, amsgrad=--amsgrad), no callback; --optimizer=rmsprop
 with the NTM paper's RMSProp (--learning_rate, momentum 0.9, every gradient
 component clipped to [-10, 10]; the paper's rate was 1e-4), no callback; all three compile with
 scale_steps=--scale_steps (on, compile's default: the steps shrink with the
-training error; --noscale_steps: the optimizer's steps as they are) and the
+training error; --noscale_steps: the optimizer's steps as they are),
+restore_best=--restore_best and the
 loss --loss_margin gives (compile()'s own, with its margin, by default;
 'none': the plain cross-entropy).
 --optimizer=recipe is
@@ -101,6 +102,11 @@ _SCALE_STEPS = flags.DEFINE_bool(
     "scale_steps", True, "compile(scale_steps=...) for --optimizer=compile "
     "and adam: the steps shrink with the training error (SequenceModel; "
     "compile's default); --noscale_steps: the optimizer's steps as they are.")
+_RESTORE_BEST = flags.DEFINE_bool(
+    "restore_best", False, "compile(restore_best=...): once the training "
+    "error's running mean has been below memtk.sequence_model.RESTORE_BELOW "
+    "bits, a step that takes it above RESTORE_ABOVE sets the weights back "
+    "to where it was lowest (compile's default: off).")
 _LOSS_MARGIN = flags.DEFINE_string(
     "loss_margin", "compile", "compile: compile()'s loss (its margin, "
     "memtk.metrics.COMPILE_MARGIN); none: the plain cross-entropy; a number: "
@@ -178,7 +184,7 @@ def train_seed(seed, out):
   callbacks = compile_model(model, _OPTIMIZER.value, _LEARNING_RATE.value,
                             _CLIP_NORM.value, _SCALE_STEPS.value,
                             _EPSILON.value, _LOSS_MARGIN.value,
-                            _AMSGRAD.value)
+                            _AMSGRAD.value, _RESTORE_BEST.value)
   sample = (task.sample if _DATA.value == "uniform"
             else getattr(task, "train_sample", task.sample))
   rng = np.random.default_rng([seed, common.TRAIN_STREAM])
@@ -192,10 +198,13 @@ def train_seed(seed, out):
         "learning_rate": float(model.optimizer.learning_rate.numpy()),
         "skipped_steps": float(logs.get("skipped_steps", 0.0)),
         "step_scale": float(logs.get("step_scale", 1.0)),
+        "restored_steps": float(logs.get("restored_steps", 0.0)),
         **({"heads": heads} if heads else {})})
     line = (f"seed {seed}  step {step:6d}  {bits:8.3f} bit errors per "
             f"sequence  ({clock['training']:.0f} s)  step scale "
             f"{history[-1]['step_scale']:.2f}")
+    if history[-1]["restored_steps"]:
+      line += f"  restored {history[-1]['restored_steps']:.0f}x"
     if heads:
       grads = " ".join(f"{k[10:]} {v:.3g}" for k, v in heads.items()
                        if k.startswith("grad_norm_"))
@@ -281,7 +290,7 @@ def _run_flags():
           "data": _DATA.value, "learning_rate": _LEARNING_RATE.value,
           "batch_size": _BATCH_SIZE.value,
           "clip_norm": _CLIP_NORM.value, "epsilon": _EPSILON.value,
-          "amsgrad": _AMSGRAD.value,
+          "amsgrad": _AMSGRAD.value, "restore_best": _RESTORE_BEST.value,
           "model": _MODEL_FLAGS.value,
           "scale_steps": _SCALE_STEPS.value,
           "max_minutes": _MAX_MINUTES.value, "steps": _STEPS.value,

@@ -55,13 +55,14 @@ RMSPROP_CLIP_VALUE = 10.0
 
 
 def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
-                  epsilon=1e-7, margin="compile", amsgrad=False):
+                  epsilon=1e-7, margin="compile", amsgrad=False,
+                  restore_best=False):
   """Compiles as --optimizer says, with the loss --loss_margin=`margin` asks
-  for (loss_margin); returns the callbacks fit needs besides the test
+  for (loss_margin) and compile(restore_best=`restore_best`); returns the callbacks fit needs besides the test
   (ErrorScaledRate for the recipe, else none)."""
   loss = loss_margin(margin)
   if optimizer == "recipe":  # the schedule scales the steps instead
-    model.compile(loss=loss, scale_steps=False)
+    model.compile(loss=loss, scale_steps=False, restore_best=restore_best)
     return [memtk.training.ErrorScaledRate(monitor=common.EVAL_MONITOR)]
   if optimizer == "adam":
     chosen = keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm,
@@ -72,7 +73,8 @@ def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
                                       clipvalue=RMSPROP_CLIP_VALUE)
   else:  # compile()'s own
     chosen = None
-  model.compile(optimizer=chosen, loss=loss, scale_steps=scale_steps)
+  model.compile(optimizer=chosen, loss=loss, scale_steps=scale_steps,
+                restore_best=restore_best)
   return []
 
 

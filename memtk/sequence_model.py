@@ -64,6 +64,12 @@ from memtk import training
 # noisy to set a step size by).
 STEP_ERROR_STEPS = 50
 
+# compile(restore_best=True): once that running mean has been below
+# RESTORE_BELOW bits, a step that takes it above RESTORE_ABOVE sets the
+# weights and the optimizer's moments back to where it was lowest.
+RESTORE_BELOW = 0.5
+RESTORE_ABOVE = 1.0
+
 
 def replica():
   """(this replica's index, the number of replicas) of the current context."""
@@ -120,6 +126,11 @@ class SequenceModel(keras.Model):
     # running mean, phase]: compile(scale_steps=True)'s state. A plain
     # tf.Variable, not a weight: saved models keep their weight lists.
     self._step_error = None
+    # compile(restore_best=True)'s copy of the weights where the training
+    # error was lowest (plain tf.Variables, made at the first trace).
+    self._best_weights = None
+    self._restored_tracker = keras.metrics.Sum(name="restored_steps")
+    self.scale_steps = self.restore_best = False  # until compiled
 
   def _batch_losses(self, x, y, sample_weight):
     """(logits, task loss, total loss to differentiate, extra logs) of a
@@ -145,10 +156,9 @@ class SequenceModel(keras.Model):
     variables = self.trainable_weights
     finite, norm = self._apply_if_finite(
         total, tape.gradient(total, variables), variables, kept, old)
-    if getattr(self, "scale_steps", False):
-      logs["step_scale"] = self._scale_step(
-          logits, y, sample_weight, finite, variables,
-          old[:len(variables)])
+    if self.scale_steps or self.restore_best:
+      logs.update(self._track_error(logits, y, sample_weight, finite,
+                                    variables, old[:len(variables)]))
     _, replicas = replica()
     # A skipped batch counts nowhere: not in the loss, not in the metrics.
     self._loss_tracker.update_state(
@@ -169,28 +179,69 @@ class SequenceModel(keras.Model):
     scale_steps starts its lowest error again when it changes."""
     return tf.constant(0.0)
 
-  def _scale_step(self, logits, targets, mask, finite, variables, old):
-    """Scales the update just applied to `variables` (from `old`) by the
-    training error's rule (module docstring); returns the scale."""
+  def _track_error(self, logits, targets, mask, finite, variables, old):
+    """Updates the running mean of the training error after a step (a
+    skipped one changes nothing) and acts on it: with scale_steps, scales
+    the update just applied to `variables` (from `old`) by the error's rule;
+    with restore_best, keeps or restores the best weights (module
+    docstring). Returns the logs it adds."""
     if mask is None:
       mask = tf.ones(tf.shape(logits)[:2], logits.dtype)
     # The state is float32 whatever the model's dtype (a float64 model too).
     error = tf.cast(global_mean(metrics_lib.bit_errors(logits, targets, mask)),
                     self._step_error.dtype)
-    mean, best, phase = tf.unstack(self._step_error)
+    mean, previous_best, phase = tf.unstack(self._step_error)
     new_phase = self._error_phase()
     restart = tf.logical_or(mean < 0.0, tf.not_equal(phase, new_phase))
     decay = 1.0 - 1.0 / STEP_ERROR_STEPS
     mean = tf.where(restart, error, decay * mean + (1.0 - decay) * error)
-    best = tf.minimum(tf.where(restart, float("inf"), best), mean)
-    # error_scaled_rate(1, best, 1, 0.01, 0.5); a skipped update stays undone.
-    scale = tf.where(finite, tf.clip_by_value(tf.sqrt(best), 0.01, 1.0), 1.0)
+    previous_best = tf.where(restart, float("inf"), previous_best)
+    best = tf.minimum(previous_best, mean)
+    logs = {}
+    if self.scale_steps:
+      # error_scaled_rate(1, best, 1, 0.01, 0.5); a skipped update stays
+      # undone.
+      scale = tf.where(finite, tf.clip_by_value(tf.sqrt(best), 0.01, 1.0),
+                       1.0)
+      for variable, value in zip(variables, old):
+        variable.assign(
+            value + tf.cast(scale, variable.dtype) * (variable - value))
+      logs["step_scale"] = scale
+    if self.restore_best:
+      restored = self._keep_or_restore(
+          tf.logical_and(finite, best < previous_best),
+          tf.logical_and(finite, tf.logical_and(best < RESTORE_BELOW,
+                                                mean > RESTORE_ABOVE)))
+      mean = tf.where(restored, best, mean)  # the restored weights' mean
+      self._restored_tracker.update_state(tf.cast(restored, tf.float32))
+      logs["restored_steps"] = self._restored_tracker.result()
     self._step_error.assign(tf.where(
         finite, tf.stack([mean, best, new_phase]), self._step_error))
-    for variable, value in zip(variables, old):
-      variable.assign(
-          value + tf.cast(scale, variable.dtype) * (variable - value))
-    return scale
+    return logs
+
+  def _restore_sources(self):
+    """What restore_best keeps and restores: every variable a step changes
+    but the optimizer's step count and learning rate."""
+    skip = {id(self.optimizer.iterations),
+            id(getattr(self.optimizer, "_learning_rate", None))}
+    return [v for v in self._update_state() if id(v) not in skip]
+
+  def _keep_or_restore(self, improved, restore):
+    """Copies the weights (and the optimizer's moments) aside where
+    `improved`, sets them back to that copy where `restore` (scalar bool
+    tensors; `restore` wins only where not `improved`). Returns whether it
+    restored."""
+    sources = self._restore_sources()
+    if self._best_weights is None:
+      with tf.init_scope():  # created once, at the first trace
+        self._best_weights = [
+            tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False,
+                        name="best_weights") for v in sources]
+    restore = tf.logical_and(restore, tf.logical_not(improved))
+    for kept, variable in zip(self._best_weights, sources):
+      kept.assign(tf.where(improved, variable, kept))
+      variable.assign(tf.where(restore, kept, variable))
+    return restore
 
   def test_step(self, data):
     return for_reduction(super().test_step(data))
@@ -221,17 +272,22 @@ class SequenceModel(keras.Model):
     return finite, norm
 
   def compile(self, optimizer=None, loss=None, weighted_metrics=None,
-              jit_compile=True, scale_steps=True, **kwargs):
+              jit_compile=True, scale_steps=True, restore_best=False,
+              **kwargs):
     """Keras's compile, with the recipe's defaults: `optimizer=None` gives
     memtk.training.default_optimizer() (Adam, 1e-3, global clip
     norm 10), the loss (with its margin) and metric are the masked ones of
-    the module docstring, and `scale_steps` (on unless False) shrinks the
-    optimizer's steps with the training error (module docstring)."""
-    if not isinstance(scale_steps, bool):
-      raise ValueError(f"scale_steps must be True or False, got "
-                       f"{scale_steps!r}")
+    the module docstring, `scale_steps` (on unless False) shrinks the
+    optimizer's steps with the training error and `restore_best` sets a
+    solved model that falls back to its best weights (module docstring)."""
+    for name, value in (("scale_steps", scale_steps),
+                        ("restore_best", restore_best)):
+      if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
     self.scale_steps = scale_steps
-    if scale_steps and self._step_error is None:
+    self.restore_best = restore_best
+    self._best_weights = None  # for this compile's optimizer
+    if (scale_steps or restore_best) and self._step_error is None:
       # Every replica computes the same values (global_mean).
       self._step_error = tf.Variable(
           [-1.0, float("inf"), 0.0], trainable=False, name="step_error",
@@ -260,6 +316,7 @@ class SequenceModel(keras.Model):
                     **kwargs)
     # Saved with the model, so a loaded model compiles as this one did.
     self._compile_config.config["scale_steps"] = scale_steps
+    self._compile_config.config["restore_best"] = restore_best
 
   def _maybe_symbolic_build(self, iterator=None, data_batch=None):
     """Keras's build from the first batch before fit or evaluate, made to

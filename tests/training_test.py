@@ -379,6 +379,72 @@ class ScaleStepsTest(tf.test.TestCase):
       tiny_model().compile(scale_steps="yes")
 
 
+class RestoreBestTest(tf.test.TestCase):
+  """compile(restore_best=True): once the training error's running mean has
+  been below RESTORE_BELOW, a step that takes it above RESTORE_ABOVE sets
+  the weights and the optimizer's moments back to where it was lowest
+  (memtk.sequence_model)."""
+
+  def _two_steps(self, restore_best, state):
+    """(weights after step 1, after step 2, logs of step 2, model): step 1
+    from a fresh state (its mean is a new lowest, so restore_best keeps its
+    weights), then `state` set and step 2 on a new batch."""
+    keras.utils.set_random_seed(0)
+    model = tiny_model()
+    model.compile(restore_best=restore_best, jit_compile=False,
+                  run_eagerly=True)
+    x, y, m = copy_batch(size=32)
+    model.fit(x[:16], y[:16], sample_weight=m[:16], batch_size=16, verbose=0)
+    first = [v.numpy().copy() for v in model.trainable_variables]
+    first_moments = [v.numpy().copy() for v in model.optimizer.variables
+                     if v is not model.optimizer.iterations]
+    model._step_error.assign(state)  # pylint: disable=protected-access
+    logs = model.fit(x[16:], y[16:], sample_weight=m[16:], batch_size=16,
+                     verbose=0).history
+    second = [v.numpy() for v in model.trainable_variables]
+    moments = [v.numpy() for v in model.optimizer.variables
+               if v is not model.optimizer.iterations]
+    return first, second, logs, model, first_moments, moments
+
+  def test_a_fall_back_restores_the_best_weights(self):
+    # Lowest mean 0.01, now 0.9: a fresh model's step (13 bit errors) takes
+    # the mean to 0.98 * 0.9 + 0.02 * 13 > 1.
+    first, second, logs, model, first_moments, moments = self._two_steps(
+        True, [0.9, 0.01, 0.0])
+    self.assertEqual(logs["restored_steps"], [1.0])
+    for a, b in zip(first, second):
+      self.assertAllEqual(a, b)
+    for a, b in zip(first_moments, moments):
+      self.assertAllEqual(a, b)
+    self.assertEqual(int(model.optimizer.iterations.numpy()), 2)
+    mean, best, _ = model._step_error.numpy()  # pylint: disable=protected-access
+    self.assertEqual(mean, best)  # the restored weights' mean
+    self.assertAllClose(best, 0.01)
+
+  def test_no_restore_before_solved_below_the_line_or_when_off(self):
+    for restore_best, state in (
+        (True, [0.9, 0.6, 0.0]),   # never below RESTORE_BELOW
+        (True, [0.2, 0.01, 0.0]),  # the mean stays under RESTORE_ABOVE
+        (False, [0.9, 0.01, 0.0])):  # off
+      first, second, logs, _, _, _ = self._two_steps(restore_best, state)
+      self.assertNotAllClose(first[-1], second[-1])
+      self.assertEqual(logs.get("restored_steps", [0.0]), [0.0])
+
+  def test_a_saved_model_compiles_as_it_was(self):
+    model = tiny_model()
+    model.compile(restore_best=True, jit_compile=False, run_eagerly=True)
+    x, y, m = copy_batch(size=4)
+    model.fit(x, y, sample_weight=m, verbose=0)
+    path = os.path.join(self.get_temp_dir(), "restore.keras")
+    model.save(path)
+    self.assertTrue(keras.models.load_model(path).restore_best)
+
+  def test_bad_setting(self):
+    with self.assertRaisesRegex(ValueError, "restore_best must be True or "
+                                "False, got 'no'"):
+      tiny_model().compile(restore_best="no")
+
+
 class LossMarginTest(tf.test.TestCase):
   """compile()'s loss gives no gradient to a bit right by more than the
   margin; tasks.train keeps the plain loss."""
