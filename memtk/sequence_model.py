@@ -69,6 +69,10 @@ STEP_ERROR_STEPS = 50
 # weights and the optimizer's moments back to where it was lowest.
 RESTORE_BELOW = 0.5
 RESTORE_ABOVE = 1.0
+# A fall within this many steps of a restore is not restored: the lowest
+# error starts again (a user's curriculum that makes the data harder must
+# not be undone again and again).
+RESTORE_WINDOW = 4 * STEP_ERROR_STEPS
 
 
 def replica():
@@ -123,8 +127,9 @@ class SequenceModel(keras.Model):
     # Updates skipped for a non-finite loss or gradient (train_step).
     self._skipped_tracker = keras.metrics.Sum(name="skipped_steps")
     # [running mean of the batches' bit errors (-1: none yet), lowest
-    # running mean, phase]: compile(scale_steps=True)'s state. A plain
-    # tf.Variable, not a weight: saved models keep their weight lists.
+    # running mean, phase, steps since restore_best last restored]:
+    # compile(scale_steps=True)'s and compile(restore_best=True)'s state. A
+    # plain tf.Variable, not a weight: saved models keep their weight lists.
     self._step_error = None
     # compile(restore_best=True)'s copy of the weights where the training
     # error was lowest (plain tf.Variables, made at the first trace).
@@ -190,7 +195,7 @@ class SequenceModel(keras.Model):
     # The state is float32 whatever the model's dtype (a float64 model too).
     error = tf.cast(global_mean(metrics_lib.bit_errors(logits, targets, mask)),
                     self._step_error.dtype)
-    mean, previous_best, phase = tf.unstack(self._step_error)
+    mean, previous_best, phase, since = tf.unstack(self._step_error)
     new_phase = self._error_phase()
     restart = tf.logical_or(mean < 0.0, tf.not_equal(phase, new_phase))
     decay = 1.0 - 1.0 / STEP_ERROR_STEPS
@@ -207,16 +212,24 @@ class SequenceModel(keras.Model):
         variable.assign(
             value + tf.cast(scale, variable.dtype) * (variable - value))
       logs["step_scale"] = scale
+    since = since + 1.0
     if self.restore_best:
+      improved = tf.logical_and(finite, best < previous_best)
+      fell = tf.logical_and(
+          tf.logical_and(finite, tf.logical_not(improved)),
+          tf.logical_and(best < RESTORE_BELOW, mean > RESTORE_ABOVE))
+      # A second fall soon after a restore: the data changed (or the model
+      # cannot hold), so the lowest error starts again instead.
+      again = tf.logical_and(fell, since <= RESTORE_WINDOW)
       restored = self._keep_or_restore(
-          tf.logical_and(finite, best < previous_best),
-          tf.logical_and(finite, tf.logical_and(best < RESTORE_BELOW,
-                                                mean > RESTORE_ABOVE)))
+          improved, tf.logical_and(fell, tf.logical_not(again)))
       mean = tf.where(restored, best, mean)  # the restored weights' mean
+      best = tf.where(again, mean, best)
+      since = tf.where(restored, 0.0, since)
       self._restored_tracker.update_state(tf.cast(restored, tf.float32))
       logs["restored_steps"] = self._restored_tracker.result()
     self._step_error.assign(tf.where(
-        finite, tf.stack([mean, best, new_phase]), self._step_error))
+        finite, tf.stack([mean, best, new_phase, since]), self._step_error))
     return logs
 
   def _restore_sources(self):
@@ -229,15 +242,13 @@ class SequenceModel(keras.Model):
   def _keep_or_restore(self, improved, restore):
     """Copies the weights (and the optimizer's moments) aside where
     `improved`, sets them back to that copy where `restore` (scalar bool
-    tensors; `restore` wins only where not `improved`). Returns whether it
-    restored."""
+    tensors, not both true). Returns `restore`."""
     sources = self._restore_sources()
     if self._best_weights is None:
       with tf.init_scope():  # created once, at the first trace
         self._best_weights = [
             tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False,
                         name="best_weights") for v in sources]
-    restore = tf.logical_and(restore, tf.logical_not(improved))
     for kept, variable in zip(self._best_weights, sources):
       kept.assign(tf.where(improved, variable, kept))
       variable.assign(tf.where(restore, kept, variable))
@@ -290,7 +301,8 @@ class SequenceModel(keras.Model):
     if (scale_steps or restore_best) and self._step_error is None:
       # Every replica computes the same values (global_mean).
       self._step_error = tf.Variable(
-          [-1.0, float("inf"), 0.0], trainable=False, name="step_error",
+          [-1.0, float("inf"), 0.0, float("inf")], trainable=False,
+          name="step_error",
           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     if optimizer is None:
       optimizer = training.default_optimizer()

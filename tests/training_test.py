@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 import memtk
+from memtk import sequence_model
 from memtk import training
 from tasks import common
 from tasks.copy import CopyTask
@@ -322,11 +323,11 @@ class ScaleStepsTest(tf.test.TestCase):
     before, full, _, _ = self._one_step(False)
     # Lowest running mean 0.01 bit errors (below any new mean 0.98 * 0.04
     # + 0.02 e): steps at sqrt(0.01) = 0.1 of the optimizer's.
-    _, scaled, logs, model = self._one_step(True, [0.04, 0.01, 0.0])
+    _, scaled, logs, model = self._one_step(True, [0.04, 0.01, 0.0, 1e9])
     self.assertAllClose(logs["step_scale"], [0.1])
     for b, f, s in zip(before, full, scaled):
       self.assertAllClose(s - b, 0.1 * (f - b), atol=1e-6)
-    mean, best, _ = model._step_error.numpy()  # pylint: disable=protected-access
+    mean, best, _, _ = model._step_error.numpy()  # pylint: disable=protected-access
     self.assertEqual(best, np.float32(0.01))
     self.assertGreater(mean, 0.039)
 
@@ -337,7 +338,7 @@ class ScaleStepsTest(tf.test.TestCase):
     self.assertAllClose(logs["step_scale"], [1.0])
     for f, s in zip(full, scaled):
       self.assertAllClose(s, f)
-    mean, best, _ = model._step_error.numpy()  # pylint: disable=protected-access
+    mean, best, _, _ = model._step_error.numpy()  # pylint: disable=protected-access
     self.assertGreater(mean, 1.0)
     self.assertEqual(mean, best)
     self.assertNotAllClose(before[-1], full[-1])
@@ -353,7 +354,7 @@ class ScaleStepsTest(tf.test.TestCase):
     x, y, m = copy_batch(size=16)
     model.build(x.shape)
     model.end_soft_hold(0)
-    model._step_error.assign([0.04, 0.01, 0.0])  # pylint: disable=protected-access
+    model._step_error.assign([0.04, 0.01, 0.0, 1e9])  # pylint: disable=protected-access
     logs = model.fit(x, y, sample_weight=m, batch_size=16, verbose=0).history
     self.assertAllClose(logs["step_scale"], [1.0])
     self.assertEqual(model._step_error.numpy()[2], 1.0)  # pylint: disable=protected-access
@@ -410,22 +411,35 @@ class RestoreBestTest(tf.test.TestCase):
     # Lowest mean 0.01, now 0.9: a fresh model's step (13 bit errors) takes
     # the mean to 0.98 * 0.9 + 0.02 * 13 > 1.
     first, second, logs, model, first_moments, moments = self._two_steps(
-        True, [0.9, 0.01, 0.0])
+        True, [0.9, 0.01, 0.0, 1e9])
     self.assertEqual(logs["restored_steps"], [1.0])
     for a, b in zip(first, second):
       self.assertAllEqual(a, b)
     for a, b in zip(first_moments, moments):
       self.assertAllEqual(a, b)
     self.assertEqual(int(model.optimizer.iterations.numpy()), 2)
-    mean, best, _ = model._step_error.numpy()  # pylint: disable=protected-access
+    mean, best, _, since = model._step_error.numpy()  # pylint: disable=protected-access
     self.assertEqual(mean, best)  # the restored weights' mean
     self.assertAllClose(best, 0.01)
+    self.assertEqual(since, 0.0)
+
+  def test_a_second_fall_soon_after_starts_the_lowest_error_again(self):
+    # The same fall 10 steps after a restore: kept, and the lowest error
+    # becomes the new mean (a harder curriculum is not undone forever).
+    first, second, logs, model, _, _ = self._two_steps(
+        True, [0.9, 0.01, 0.0, 10.0])
+    self.assertEqual(logs["restored_steps"], [0.0])
+    self.assertNotAllClose(first[-1], second[-1])
+    mean, best, _, since = model._step_error.numpy()  # pylint: disable=protected-access
+    self.assertGreater(mean, sequence_model.RESTORE_ABOVE)
+    self.assertEqual(best, mean)
+    self.assertEqual(since, 11.0)
 
   def test_no_restore_before_solved_below_the_line_or_when_off(self):
     for restore_best, state in (
-        (True, [0.9, 0.6, 0.0]),   # never below RESTORE_BELOW
-        (True, [0.2, 0.01, 0.0]),  # the mean stays under RESTORE_ABOVE
-        (False, [0.9, 0.01, 0.0])):  # off
+        (True, [0.9, 0.6, 0.0, 1e9]),   # never below RESTORE_BELOW
+        (True, [0.2, 0.01, 0.0, 1e9]),  # the mean stays under RESTORE_ABOVE
+        (False, [0.9, 0.01, 0.0, 1e9])):  # off
       first, second, logs, _, _, _ = self._two_steps(restore_best, state)
       self.assertNotAllClose(first[-1], second[-1])
       self.assertEqual(logs.get("restored_steps", [0.0]), [0.0])
