@@ -21,7 +21,7 @@ with the NTM paper's RMSProp (--learning_rate, momentum 0.9, every gradient
 component clipped to [-10, 10]; the paper's rate was 1e-4), no callback; all three compile with
 scale_steps=--scale_steps (on, compile's default: the steps shrink with the
 training error; --noscale_steps: the optimizer's steps as they are),
-restore_best=--restore_best and the
+restore_best=--restore_best (on, compile's default) and the
 loss --loss_margin gives (compile()'s own, with its margin, by default;
 'none': the plain cross-entropy).
 --optimizer=recipe is
@@ -103,10 +103,11 @@ _SCALE_STEPS = flags.DEFINE_bool(
     "and adam: the steps shrink with the training error (SequenceModel; "
     "compile's default); --noscale_steps: the optimizer's steps as they are.")
 _RESTORE_BEST = flags.DEFINE_bool(
-    "restore_best", False, "compile(restore_best=...): once the training "
-    "error's running mean has been below memtk.sequence_model.RESTORE_BELOW "
-    "bits, a step that takes it above RESTORE_ABOVE sets the weights back "
-    "to where it was lowest (compile's default: off).")
+    "restore_best", True, "compile(restore_best=...) for --optimizer=compile, "
+    "adam and rmsprop: once the training error's running mean has been "
+    "below memtk.sequence_model.RESTORE_BELOW bits, a step that takes it "
+    "above RESTORE_ABOVE sets the weights back to where it was lowest "
+    "(compile's default); --norestore_best: off.")
 _LOSS_MARGIN = flags.DEFINE_string(
     "loss_margin", "compile", "compile: compile()'s loss (its margin, "
     "memtk.metrics.COMPILE_MARGIN); none: the plain cross-entropy; a number: "

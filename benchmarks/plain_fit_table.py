@@ -56,13 +56,14 @@ RMSPROP_CLIP_VALUE = 10.0
 
 def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
                   epsilon=1e-7, margin="compile", amsgrad=False,
-                  restore_best=False):
+                  restore_best=True):
   """Compiles as --optimizer says, with the loss --loss_margin=`margin` asks
-  for (loss_margin) and compile(restore_best=`restore_best`); returns the callbacks fit needs besides the test
+  for (loss_margin) and compile(restore_best=`restore_best`) (the
+  recipe: off, as tasks.train); returns the callbacks fit needs besides the test
   (ErrorScaledRate for the recipe, else none)."""
   loss = loss_margin(margin)
   if optimizer == "recipe":  # the schedule scales the steps instead
-    model.compile(loss=loss, scale_steps=False, restore_best=restore_best)
+    model.compile(loss=loss, scale_steps=False, restore_best=False)
     return [memtk.training.ErrorScaledRate(monitor=common.EVAL_MONITOR)]
   if optimizer == "adam":
     chosen = keras.optimizers.Adam(learning_rate, global_clipnorm=clip_norm,

@@ -46,6 +46,26 @@ benchmarks.plain_fit with compile()'s defaults: 9 under 0.1 bit errors in
 plain loss. `loss=memtk.metrics.masked_sigmoid_cross_entropy()` gives the
 plain one; tasks.train passes it, so the recipe's tables stand.
 
+`compile()` also keeps the best weights (`restore_best=True`, the default):
+whenever the training error's running mean (the one behind scale_steps)
+reaches a new low, the weights and the optimizer's moments are copied
+aside; once it has been below RESTORE_BELOW (0.5 bit errors per sequence),
+a step that takes it above RESTORE_ABOVE (1) sets them back to that copy.
+A nearly solved model falls within a few steps, not in one update: a batch
+with one slipped sequence gives a gradient 10-200 times the quiet steps'
+(the margin silences the solved bits), Adam's momentum carries it on, and
+the batches' errors climb to chance within about ten steps
+(docs/convergence.md, "What a collapse looks like step by step"). That
+batch is also the only one that still teaches the model, so cutting it
+stops learning; restoring undoes only a fall. A second fall within
+RESTORE_WINDOW steps of a restore is not undone: the lowest error starts
+again there, so data that became harder (a user's own curriculum) is
+trained on, not undone forever. `restored_steps` logs the restores of an
+epoch. The copy costs memory for one more set of the weights and the
+optimizer's moments (not for the memory or the activations) and one select
+per variable per step. tasks.train passes `restore_best=False` (the
+recipe's tables were measured without it).
+
 `memtk.NTM` (with its estimators for hard access) and `memtk.LSTMBaseline`
 (the memoryless baseline) are SequenceModels, so both train by the same
 recipe.
@@ -283,7 +303,7 @@ class SequenceModel(keras.Model):
     return finite, norm
 
   def compile(self, optimizer=None, loss=None, weighted_metrics=None,
-              jit_compile=True, scale_steps=True, restore_best=False,
+              jit_compile=True, scale_steps=True, restore_best=True,
               **kwargs):
     """Keras's compile, with the recipe's defaults: `optimizer=None` gives
     memtk.training.default_optimizer() (Adam, 1e-3, global clip

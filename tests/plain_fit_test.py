@@ -67,6 +67,8 @@ class PlainFitTest(tf.test.TestCase):
       got = plain_fit.compile_model(model, optimizer, 1e-3, 50.0, scale,
                                     epsilon=1e-4)
       self.assertEqual(model.scale_steps, want_scale, optimizer)
+      # restore_best: compile()'s default, off for the recipe (tasks.train).
+      self.assertEqual(model.restore_best, optimizer != "recipe", optimizer)
       self.assertLen(got, callbacks)
       if optimizer == "adam":
         self.assertEqual(model.optimizer.global_clipnorm, 50.0)
@@ -82,12 +84,15 @@ class PlainFitTest(tf.test.TestCase):
       else:  # compile()'s own optimizer
         self.assertAllClose(model.optimizer.epsilon, 1e-7)
 
-  def test_amsgrad_as_asked(self):
+  def test_amsgrad_and_restore_best_as_asked(self):
     model = memtk.NTM("lstm", 4, memory_size=8, word_size=4,
                       controller_units=8)
     plain_fit.compile_model(model, "adam", 1e-3, 10.0, True, amsgrad=True)
     self.assertTrue(model.optimizer.amsgrad)
     self.assertEqual(model.optimizer.global_clipnorm, 10.0)
+    plain_fit.compile_model(model, "compile", 1e-3, 10.0, True,
+                            restore_best=False)  # --norestore_best
+    self.assertFalse(model.restore_best)
 
   def test_loss_as_asked(self):
     for flag, want in (("compile", memtk.metrics.COMPILE_MARGIN),

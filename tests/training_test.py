@@ -453,6 +453,16 @@ class RestoreBestTest(tf.test.TestCase):
     model.save(path)
     self.assertTrue(keras.models.load_model(path).restore_best)
 
+  def test_on_by_default_off_in_tasks_train(self):
+    plain = tiny_model()
+    plain.compile()
+    self.assertTrue(plain.restore_best)
+    recipe = common.make_model(
+        dict(common.DEFAULT_CONFIG, memory_size=8, word_size=4,
+             controller_units=8), CopyTask())
+    self.assertFalse(recipe.restore_best)  # the recipe's tables stand
+    self.assertFalse(recipe.scale_steps)
+
   def test_bad_setting(self):
     with self.assertRaisesRegex(ValueError, "restore_best must be True or "
                                 "False, got 'no'"):
