@@ -229,7 +229,9 @@ def worker(job):
               content_addressing=job["content"] != "off",
               content_index=(job["content"] if job["content"] in INDEXES
                              else None))
-  model.compile(optimizer="adam")
+  # The step's own cost: no copy of the best weights (restore_best), which
+  # tasks.train does not keep either.
+  model.compile(optimizer="adam", restore_best=False)
   rng = np.random.default_rng(0)
   x = tf.constant(rng.integers(0, 2, (batch, steps, _INPUT_SIZE)),
                   tf.float32)

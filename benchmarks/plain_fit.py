@@ -18,11 +18,11 @@ until --max_minutes of training (or --steps) have passed (batch is
 keras.optimizers.Adam(--learning_rate, global_clipnorm=--clip_norm,
 epsilon=--epsilon, amsgrad=--amsgrad), no callback; --optimizer=rmsprop
 with the NTM paper's RMSProp (--learning_rate, momentum 0.9, every gradient
-component clipped to [-10, 10]; the paper's rate was 1e-4), no callback; all three compile with
-scale_steps=--scale_steps (on, compile's default: the steps shrink with the
-training error; --noscale_steps: the optimizer's steps as they are),
-restore_best=--restore_best (on, compile's default) and the
-loss --loss_margin gives (compile()'s own, with its margin, by default;
+component clipped to [-10, 10]; the paper's rate was 1e-4), no callback;
+all three compile with scale_steps=--scale_steps (on, compile's default:
+the steps shrink with the training error; --noscale_steps: the optimizer's
+steps as they are), restore_best=--restore_best (on, compile's default)
+and the loss --loss_margin gives (compile()'s own, with its margin, by default;
 'none': the plain cross-entropy).
 --optimizer=recipe is
 `model.compile(scale_steps=False)` with memtk.training.ErrorScaledRate

@@ -59,8 +59,8 @@ def compile_model(model, optimizer, learning_rate, clip_norm, scale_steps,
                   restore_best=True):
   """Compiles as --optimizer says, with the loss --loss_margin=`margin` asks
   for (loss_margin) and compile(restore_best=`restore_best`) (the
-  recipe: off, as tasks.train); returns the callbacks fit needs besides the test
-  (ErrorScaledRate for the recipe, else none)."""
+  recipe: off, as tasks.train); returns the callbacks fit needs besides the
+  test (ErrorScaledRate for the recipe, else none)."""
   loss = loss_margin(margin)
   if optimizer == "recipe":  # the schedule scales the steps instead
     model.compile(loss=loss, scale_steps=False, restore_best=False)

@@ -22,7 +22,9 @@ def _model(method, config, task):
   if method not in BENCHMARK_MODELS:
     return ntm
   model = getattr(reference_ntm, BENCHMARK_MODELS[method]).like(ntm)
-  model.compile(steps_per_execution=config["steps_per_execution"])
+  # As tasks.train compiles memtk's NTM: no copy of the best weights.
+  model.compile(steps_per_execution=config["steps_per_execution"],
+                restore_best=False)
   return model
 
 
