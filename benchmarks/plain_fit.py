@@ -22,8 +22,8 @@ component clipped to [-10, 10]; the paper's rate was 1e-4), no callback;
 all three compile with scale_steps=--scale_steps (on, compile's default:
 the steps shrink with the training error; --noscale_steps: the optimizer's
 steps as they are), restore_best=--restore_best (on, compile's default)
-and the loss --loss_margin gives (compile()'s own, with its margin, by default;
-'none': the plain cross-entropy).
+and the loss --loss_margin gives (compile()'s own, with its margin, by
+default; 'none': the plain cross-entropy).
 --optimizer=recipe is
 `model.compile(scale_steps=False)` with memtk.training.ErrorScaledRate
 watching the held-out error. --data=uniform

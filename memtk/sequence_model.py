@@ -235,14 +235,14 @@ class SequenceModel(keras.Model):
     since = since + 1.0
     if self.restore_best:
       improved = tf.logical_and(finite, best < previous_best)
-      fell = tf.logical_and(
-          tf.logical_and(finite, tf.logical_not(improved)),
-          tf.logical_and(best < RESTORE_BELOW, mean > RESTORE_ABOVE))
+      # Never with `improved`: a new lowest mean is the mean itself.
+      fell = tf.logical_and(finite, tf.logical_and(best < RESTORE_BELOW,
+                                                   mean > RESTORE_ABOVE))
       # A second fall soon after a restore: the data changed (or the model
       # cannot hold), so the lowest error starts again instead.
       again = tf.logical_and(fell, since <= RESTORE_WINDOW)
-      restored = self._keep_or_restore(
-          improved, tf.logical_and(fell, tf.logical_not(again)))
+      restored = tf.logical_and(fell, tf.logical_not(again))
+      self._keep_or_restore(improved, restored)
       mean = tf.where(restored, best, mean)  # the restored weights' mean
       best = tf.where(again, mean, best)
       since = tf.where(restored, 0.0, since)
@@ -262,7 +262,7 @@ class SequenceModel(keras.Model):
   def _keep_or_restore(self, improved, restore):
     """Copies the weights (and the optimizer's moments) aside where
     `improved`, sets them back to that copy where `restore` (scalar bool
-    tensors, not both true). Returns `restore`."""
+    tensors, not both true)."""
     sources = self._restore_sources()
     if self._best_weights is None:
       with tf.init_scope():  # created once, at the first trace
@@ -272,7 +272,6 @@ class SequenceModel(keras.Model):
     for kept, variable in zip(self._best_weights, sources):
       kept.assign(tf.where(improved, variable, kept))
       variable.assign(tf.where(restore, kept, variable))
-    return restore
 
   def test_step(self, data):
     return for_reduction(super().test_step(data))
